@@ -1,0 +1,191 @@
+"""The maximum-likelihood machinery shared by the CLV models.
+
+A model supplies a negative log-likelihood with its gradient as a function of *log* parameters and
+sufficient statistics (with weights for collapsed identical rows); this base owns the optimiser, the
+convergence checks, the Hessian-based standard errors and the ``summary_`` table.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from sklearn.base import BaseEstimator
+
+from ..errors import ConvergenceError, NotFittedError
+
+__all__ = ["LikelihoodModel", "collapse"]
+
+#: Parameters beyond exp(+-_LOG_BOUND) are taken as a divergence, not an estimate.
+_LOG_BOUND = 18.0
+
+
+def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Collapse identical rows of the given columns into unique rows with integer weights."""
+    stacked = np.column_stack(columns)
+    unique, counts = np.unique(stacked, axis=0, return_counts=True)
+    return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
+
+
+class LikelihoodModel(BaseEstimator):
+    """Base class: subclasses define ``_param_names``, ``_statistics``, ``_start`` and ``_objective``.
+
+    ``_objective(log_params, stats)`` returns the weighted total negative log-likelihood and its gradient
+    with respect to the log parameters, in the model's internal (possibly rescaled) parametrisation;
+    ``_to_natural(log_params, stats)`` maps that back to the natural-scale log parameters users see.
+    """
+
+    _param_names: tuple[str, ...] = ()
+
+    def __init__(self, penalizer: float = 0.0, tol: float = 1e-9, max_iter: int = 2000):
+        self.penalizer = penalizer
+        self.tol = tol
+        self.max_iter = max_iter
+
+    # -- fitting ---------------------------------------------------------------------------------------------
+    def _fit_statistics(self, stats: dict) -> None:
+        if self.penalizer < 0:
+            raise ValueError(f"penalizer must be >= 0, got {self.penalizer}")
+        total_weight = float(stats["weights"].sum())
+
+        def objective(theta):
+            value, grad = self._objective(theta, stats)
+            if self.penalizer:
+                natural = np.exp(theta)
+                value = value + self.penalizer * total_weight * np.sum(natural**2)
+                grad = grad + self.penalizer * total_weight * 2 * natural**2
+            return value / total_weight, grad / total_weight
+
+        start = self._start(stats)
+        with np.errstate(all="ignore"):
+            result = optimize.minimize(
+                objective, start, jac=True, method="L-BFGS-B",
+                options={"maxiter": self.max_iter, "ftol": 1e-15, "gtol": self.tol, "maxcor": 20},
+            )
+            # L-BFGS-B stops on relative progress; a few BFGS steps from there polish the optimum
+            polished = optimize.minimize(
+                objective, result.x, jac=True, method="BFGS", options={"gtol": self.tol, "maxiter": 200}
+            )
+        first = result
+        if np.isfinite(polished.fun) and polished.fun <= result.fun:
+            result = polished
+        theta = result.x
+        value, grad = objective(theta)
+        grad_norm = float(np.max(np.abs(grad)))
+        self._check_convergence(result, theta, value, grad_norm, stats)
+
+        hessian = _numerical_hessian(lambda t: self._objective(t, stats)[1], theta)
+        if self.penalizer:
+            natural = np.exp(theta)
+            hessian = hessian + np.diag(self.penalizer * total_weight * 4 * natural**2)
+        natural_log = self._to_natural(theta, stats)
+        covariance = _invert(hessian)
+
+        self.params_ = {name: float(np.exp(v)) for name, v in zip(self._param_names, natural_log)}
+        self.log_params_ = np.asarray(natural_log, dtype=float)
+        self.covariance_ = covariance  # of the natural log parameters (rescaling only shifts them)
+        se_log = np.sqrt(np.diag(covariance))
+        self.standard_errors_ = {
+            name: float(np.exp(v) * s) for name, v, s in zip(self._param_names, natural_log, se_log)
+        }
+        self.log_likelihood_ = float(-self._objective(theta, stats)[0] + self._log_likelihood_shift(stats))
+        self.n_customers_ = int(total_weight)
+        self.n_iterations_ = int(first.nit) + int(getattr(polished, "nit", 0))
+        self.gradient_norm_ = grad_norm
+        z = stats_norm_ppf(0.975)
+        self.summary_ = pd.DataFrame(
+            {
+                "estimate": np.exp(natural_log),
+                "se": np.exp(natural_log) * se_log,
+                "lower_95": np.exp(natural_log - z * se_log),
+                "upper_95": np.exp(natural_log + z * se_log),
+            },
+            index=pd.Index(self._param_names, name="parameter"),
+        )
+
+    def _check_convergence(self, result, theta, value, grad_norm, stats) -> None:
+        name = type(self).__name__
+        if not np.all(np.isfinite(theta)) or not np.isfinite(value):
+            raise ConvergenceError(
+                f"{name} fit produced non-finite values (optimiser status: {result.message}); "
+                f"data: {self._describe(stats)}"
+            )
+        diverged = [n for n, v in zip(self._param_names, theta) if abs(v) > _LOG_BOUND]
+        if diverged:
+            values = {n: float(np.exp(v)) for n, v in zip(self._param_names, theta)}
+            raise ConvergenceError(
+                f"{name} fit diverged: parameter(s) {diverged} ran off to {values} "
+                f"(optimiser status: {result.message}). The data do not identify the model: "
+                f"{self._describe(stats)}. Try more customers, or a penalizer (e.g. penalizer=0.001)."
+            )
+        if grad_norm > 1e-3:
+            raise ConvergenceError(
+                f"{name} fit did not converge: gradient norm {grad_norm:.2e} after {result.nit} iterations "
+                f"(optimiser status: {result.message}); data: {self._describe(stats)}. "
+                "Try max_iter higher or a small penalizer."
+            )
+
+    def _log_likelihood_shift(self, stats: dict) -> float:
+        """Change of the log-likelihood from the internal to the natural parametrisation (e.g. time rescaling)."""
+        return 0.0
+
+    def _describe(self, stats: dict) -> str:
+        return f"{int(stats['weights'].sum()):,} customers"
+
+    # -- shared helpers --------------------------------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(summary) first")
+
+    def _set_params(self, params: dict, covariance=None, log_likelihood=np.nan, n_customers=0) -> None:
+        """Install given parameters (conversion from other libraries)."""
+        self.params_ = {name: float(params[name]) for name in self._param_names}
+        self.log_params_ = np.log([self.params_[n] for n in self._param_names])
+        k = len(self._param_names)
+        self.covariance_ = np.full((k, k), np.nan) if covariance is None else np.asarray(covariance, float)
+        se_log = np.sqrt(np.diag(self.covariance_))
+        self.standard_errors_ = {n: float(self.params_[n] * s) for n, s in zip(self._param_names, se_log)}
+        self.log_likelihood_ = float(log_likelihood)
+        self.n_customers_ = int(n_customers)
+        z = stats_norm_ppf(0.975)
+        est = np.exp(self.log_params_)
+        self.summary_ = pd.DataFrame(
+            {"estimate": est, "se": est * se_log, "lower_95": np.exp(self.log_params_ - z * se_log),
+             "upper_95": np.exp(self.log_params_ + z * se_log)},
+            index=pd.Index(self._param_names, name="parameter"),
+        )
+
+
+def stats_norm_ppf(q: float) -> float:
+    return float(stats.norm.ppf(q))
+
+
+def _numerical_hessian(gradient, theta: np.ndarray) -> np.ndarray:
+    """Central differences of an analytic gradient, symmetrised."""
+    k = len(theta)
+    hessian = np.empty((k, k))
+    for j in range(k):
+        step = 1e-5 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        hessian[:, j] = (gradient(up) - gradient(down)) / (2 * step)
+    return (hessian + hessian.T) / 2
+
+
+def _invert(hessian: np.ndarray) -> np.ndarray:
+    try:
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        if np.all(eigenvalues > 0):
+            return np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
+        pass
+    warnings.warn(
+        "the Hessian at the optimum is not positive definite, so standard errors are unavailable (NaN); "
+        "the estimate may sit on a flat ridge of the likelihood",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return np.full(hessian.shape, np.nan)

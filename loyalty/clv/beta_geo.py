@@ -1,0 +1,302 @@
+"""BG/NBD: the beta-geometric / negative binomial model of repeat purchasing.
+
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers" the easy way: an alternative to
+the Pareto/NBD model. *Marketing Science* 24(2), 275-284. Equation numbers below refer to that paper.
+
+While alive a customer buys at rate λ ~ Gamma(r, α); after each purchase they drop out with probability
+p ~ Beta(a, b). The likelihood of a customer's (x, t_x, T) has a closed form (eq. 6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import betaln, digamma, gammaln, hyp2f1
+
+from ..errors import DataValidationError
+from ._mle import LikelihoodModel, collapse
+
+__all__ = ["BetaGeo"]
+
+
+class BetaGeo(LikelihoodModel):
+    """BG/NBD model, fitted by maximum likelihood on (frequency, recency, T).
+
+    Parameters
+    ----------
+    penalizer : float, default 0
+        L2 penalty on the parameters (the same as ``lifetimes``' ``penalizer_coef``: added to the mean negative
+        log-likelihood as ``penalizer * sum(params**2)`` on the internally rescaled time axis).
+    tol : float
+        Gradient tolerance of the optimiser (mean log-likelihood per customer).
+    max_iter : int
+        Iteration cap of the optimiser.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``r``, ``alpha`` (in the summary's time unit), ``a``, ``b``.
+    standard_errors_ : dict
+        From the inverse Hessian of the log-likelihood (delta method from the log scale).
+    covariance_ : ndarray
+        Covariance of the log parameters, order ``(r, alpha, a, b)``.
+    summary_ : DataFrame
+        ``estimate``, ``se``, ``lower_95``, ``upper_95`` (interval on the log scale, so always positive).
+    log_likelihood_ : float
+        Total log-likelihood at the estimate (without the penalty).
+    n_customers_ : int
+    time_unit_ : str or None
+        Unit of recency and T the model was fitted in (from ``summary.attrs["unit"]``).
+
+    Examples
+    --------
+    >>> from loyalty.datasets import load_cdnow
+    >>> from loyalty.data import summarize
+    >>> summary = summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
+    >>> model = BetaGeo().fit(summary)
+    >>> {k: round(v, 3) for k, v in model.params_.items()}
+    {'r': 0.243, 'alpha': 4.414, 'a': 0.793, 'b': 2.426}
+    """
+
+    _param_names = ("r", "alpha", "a", "b")
+
+    def fit(self, summary: pd.DataFrame) -> "BetaGeo":
+        """Fit on a summary with ``frequency``, ``recency`` and ``T`` (one row per customer); returns self."""
+        x, t_x, T = _rfm_arrays(summary)
+        if len(x) == 0:
+            raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
+        if not np.any(x > 0):
+            raise DataValidationError(
+                f"all {len(x):,} customers have frequency 0: with no repeat purchase the dropout parameters "
+                "a and b are not identified. Use a longer calibration period or more customers."
+            )
+        (ux, ut_x, uT), weights = collapse(x, t_x, T)
+        scale = 10.0 / float(uT.max())  # time rescaled for conditioning, as in lifetimes
+        stats = _statistics(ux, ut_x * scale, uT * scale, weights)
+        stats["scale"] = scale
+        self._fit_statistics(stats)
+        self.time_unit_ = summary.attrs.get("unit")
+        return self
+
+    # -- likelihood ------------------------------------------------------------------------------------------
+    def _start(self, stats):
+        mean_x = np.sum(stats["weights"] * stats["x"]) / stats["weights"].sum()
+        mean_T = np.sum(stats["weights"] * stats["T"]) / stats["weights"].sum()
+        rate = max(mean_x, 1e-3) / mean_T
+        return np.log([1.0, 1.0 / rate, 1.0, 2.0])
+
+    def _to_natural(self, theta, stats):
+        natural = np.array(theta, dtype=float)
+        natural[1] -= np.log(stats["scale"])
+        return natural
+
+    def _log_likelihood_shift(self, stats):
+        # t_x carries a density in time^-x, so rescaling time by s multiplies each likelihood by s^x
+        return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
+
+    def _describe(self, stats):
+        w = stats["weights"]
+        repeaters = float(w[stats["x"] > 0].sum())
+        return (
+            f"{int(w.sum()):,} customers, {int(repeaters):,} with repeat purchases, "
+            f"max frequency {int(stats['x'].max())}"
+        )
+
+    def _objective(self, theta, stats):
+        r, alpha, a, b = np.exp(theta)
+        ux, inv_x, wx = stats["ux"], stats["inv_x"], stats["wx"]
+        x, w, has_repeat = stats["x"], stats["weights"], stats["has_repeat"]
+        # terms depending on x only: computed once per distinct x, summed with the weight of that x
+        a1 = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+        a2 = betaln(a, b + ux) - betaln(a, b)
+        log_bx1 = np.log(np.where(ux > 0, b + ux - 1, 1.0))
+        log_a_T = np.log(alpha + stats["uT"])[stats["inv_T"]]
+        log_a_tx = np.log(alpha + stats["ut_x"])[stats["inv_tx"]]
+        rx = r + x
+        a3 = -rx * log_a_T
+        a4 = np.log(a) - log_bx1[inv_x] - rx * log_a_tx
+        a4 = np.where(has_repeat, a4, -np.inf)
+        tail = np.logaddexp(a3, a4)
+        ll = np.sum(wx * (a1 + a2)) + np.sum(w * tail)
+        w4 = np.exp(a4 - tail)  # share of the second term; 0 without repeats
+        w3 = 1.0 - w4
+        d_r = np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha))) - np.sum(
+            w * (w3 * log_a_T + w4 * log_a_tx)
+        )
+        d_alpha = np.sum(wx) * r / alpha - np.sum(
+            w * rx * (w3 / (alpha + stats["T"]) + w4 / (alpha + stats["t_x"]))
+        )
+        d_a_x = digamma(a + b) - digamma(a + b + ux)
+        d_b_x = digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)
+        inv_bx1 = np.where(ux > 0, 1.0 / np.where(ux > 0, b + ux - 1, 1.0), 0.0)
+        ww4 = w * w4
+        d_a = np.sum(wx * d_a_x) + np.sum(ww4) / a
+        d_b = np.sum(wx * d_b_x) - np.sum(ww4 * inv_bx1[inv_x])
+        grad = -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+        return -ll, grad
+
+    # -- predictions -----------------------------------------------------------------------------------------
+    def p_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """P(alive at T | x, t_x, T) (FHL 2005, eq. 11). Customers without repeat purchases get 1."""
+        self._require_fitted()
+        x, t_x, T = self._arrays(summary)
+        return pd.Series(_p_alive(self.params_, x, t_x, T), index=summary.index, name="p_alive")
+
+    def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
+        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10); ``t`` in the model's time unit."""
+        self._require_fitted()
+        x, t_x, T = self._arrays(summary)
+        values = expected_purchases_matrix(self.params_, x, t_x, T, np.array([float(t)]))[:, 0]
+        return pd.Series(values, index=summary.index, name="expected_purchases")
+
+    def p_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
+        """P(no purchase in (T, T + t] | x, t_x, T); ``t`` in the model's time unit.
+
+        A customer buys nothing in the window if they are already gone, or alive and the Poisson clock does
+        not tick: 1 - P(alive) + P(alive) * ((α + T) / (α + T + t))^(r + x).
+        """
+        self._require_fitted()
+        x, t_x, T = self._arrays(summary)
+        alive = _p_alive(self.params_, x, t_x, T)
+        r, alpha = self.params_["r"], self.params_["alpha"]
+        silent = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + float(t))))
+        return pd.Series(1.0 - alive + alive * silent, index=summary.index, name="p_no_purchase")
+
+    def expected_purchases_new_customer(self, t) -> np.ndarray:
+        """E[X(t)] for a customer just acquired (FHL 2005, eq. 9); ``t`` in the model's time unit."""
+        self._require_fitted()
+        r, alpha, a, b = (self.params_[k] for k in self._param_names)
+        t = np.asarray(t, dtype=float)
+        z = t / (alpha + t)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+
+    def customer_log_likelihood(self, summary: pd.DataFrame) -> pd.Series:
+        """Each customer's log-likelihood at the fitted parameters (FHL 2005, eq. 6)."""
+        self._require_fitted()
+        x, t_x, T = self._arrays(summary)
+        return pd.Series(_customer_ll(self.params_, x, t_x, T), index=summary.index, name="log_likelihood")
+
+    def _arrays(self, summary):
+        unit = summary.attrs.get("unit")
+        if unit is not None and getattr(self, "time_unit_", None) is not None and unit != self.time_unit_:
+            raise DataValidationError(
+                f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
+                "summarize with the same unit"
+            )
+        return _rfm_arrays(summary)
+
+    # -- conversion ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "BetaGeo":
+        """A fitted ``BetaGeo`` from a fitted ``lifetimes.BetaGeoFitter`` (parameters and, if present, covariance)."""
+        params = dict(fitter.params_)
+        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
+        covariance = _log_covariance(fitter, cls._param_names, params)
+        model._set_params(params, covariance)
+        model.time_unit_ = time_unit
+        return model
+
+    def to_lifetimes(self):
+        """A ``lifetimes.BetaGeoFitter`` carrying these parameters (needs ``lifetimes`` installed)."""
+        self._require_fitted()
+        from lifetimes import BetaGeoFitter
+
+        fitter = BetaGeoFitter(penalizer_coef=self.penalizer)
+        fitter.params_ = pd.Series(self.params_)
+        fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time  # as lifetimes' fit does
+        return fitter
+
+
+def _rfm_arrays(summary: pd.DataFrame):
+    for column in ("frequency", "recency", "T"):
+        if column not in summary.columns:
+            raise DataValidationError(
+                f"Required column {column!r} missing from the summary; got {list(summary.columns)} "
+                "(make one with loyalty.data.summarize)"
+            )
+    x = summary["frequency"].to_numpy(dtype=float)
+    t_x = summary["recency"].to_numpy(dtype=float)
+    T = summary["T"].to_numpy(dtype=float)
+    problems = []
+    if np.any(~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T)):
+        problems.append("non-finite values")
+    if np.any(x < 0) or np.any(x != np.floor(x)):
+        problems.append("frequency not a non-negative integer")
+    if np.any(t_x < 0) or np.any(t_x > T + 1e-9):
+        problems.append("recency outside [0, T]")
+    if np.any((x == 0) & (t_x != 0)):
+        problems.append("recency > 0 with frequency 0")
+    if np.any((x > 0) & (t_x == 0)):
+        problems.append("recency 0 with frequency > 0")
+    if np.any(T <= 0):
+        problems.append("T <= 0 (customer acquired at the cut-off)")
+    if problems:
+        bad = (
+            ~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T) | (x < 0) | (t_x < 0) | (t_x > T + 1e-9)
+            | ((x == 0) & (t_x != 0)) | ((x > 0) & (t_x == 0)) | (T <= 0)
+        )
+        example = summary.loc[bad, ["frequency", "recency", "T"]].head(3).to_dict("index")
+        raise DataValidationError(
+            f"summary has {int(bad.sum()):,} invalid rows ({'; '.join(problems)}), e.g. {example}"
+        )
+    return x, t_x, T
+
+
+def _statistics(x, t_x, T, weights) -> dict:
+    ux, inv_x = np.unique(x, return_inverse=True)
+    uT, inv_T = np.unique(T, return_inverse=True)
+    ut_x, inv_tx = np.unique(t_x, return_inverse=True)
+    return {
+        "x": x, "t_x": t_x, "T": T, "weights": weights, "has_repeat": x > 0,
+        "ux": ux, "inv_x": inv_x, "wx": np.bincount(inv_x, weights=weights, minlength=len(ux)),
+        "uT": uT, "inv_T": inv_T, "ut_x": ut_x, "inv_tx": inv_tx,
+    }
+
+
+def _customer_ll(params, x, t_x, T) -> np.ndarray:
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = betaln(a, b + x) - betaln(a, b)
+    a3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(x > 0, np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf)
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def _p_alive(params, x, t_x, T) -> np.ndarray:
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = (
+            np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
+            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        )
+    return np.where(x > 0, np.exp(-np.logaddexp(0.0, log_ratio)), 1.0)
+
+
+def expected_purchases_matrix(params: dict, x, t_x, T, horizons: np.ndarray) -> np.ndarray:
+    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), eq. 10.
+
+    The hypergeometric term depends on (x, T, h) only, so it is evaluated once per distinct (x, T) pair and
+    horizon, which makes scoring a million customers over many horizons cheap.
+    """
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    horizons = np.asarray(horizons, dtype=float)
+    pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    px, pT = pairs[:, 0][:, None], pairs[:, 1][:, None]
+    h = horizons[None, :]
+    z = h / (alpha + pT + h)
+    front = np.exp((r + px) * (np.log(alpha + pT) - np.log(alpha + pT + h)))
+    numerator = (a + b + px - 1) / (a - 1) * (1 - front * hyp2f1(r + px, b + px, a + b + px - 1, z))
+    alive = _p_alive(params, x, t_x, T)
+    return numerator[inverse] * alive[:, None]
+
+
+def _log_covariance(fitter, names, params) -> np.ndarray | None:
+    """Covariance of log parameters from a lifetimes fitter's natural-scale ``variance_matrix_``."""
+    matrix = getattr(fitter, "variance_matrix_", None)
+    if matrix is None:
+        return None
+    matrix = np.asarray(pd.DataFrame(matrix).loc[list(names), list(names)], dtype=float)
+    scale = np.array([params[n] for n in names])
+    return matrix / np.outer(scale, scale)

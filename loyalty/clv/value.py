@@ -1,0 +1,146 @@
+"""Customer lifetime value: discounted expected margin over a horizon, with an uncertainty interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataValidationError, NotFittedError
+from ..units import DAYS_PER_YEAR, unit_days
+from .beta_geo import BetaGeo, expected_purchases_matrix
+from .gamma_gamma import GammaGamma, _margin_rate
+
+__all__ = ["customer_lifetime_value"]
+
+
+def customer_lifetime_value(
+    bgnbd: BetaGeo,
+    gg: GammaGamma,
+    summary: pd.DataFrame,
+    horizon: float = 12,
+    period: str | float = "M",
+    annual_discount_rate: float = 0.10,
+    margin_rate=None,
+    value: str = "margin",
+    time_unit: str | None = None,
+    interval: float | None = 0.95,
+) -> pd.DataFrame:
+    """Expected discounted margin (or revenue) per customer over the next ``horizon`` periods.
+
+    CLV_i = Σ_k ΔE_ik · v_i · (1 + d)^(−k·Δ/year), where ΔE_ik is the BG/NBD expected number of purchases in
+    step k (FHL 2005, eq. 10, differenced), v_i the expected value per purchase (Gamma-Gamma, note 025 eq. 5,
+    times the margin rate for margin CLV), Δ the step length and d the annual discount rate; each step's cash
+    flow is discounted from its end.
+
+    Parameters
+    ----------
+    bgnbd, gg : fitted BetaGeo and GammaGamma
+    summary : DataFrame
+        Customers to score (``frequency``, ``recency``, ``T``, ``monetary_value``; ``margin_rate`` for margin CLV
+        unless ``margin_rate`` is given), in the time unit the BG/NBD model was fitted in.
+    horizon : float
+        Number of steps of length ``period`` (``horizon=12, period="M"``: one year in months).
+    period : str or float
+        Step length: ``"D", "W", "M", "Q", "Y"`` (a month is 365.25/12 days) or a number of days.
+    annual_discount_rate : float
+        Yearly discount rate, e.g. 0.10.
+    margin_rate : float or Series, optional
+        Margin share of revenue; default the summary's per-customer ``margin_rate``.
+    value : {"margin", "revenue"}
+        CLV is margin; revenue only when asked for.
+    time_unit : str, optional
+        Unit of the summary's recency and T; default the unit the BG/NBD model was fitted in.
+    interval : float or None, default 0.95
+        Level of the per-customer interval from the parameters' uncertainty (delta method on the log
+        parameters of both models, taken as independent); ``None`` skips it (about 8x faster).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``summary``: ``clv``, ``expected_purchases`` (over the horizon, undiscounted),
+        ``value_per_purchase``, and with ``interval`` also ``clv_se``, ``clv_lower``, ``clv_upper``
+        (lower bound clipped at 0).
+
+    Examples
+    --------
+    >>> from loyalty.datasets import load_cdnow
+    >>> from loyalty.data import summarize
+    >>> from loyalty.clv import BetaGeo, GammaGamma
+    >>> summary = summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
+    >>> bg, gg = BetaGeo().fit(summary), GammaGamma().fit(summary)
+    >>> clv = customer_lifetime_value(bg, gg, summary, horizon=12, period="M", margin_rate=0.2)
+    >>> list(clv.columns)
+    ['clv', 'expected_purchases', 'value_per_purchase', 'clv_se', 'clv_lower', 'clv_upper']
+    """
+    for model, name in ((bgnbd, "bgnbd"), (gg, "gg")):
+        if not hasattr(model, "params_"):
+            raise NotFittedError(f"{name} is not fitted; fit it on a summary first")
+    if value not in ("margin", "revenue"):
+        raise DataValidationError(f"value must be 'margin' or 'revenue', got {value!r}")
+    if horizon <= 0 or annual_discount_rate <= -1:
+        raise DataValidationError(
+            f"need horizon > 0 and annual_discount_rate > -1, got horizon={horizon}, "
+            f"annual_discount_rate={annual_discount_rate}"
+        )
+    unit = time_unit or getattr(bgnbd, "time_unit_", None) or summary.attrs.get("unit")
+    if unit is None:
+        raise DataValidationError(
+            "the summary's time unit is unknown: pass time_unit='D' (or 'W', ...) for recency and T"
+        )
+    step = unit_days(period) / unit_days(unit)
+    n_steps = int(np.ceil(horizon - 1e-9))
+    ends = np.minimum(np.arange(1, n_steps + 1), horizon) * step
+    discount = (1.0 + annual_discount_rate) ** (-ends * unit_days(unit) / DAYS_PER_YEAR)
+
+    x = summary["frequency"].to_numpy(dtype=float)
+    t_x = summary["recency"].to_numpy(dtype=float)
+    T = summary["T"].to_numpy(dtype=float)
+    if gg.value_column_ == "margin_value":  # the spend model already forecasts margin per purchase
+        if value == "revenue":
+            raise DataValidationError("gg was fitted on margin_value, so it cannot give revenue CLV")
+        rate = 1.0
+    else:
+        rate = 1.0 if value == "revenue" else np.asarray(_margin_rate(summary, margin_rate), dtype=float)
+
+    def evaluate(bg_params: dict, gg_params: dict):
+        cumulative = expected_purchases_matrix(bg_params, x, t_x, T, ends)
+        per_step = np.diff(cumulative, axis=1, prepend=0.0)
+        p, q, gamma = gg_params["p"], gg_params["q"], gg_params["gamma"]
+        m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
+        spend = p * (gamma + x * m) / (p * x + q - 1)
+        per_purchase = spend * rate
+        return per_step @ discount * per_purchase, cumulative[:, -1], per_purchase
+
+    clv, purchases, per_purchase = evaluate(bgnbd.params_, gg.params_)
+    out = pd.DataFrame(
+        {"clv": clv, "expected_purchases": purchases, "value_per_purchase": per_purchase}, index=summary.index
+    )
+    if interval is not None:
+        se = _delta_method_se(evaluate, bgnbd, gg, clv)
+        z = stats.norm.ppf(0.5 + interval / 2)
+        out["clv_se"] = se
+        out["clv_lower"] = np.maximum(clv - z * se, 0.0)
+        out["clv_upper"] = clv + z * se
+    return out
+
+
+def _delta_method_se(evaluate, bgnbd: BetaGeo, gg: GammaGamma, base: np.ndarray) -> np.ndarray:
+    """Per-customer standard error of CLV from both models' log-parameter covariances (forward differences)."""
+    blocks = [(bgnbd, list(bgnbd._param_names)), (gg, list(gg._param_names))]
+    gradients, covariances = [], []
+    for model, names in blocks:
+        covariances.append(model.covariance_)
+        for j, name in enumerate(names):
+            h = 1e-6
+            shifted = dict(model.params_)
+            shifted[name] = model.params_[name] * np.exp(h)
+            args = (shifted, gg.params_) if model is bgnbd else (bgnbd.params_, shifted)
+            gradients.append((evaluate(*args)[0] - base) / h)
+    jacobian = np.column_stack(gradients)
+    k1 = covariances[0].shape[0]
+    covariance = np.zeros((jacobian.shape[1],) * 2)
+    covariance[:k1, :k1] = covariances[0]
+    covariance[k1:, k1:] = covariances[1]
+    variance = np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian)
+    return np.sqrt(np.maximum(variance, 0.0))

@@ -1,0 +1,60 @@
+"""The transaction data contract: column names and how user columns map onto them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..errors import DataValidationError
+
+__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values"]
+
+#: Columns every transaction log must have.
+REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
+#: Columns used when present: gross margin (currency), order id (for netting returns), units bought,
+#: discount given (currency).
+OPTIONAL_COLUMNS = ("margin", "order_id", "quantity", "discount")
+
+
+def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Rename user columns to the contract's names and check the required ones are there.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The raw log.
+    columns : mapping, optional
+        ``{contract_name: user_name}``, e.g. ``{"customer_id": "member_no", "timestamp": "sold_at"}``.
+
+    Returns
+    -------
+    DataFrame
+        A shallow copy with contract column names; other columns are kept as they are.
+    """
+    columns = dict(columns or {})
+    unknown = set(columns) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
+    if unknown:
+        raise DataValidationError(
+            f"column mapping names unknown contract columns {sorted(unknown)}; "
+            f"contract columns are {list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        )
+    absent = {k: v for k, v in columns.items() if v not in frame.columns}
+    if absent:
+        raise DataValidationError(
+            f"column mapping refers to columns not in the data: {absent}; data has {list(frame.columns)}"
+        )
+    renamed = frame.rename(columns={v: k for k, v in columns.items()})
+    for name in REQUIRED_COLUMNS:
+        if name not in renamed.columns:
+            raise DataValidationError(
+                f"Required column {name!r} missing; data has columns {list(frame.columns)}. "
+                f"Map yours with columns={{{name!r}: '<your column>'}}."
+            )
+    return renamed
+
+
+def example_values(values: pd.Series, n: int = 3) -> str:
+    """A short, readable list of example values for error messages."""
+    shown = [repr(v) for v in values.head(n).tolist()]
+    return ", ".join(shown) + (", ..." if len(values) > n else "")

@@ -1,0 +1,413 @@
+"""Validation of transaction logs: a clean log, a rejects table with reasons, and the row accounting.
+
+Every input row ends up either *used* (in the clean log, or as a return netted into the purchase it belongs to)
+or *rejected* with a reason, and ``rows read = rows used + rows rejected`` is checked on every call.
+
+Treatments (documented, counted, never silent):
+
+=============================== ==========================================================================
+reason / note                   treatment
+=============================== ==========================================================================
+``missing_customer_id``         id is null or blank: row rejected
+``missing_timestamp``           timestamp is null or blank: row rejected
+``unparseable_timestamp``       timestamp text that does not parse as a date/datetime: row rejected
+``invalid_amount``              amount not a finite number: row rejected
+``invalid_margin``              margin given but not a finite number: row rejected
+``after_cutoff``                timestamp later than ``cutoff``: row rejected
+``duplicate_row``               exact copy of an earlier row (all columns): rejected (``duplicates="keep"`` keeps)
+``unmatched_return``            negative amount with no purchase to net into: row rejected
+``fully_returned``              purchase whose returns cancel it (net amount <= 0): purchase and returns rejected
+``customer_net_spend_nonpositive``  customer whose clean purchases sum to <= 0 (zero-price purchases only);
+                                kept and counted by default, rejected with ``zero_spend_customers="reject"``
+returns netted (used)           negative amounts are netted into the purchase they belong to: the same
+                                ``order_id`` when given, else the same customer and calendar day; the return's
+                                amount, margin and quantity are spread over that purchase's rows in proportion
+                                to their amounts
+time zones (note)               time-zone-aware timestamps are converted to ``timezone`` and stored naive;
+                                a mix of aware and naive timestamps is an error (the naive ones' zone is unknown)
+=============================== ==========================================================================
+
+Mixed-type customer ids (e.g. ints and strings) are an error, not a rejection: casting would merge or split
+customers silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from ..errors import DataValidationError
+from .contract import apply_column_mapping, example_values
+
+__all__ = ["validate_transactions", "ValidationResult", "RowAccounting", "REJECT_REASONS"]
+
+REJECT_REASONS = (
+    "missing_customer_id",
+    "missing_timestamp",
+    "unparseable_timestamp",
+    "invalid_amount",
+    "invalid_margin",
+    "after_cutoff",
+    "duplicate_row",
+    "unmatched_return",
+    "fully_returned",
+    "customer_net_spend_nonpositive",
+)
+_OK = -1
+_CODE = {name: i for i, name in enumerate(REJECT_REASONS)}
+_TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class RowAccounting:
+    """Where every input row went: ``rows_read == rows_used + rows_rejected``.
+
+    ``rows_used`` counts rows in the clean log plus ``returns_netted`` (return rows folded into a purchase).
+    ``notes`` counts treatments that keep rows (time-zone conversions, zero-spend customers kept).
+    """
+
+    rows_read: int
+    rows_used: int
+    returns_netted: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_rejected": self.rows_rejected,
+            "returns_netted": self.returns_netted,
+            "rejected": dict(self.rejected),
+            "notes": dict(self.notes),
+        }
+
+    def __str__(self) -> str:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in self.rejected.items()) or "none"
+        text = (
+            f"rows read {self.rows_read:,} = used {self.rows_used:,} "
+            f"(of which {self.returns_netted:,} returns netted into their purchases) "
+            f"+ rejected {self.rows_rejected:,} ({reasons})"
+        )
+        if self.notes:
+            text += "; notes: " + ", ".join(f"{k} {v:,}" for k, v in self.notes.items())
+        return text
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Output of :func:`validate_transactions`.
+
+    Attributes
+    ----------
+    transactions : DataFrame
+        The clean log: contract columns with clean types (``timestamp`` naive datetime64, ``amount`` and
+        ``margin`` float64), returns already netted, in input order.
+    rejects : DataFrame
+        Rejected input rows as given, plus ``row`` (0-based position in the input) and ``reason``.
+    accounting : RowAccounting
+        Counts by outcome and reason.
+    """
+
+    transactions: pd.DataFrame
+    rejects: pd.DataFrame
+    accounting: RowAccounting
+
+
+def validate_transactions(
+    transactions: pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    cutoff=None,
+    timezone: str = "UTC",
+    margin_rate: float | None = None,
+    duplicates: str = "drop",
+    zero_spend_customers: str = "keep",
+) -> ValidationResult:
+    """Check a transaction log against the data contract and split it into clean rows and rejects.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Raw log with ``customer_id``, ``timestamp``, ``amount`` and optionally ``margin``, ``order_id``,
+        ``quantity``, ``discount`` (or other names mapped with ``columns``).
+    columns : mapping, optional
+        ``{contract_name: user_name}``.
+    cutoff : date-like, optional
+        Rows with a timestamp after it are rejected (``after_cutoff``): scoring "as of" a date.
+    timezone : str, default "UTC"
+        Zone that time-zone-aware timestamps are converted to before being stored naive.
+    margin_rate : float, optional
+        Margin as a share of amount, used to fill ``margin`` when the log has no margin column.
+    duplicates : {"drop", "keep"}
+        Exact duplicate rows: rejected as ``duplicate_row`` (default) or kept as genuine repeat records
+        (the CDNOW convention, where identical same-day records are in the published data).
+    zero_spend_customers : {"keep", "reject"}
+        Customers whose clean purchases sum to <= 0 (only zero-price purchases remain): counted in
+        ``accounting.notes`` and kept (they did transact), or rejected.
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    DataValidationError
+        A required column is missing, customer ids mix types, time zones are mixed, or no row is usable;
+        the message names the column, the count and example values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b", ""], "timestamp": ["2024-01-02"] * 4,
+    ...                     "amount": [10.0, -4.0, 5.0, 1.0], "order_id": ["o1", "o1", "o2", "o3"]})
+    >>> result = validate_transactions(raw)
+    >>> result.transactions["amount"].tolist()
+    [6.0, 5.0]
+    >>> print(result.accounting)
+    rows read 4 = used 3 (of which 1 returns netted into their purchases) + rejected 1 (missing_customer_id 1)
+    """
+    if duplicates not in ("drop", "keep"):
+        raise DataValidationError(f"duplicates must be 'drop' or 'keep', got {duplicates!r}")
+    if zero_spend_customers not in ("keep", "reject"):
+        raise DataValidationError(f"zero_spend_customers must be 'keep' or 'reject', got {zero_spend_customers!r}")
+    raw = apply_column_mapping(transactions, columns).reset_index(drop=True)
+    if len(raw) == 0:
+        raise DataValidationError("the transaction log is empty (0 rows)")
+
+    reason = np.full(len(raw), _OK, dtype=np.int8)
+    notes: dict[str, int] = {}
+
+    def reject(mask, name: str) -> None:
+        mask = np.asarray(mask, dtype=bool) & (reason == _OK)
+        reason[mask] = _CODE[name]
+
+    customer_id, missing_id = _clean_customer_id(raw["customer_id"])
+    reject(missing_id, "missing_customer_id")
+    timestamp, missing_ts, bad_ts = _clean_timestamp(raw["timestamp"], timezone, notes)
+    reject(missing_ts, "missing_timestamp")
+    reject(bad_ts, "unparseable_timestamp")
+    amount = _to_float(raw["amount"])
+    reject(~np.isfinite(amount), "invalid_amount")
+    if "margin" in raw.columns:
+        margin = _to_float(raw["margin"])
+        reject(~np.isfinite(margin), "invalid_margin")
+    elif margin_rate is not None:
+        margin = amount * float(margin_rate)
+    else:
+        margin = None
+    if cutoff is not None:
+        reject(timestamp > pd.Timestamp(cutoff), "after_cutoff")
+    if duplicates == "drop":
+        reject(raw.duplicated(keep="first").to_numpy(), "duplicate_row")
+
+    clean = pd.DataFrame({"customer_id": customer_id, "timestamp": timestamp, "amount": amount})
+    if margin is not None:
+        clean["margin"] = margin
+    for name in ("order_id", "quantity", "discount"):
+        if name in raw.columns:
+            clean[name] = pd.to_numeric(raw[name], errors="coerce") if name != "order_id" else raw[name]
+    for name in raw.columns:
+        if name not in clean.columns:
+            clean[name] = raw[name]
+
+    is_return = (reason == _OK) & (amount < 0)
+    returns_netted = 0
+    if is_return.any():
+        returns_netted = _net_returns(clean, reason, is_return)
+
+    ok = reason == _OK
+    totals = clean.loc[ok].groupby("customer_id", sort=False)["amount"].sum()
+    nonpositive = totals.index[totals <= 0]
+    if len(nonpositive):
+        if zero_spend_customers == "reject":
+            reject(clean["customer_id"].isin(nonpositive).to_numpy(), "customer_net_spend_nonpositive")
+        else:
+            notes["zero_spend_customers_kept"] = int(len(nonpositive))
+
+    rejected_mask = reason != _OK
+    rejects = raw.loc[rejected_mask].copy()
+    rejects.insert(0, "row", np.flatnonzero(rejected_mask))
+    rejects["reason"] = np.asarray(REJECT_REASONS, dtype=object)[reason[rejected_mask]]
+    counts = rejects["reason"].value_counts()
+    rejected = {name: int(counts[name]) for name in REJECT_REASONS if name in counts.index}
+
+    keep = (reason == _OK) & ~is_return
+    clean = clean.loc[keep].reset_index(drop=True)
+    accounting = RowAccounting(
+        rows_read=len(raw),
+        rows_used=int(keep.sum()) + returns_netted,
+        returns_netted=returns_netted,
+        rejected=rejected,
+        notes=notes,
+    )
+    if accounting.rows_read != accounting.rows_used + accounting.rows_rejected:  # pragma: no cover
+        raise AssertionError(f"row accounting does not add up: {accounting}")
+    if len(clean) == 0:
+        detail = "; ".join(
+            f"{r}: {n:,} rows, e.g. {example_values(rejects.loc[rejects['reason'] == r].drop(columns=['row', 'reason']).head(2).to_dict('records'))}"
+            for r, n in rejected.items()
+        )
+        raise DataValidationError(f"no usable transaction among {len(raw):,} rows; {detail}")
+    return ValidationResult(clean, rejects.reset_index(drop=True), accounting)
+
+
+def _clean_customer_id(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Normalise ids (strings stripped, integral floats to int) and flag missing ones."""
+    missing = values.isna().to_numpy()
+    kind = ptypes.infer_dtype(values, skipna=True)
+    if kind in ("mixed", "mixed-integer", "mixed-integer-float"):
+        present = values[~missing]
+        by_type = present.map(lambda v: type(v).__name__)
+        parts = []
+        for type_name, count in by_type.value_counts().items():
+            sample = example_values(present[by_type == type_name], 2)
+            parts.append(f"{type_name}: {count:,} rows, e.g. {sample}")
+        raise DataValidationError(
+            "column 'customer_id' mixes value types (" + "; ".join(parts) + "); "
+            "cast it to one type first (e.g. all strings), so that 17 and '17' are not taken for two customers"
+        )
+    if kind in ("floating", "integer-na", "decimal"):
+        numbers = pd.to_numeric(values, errors="coerce")
+        fractional = numbers.notna() & (numbers != np.floor(numbers))
+        if fractional.any():
+            raise DataValidationError(
+                f"column 'customer_id' has {int(fractional.sum()):,} non-integer numeric ids, "
+                f"e.g. {example_values(values[fractional])}; ids must be integers or strings"
+            )
+        out = numbers.astype("Int64")
+        return out, missing
+    if kind in ("string", "empty", "bytes", "unicode"):
+        text = values.astype("string").str.strip()
+        missing = missing | (text == "").fillna(True).to_numpy()
+        return text.astype(object).where(~missing, None), missing
+    return values, missing
+
+
+def _clean_timestamp(values: pd.Series, timezone: str, notes: dict) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Parse timestamps to naive datetime64 in one zone; flag missing and unparseable values."""
+    if ptypes.is_datetime64_any_dtype(values):
+        if getattr(values.dt, "tz", None) is not None:
+            notes["timestamps_converted_to_" + timezone] = int(values.notna().sum())
+            values = values.dt.tz_convert(timezone).dt.tz_localize(None)
+        missing = values.isna().to_numpy()
+        return values.astype("datetime64[ns]"), missing, np.zeros(len(values), bool)
+    if ptypes.is_numeric_dtype(values):
+        raise DataValidationError(
+            f"column 'timestamp' is numeric ({values.dtype}), e.g. {example_values(values)}; convert it to "
+            "dates first (for epoch seconds: pd.to_datetime(x, unit='s'))"
+        )
+    # Timestamp/datetime objects render as ISO text with their offset, so one path handles text and objects.
+    text = values.astype("string").str.strip()
+    missing = (values.isna() | (text == "")).fillna(True).to_numpy()
+    aware = text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy() & ~missing
+    index = values.index
+    naive_parsed = _parse_naive(text.where(pd.Series(~missing & ~aware, index=index)))
+    naive = naive_parsed.notna().to_numpy()
+    if aware.any() and naive.any():
+        raise DataValidationError(
+            f"column 'timestamp' mixes time-zone-aware values ({int(aware.sum()):,} rows, e.g. "
+            f"{example_values(values[aware])}) with naive ones ({int(naive.sum()):,} rows, e.g. "
+            f"{example_values(values[naive])}); the zone of the naive ones is unknown: localise them first"
+        )
+    if aware.any():
+        parsed = pd.to_datetime(text.where(pd.Series(aware, index=index)), utc=True, errors="coerce", format="ISO8601")
+        offsets = text[aware].str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0].nunique()
+        notes["timestamps_converted_to_" + timezone] = int(parsed.notna().sum())
+        if offsets > 1:
+            notes["distinct_utc_offsets"] = int(offsets)
+        parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
+    else:
+        parsed = naive_parsed
+    parsed = parsed.astype("datetime64[ns]")
+    bad = parsed.isna().to_numpy() & ~missing
+    return parsed, missing, bad
+
+
+def _parse_naive(text: pd.Series) -> pd.Series:
+    """ISO 8601 first; if most values fail, the format pandas infers from the first value (e.g. 19970101)."""
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    present = text.notna()
+    if present.any() and parsed[present].isna().mean() > 0.5:
+        inferred = pd.to_datetime(text, errors="coerce")
+        if inferred.isna().sum() < parsed.isna().sum():
+            parsed = inferred
+    return parsed
+
+
+def _to_float(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> int:
+    """Fold return rows into their purchases (in place); returns the number of return rows netted."""
+    netted = np.zeros(len(clean), dtype=bool)
+    purchase = (reason == _OK) & ~is_return
+    day = clean["timestamp"].dt.floor("D")
+    keys = []
+    if "order_id" in clean.columns:
+        keys.append(["customer_id", "order_id"])
+    keys.append(["customer_id", "__day"])
+    frame = clean.assign(__day=day)
+    for key in keys:
+        pending = is_return & ~netted & (reason == _OK)
+        if key[1] == "order_id":
+            pending &= clean["order_id"].notna().to_numpy()
+        if not pending.any():
+            continue
+        buyers = frame.loc[purchase & (reason == _OK), key].copy()
+        buyers["__row"] = np.flatnonzero(purchase & (reason == _OK))
+        returns = frame.loc[pending, key].copy()
+        returns["__row"] = np.flatnonzero(pending)
+        group_ids = buyers.groupby(key, sort=False, dropna=True).ngroup()
+        buyers["__group"] = group_ids.to_numpy()
+        groups = buyers.drop_duplicates(key)[key + ["__group"]]
+        matched = returns.merge(groups, on=key, how="inner")
+        if matched.empty:
+            continue
+        _apply_netting(clean, buyers, matched)
+        netted[matched["__row"].to_numpy()] = True
+        # a purchase cancelled by its returns did not happen: reject it with its returns
+        touched = buyers[buyers["__group"].isin(matched["__group"])]
+        net = clean["amount"].to_numpy()[touched["__row"].to_numpy()]
+        group_net = pd.Series(net).groupby(touched["__group"].to_numpy()).sum()
+        cancelled = set(group_net.index[group_net <= 0])
+        if cancelled:
+            rows = np.concatenate(
+                [
+                    touched.loc[touched["__group"].isin(cancelled), "__row"].to_numpy(),
+                    matched.loc[matched["__group"].isin(cancelled), "__row"].to_numpy(),
+                ]
+            )
+            reason[rows] = _CODE["fully_returned"]
+            netted[rows] = False
+    unmatched = is_return & ~netted & (reason == _OK)
+    reason[unmatched] = _CODE["unmatched_return"]
+    return int(netted.sum())
+
+
+def _apply_netting(clean: pd.DataFrame, buyers: pd.DataFrame, matched: pd.DataFrame) -> None:
+    """Spread each group's returns over its purchase rows in proportion to their amounts."""
+    value_cols = [c for c in ("amount", "margin", "quantity", "discount") if c in clean.columns]
+    returned = pd.DataFrame(
+        {c: clean[c].to_numpy(dtype=float)[matched["__row"].to_numpy()] for c in value_cols},
+    ).groupby(matched["__group"].to_numpy()).sum()
+    rows = buyers.loc[buyers["__group"].isin(returned.index)]
+    row_idx = rows["__row"].to_numpy()
+    group = rows["__group"].to_numpy()
+    amounts = clean["amount"].to_numpy(dtype=float)[row_idx]
+    group_amount = pd.Series(amounts).groupby(group).transform("sum").to_numpy()
+    group_size = pd.Series(amounts).groupby(group).transform("size").to_numpy()
+    share = np.where(group_amount > 0, amounts / np.where(group_amount > 0, group_amount, 1.0), 1.0 / group_size)
+    for c in value_cols:
+        values = clean[c].to_numpy(dtype=float, copy=True)
+        values[row_idx] += share * returned[c].reindex(group).to_numpy()
+        clean[c] = values
