@@ -10,6 +10,7 @@
 
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
+from .model import CLVModel
 from .value import customer_lifetime_value
 
-__all__ = ["BetaGeo", "GammaGamma", "customer_lifetime_value"]
+__all__ = ["BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value"]

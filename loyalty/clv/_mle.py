@@ -18,8 +18,10 @@ from ..errors import ConvergenceError, NotFittedError
 
 __all__ = ["LikelihoodModel", "collapse"]
 
-#: Parameters beyond exp(+-_LOG_BOUND) are taken as a divergence, not an estimate.
-_LOG_BOUND = 18.0
+#: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
+#: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
+#: estimate.
+_LOG_BOUND = 10.0
 
 
 def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -114,9 +116,9 @@ class LikelihoodModel(BaseEstimator):
             )
         diverged = [n for n, v in zip(self._param_names, theta) if abs(v) > _LOG_BOUND]
         if diverged:
-            values = {n: float(np.exp(v)) for n, v in zip(self._param_names, theta)}
+            values = {n: float(f"{np.exp(v):.4g}") for n, v in zip(self._param_names, self._to_natural(theta, stats))}
             raise ConvergenceError(
-                f"{name} fit diverged: parameter(s) {diverged} ran off to {values} "
+                f"{name} fit diverged: parameter(s) {diverged} ran off towards a boundary {values} "
                 f"(optimiser status: {result.message}). The data do not identify the model: "
                 f"{self._describe(stats)}. Try more customers, or a penalizer (e.g. penalizer=0.001)."
             )

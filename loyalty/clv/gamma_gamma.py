@@ -78,7 +78,10 @@ class GammaGamma(LikelihoodModel):
                 f"{int(usable.sum())} of {len(x):,} ({self.n_excluded_}). Use a longer calibration period."
             )
         (ux, um), weights = collapse(x[usable], m[usable])
-        self._fit_statistics(_statistics(ux, um, weights))
+        scale = float(np.average(um, weights=weights))  # values rescaled to mean 1: gamma is then unit-free
+        stats = _statistics(ux, um / scale, weights)
+        stats["scale"] = scale
+        self._fit_statistics(stats)
         self.value_column_ = value_column
         self.spend_frequency_correlation_ = float(np.corrcoef(x[usable], m[usable])[0, 1])
         if abs(self.spend_frequency_correlation_) > 0.3:
@@ -104,7 +107,13 @@ class GammaGamma(LikelihoodModel):
         return np.log([min(p, 50.0), 3.0, 2.0 * mean / p])
 
     def _to_natural(self, theta, stats):
-        return np.array(theta, dtype=float)
+        natural = np.array(theta, dtype=float)
+        natural[2] += np.log(stats["scale"])
+        return natural
+
+    def _log_likelihood_shift(self, stats):
+        # the density of a mean value m in currency is the rescaled density divided by the scale
+        return float(-np.log(stats["scale"]) * stats["total_w"])
 
     def _describe(self, stats):
         return f"{int(stats['weights'].sum()):,} repeat customers, max frequency {int(stats['x'].max())}"

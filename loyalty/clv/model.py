@@ -1,0 +1,127 @@
+"""One CLV model object: BG/NBD + Gamma-Gamma + the CLV settings, scored, saved and loaded together."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import write_json
+from ..errors import DataValidationError
+from .beta_geo import BetaGeo
+from .gamma_gamma import GammaGamma
+from .value import customer_lifetime_value
+
+__all__ = ["CLVModel"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CLVModel:
+    """BG/NBD and Gamma-Gamma fitted together, with the settings that turn them into CLV.
+
+    Parameters
+    ----------
+    horizon, period, annual_discount_rate, margin_rate, value :
+        As in :func:`loyalty.clv.customer_lifetime_value` (default: 12 months, 10% a year, margin CLV).
+    penalizer : float
+        Passed to both models.
+
+    Examples
+    --------
+    >>> from loyalty.datasets import load_cdnow
+    >>> from loyalty.data import summarize
+    >>> summary = summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
+    >>> model = CLVModel(margin_rate=0.25).fit(summary)
+    >>> scores = model.score(summary)
+    >>> list(scores.columns)[:4]
+    ['p_alive', 'expected_purchases', 'expected_spend', 'clv']
+    """
+
+    horizon: float = 12
+    period: str | float = "M"
+    annual_discount_rate: float = 0.10
+    margin_rate: float | None = None
+    value: str = "margin"
+    penalizer: float = 0.0
+    bgnbd: BetaGeo | None = field(default=None, repr=False)
+    gg: GammaGamma | None = field(default=None, repr=False)
+
+    def fit(self, summary: pd.DataFrame) -> "CLVModel":
+        """Fit both models on a summary (see :func:`loyalty.data.summarize`); returns self."""
+        self.bgnbd = BetaGeo(penalizer=self.penalizer).fit(summary)
+        self.gg = GammaGamma(penalizer=self.penalizer).fit(summary)
+        return self
+
+    def score(self, summary: pd.DataFrame, interval: float | None = 0.95) -> pd.DataFrame:
+        """Per customer: ``p_alive``, ``expected_purchases`` (over the horizon), ``expected_spend`` (per purchase),
+        ``clv`` and, with ``interval``, ``clv_se``, ``clv_lower``, ``clv_upper``."""
+        if self.bgnbd is None or self.gg is None:
+            raise DataValidationError("CLVModel is not fitted: call fit(summary) or CLVModel.load(path)")
+        clv = customer_lifetime_value(
+            self.bgnbd, self.gg, summary, horizon=self.horizon, period=self.period,
+            annual_discount_rate=self.annual_discount_rate, margin_rate=self.margin_rate, value=self.value,
+            interval=interval,
+        )
+        out = pd.DataFrame(
+            {
+                "p_alive": self.bgnbd.p_alive(summary),
+                "expected_purchases": clv["expected_purchases"],
+                "expected_spend": self.gg.expected_spend(summary),
+                "clv": clv["clv"],
+            }
+        )
+        for column in ("clv_se", "clv_lower", "clv_upper"):
+            if column in clv:
+                out[column] = clv[column]
+        return out
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        def model_state(model):
+            return {
+                "params": model.params_,
+                "covariance": np.asarray(model.covariance_).tolist(),
+                "log_likelihood": model.log_likelihood_,
+                "n_customers": model.n_customers_,
+            }
+
+        return {
+            "format": "loyalty.clv.CLVModel",
+            "version": FORMAT_VERSION,
+            "settings": {
+                "horizon": self.horizon, "period": self.period, "annual_discount_rate": self.annual_discount_rate,
+                "margin_rate": self.margin_rate, "value": self.value, "penalizer": self.penalizer,
+            },
+            "time_unit": self.bgnbd.time_unit_,
+            "value_column": self.gg.value_column_,
+            "bgnbd": model_state(self.bgnbd),
+            "gamma_gamma": model_state(self.gg),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CLVModel":
+        if data.get("format") != "loyalty.clv.CLVModel":
+            raise DataValidationError(f"not a saved CLVModel (format={data.get('format')!r})")
+        model = cls(**data["settings"])
+        model.bgnbd = BetaGeo(penalizer=model.penalizer)
+        model.bgnbd._set_params(data["bgnbd"]["params"], data["bgnbd"]["covariance"],
+                                data["bgnbd"]["log_likelihood"], data["bgnbd"]["n_customers"])
+        model.bgnbd.time_unit_ = data["time_unit"]
+        model.gg = GammaGamma(penalizer=model.penalizer)
+        model.gg._set_params(data["gamma_gamma"]["params"], data["gamma_gamma"]["covariance"],
+                             data["gamma_gamma"]["log_likelihood"], data["gamma_gamma"]["n_customers"])
+        model.gg.value_column_ = data["value_column"]
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as JSON, atomically."""
+        return write_json(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CLVModel":
+        return cls.from_dict(json.loads(Path(path).read_text()))
