@@ -77,3 +77,29 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     for name in ("clv_scores.parquet", "clv_model.json", "holdout_purchases.png", "clv_distribution.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "outputs in" in capsys.readouterr().out
+
+
+def test_model_spec_sets_clv_settings(tmp_path):
+    from pathlib import Path
+
+    model = CLVModel.from_spec(Path(__file__).parents[1] / "models" / "clv.yaml")
+    assert (model.horizon, model.period, model.annual_discount_rate, model.value) == (12, "M", 0.10, "margin")
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("kind: model\nfamily: clv\nsettings:\n  horizn: 12\n", r"unknown field\(s\) \['horizn'\]"),
+        ("kind: model\nfamily: clv\nsettings:\n  horizon: twelve\n", "field 'horizon' must be int/float"),
+        ("kind: model\nfamily: churn\n", "field 'family' must be 'clv'"),
+        ("kind: pipeline\n", "field 'kind' must be 'model'"),
+    ],
+)
+def test_bad_model_specs_name_file_and_field(tmp_path, body, message):
+    from loyalty.errors import SpecError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(body)
+    with pytest.raises(SpecError, match=message) as info:
+        CLVModel.from_spec(path)
+    assert str(path) in str(info.value)

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
                               "print the parameter tables and save the model as JSON.")
     add_input_arguments(fit)
     fit.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive)")
+    fit.add_argument("--spec", type=Path, default=None,
+                     help="model spec YAML (e.g. models/clv.yaml); its settings replace the CLV options below")
     fit.add_argument("--horizon", type=float, default=12, help="CLV horizon in --horizon-period steps (default 12)")
     fit.add_argument("--horizon-period", default="M", help="CLV step: D, W, M, Q, Y or days (default M)")
     fit.add_argument("--annual-discount-rate", type=float, default=0.10, help="yearly discount rate (default 0.10)")
@@ -45,10 +47,15 @@ def register(subparsers) -> None:
 def _fit(args) -> int:
     result = load_clean(args, cutoff=args.cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, unit=args.unit)
-    model = CLVModel(
-        horizon=args.horizon, period=_period(args.horizon_period), annual_discount_rate=args.annual_discount_rate,
-        margin_rate=args.clv_margin_rate, value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
-    ).fit(summary)
+    if args.spec is not None:
+        model = CLVModel.from_spec(args.spec)
+    else:
+        model = CLVModel(
+            horizon=args.horizon, period=_period(args.horizon_period),
+            annual_discount_rate=args.annual_discount_rate, margin_rate=args.clv_margin_rate,
+            value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
+        )
+    model.fit(summary)
     with pd.option_context("display.width", 120):
         print(f"BG/NBD on {model.bgnbd.n_customers_:,} customers, log-likelihood {model.bgnbd.log_likelihood_:.2f}")
         print(model.bgnbd.summary_.round(4).to_string())
