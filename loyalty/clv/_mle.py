@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import ConvergenceError, NotFittedError
 
-__all__ = ["LikelihoodModel", "collapse"]
+__all__ = ["LikelihoodModel", "collapse", "unique_rows"]
 
 #: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
@@ -26,9 +26,31 @@ _LOG_BOUND = 10.0
 
 def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Collapse identical rows of the given columns into unique rows with integer weights."""
-    stacked = np.column_stack(columns)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
+    unique, _, counts = unique_rows(*columns)
+    return unique, counts.astype(float)
+
+
+def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Unique rows of equal-length columns in lexicographic order, the inverse index and the counts.
+
+    The same as ``np.unique(np.column_stack(columns), axis=0, return_inverse=True, return_counts=True)``, but
+    each column is ranked on its own and the ranks combined into one integer key, which sorts several times
+    faster than rows of floats do.
+    """
+    ranks, sizes = [], []
+    for column in columns:
+        values, rank = np.unique(column, return_inverse=True)
+        ranks.append(rank.ravel())
+        sizes.append(len(values))
+    if np.prod([float(n) for n in sizes]) >= 2.0**62:  # the key would overflow int64
+        stacked = np.column_stack(columns)
+        unique, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
+        return [unique[:, i] for i in range(unique.shape[1])], inverse.ravel(), counts
+    key = np.zeros(len(ranks[0]), dtype=np.int64)
+    for rank, size in zip(ranks, sizes):
+        key = key * size + rank
+    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    return [np.asarray(column)[first] for column in columns], inverse.ravel(), counts
 
 
 class LikelihoodModel(BaseEstimator):

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, collapse
+from ._mle import LikelihoodModel, collapse, unique_rows
 
 __all__ = ["BetaGeo"]
 
@@ -274,22 +274,24 @@ def _p_alive(params, x, t_x, T) -> np.ndarray:
 
 
 def expected_purchases_matrix(params: dict, x, t_x, T, horizons: np.ndarray) -> np.ndarray:
-    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), eq. 10.
+    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), eq. 10."""
+    (px, pT), inverse, _ = unique_rows(x, T)
+    if_alive = expected_purchases_if_alive(params, px, pT, horizons)
+    return if_alive[inverse] * _p_alive(params, x, t_x, T)[:, None]
 
-    The hypergeometric term depends on (x, T, h) only, so it is evaluated once per distinct (x, T) pair and
-    horizon, which makes scoring a million customers over many horizons cheap.
+
+def expected_purchases_if_alive(params: dict, x, T, horizons: np.ndarray) -> np.ndarray:
+    """The factor of eq. 10 that multiplies P(alive): rows (x, T), columns horizons h, in the model's unit.
+
+    It depends on (x, T, h) only, so callers evaluate it once per distinct (x, T) pair (see
+    :func:`~loyalty.clv._mle.unique_rows`), which makes scoring a million customers over many horizons cheap.
     """
     r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    horizons = np.asarray(horizons, dtype=float)
-    pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    px, pT = pairs[:, 0][:, None], pairs[:, 1][:, None]
-    h = horizons[None, :]
+    px, pT = np.asarray(x, dtype=float)[:, None], np.asarray(T, dtype=float)[:, None]
+    h = np.asarray(horizons, dtype=float)[None, :]
     z = h / (alpha + pT + h)
     front = np.exp((r + px) * (np.log(alpha + pT) - np.log(alpha + pT + h)))
-    numerator = (a + b + px - 1) / (a - 1) * (1 - front * hyp2f1(r + px, b + px, a + b + px - 1, z))
-    alive = _p_alive(params, x, t_x, T)
-    return numerator[inverse] * alive[:, None]
+    return (a + b + px - 1) / (a - 1) * (1 - front * hyp2f1(r + px, b + px, a + b + px - 1, z))
 
 
 def _log_covariance(fitter, names, params) -> np.ndarray | None:

@@ -8,7 +8,8 @@ from scipy import stats
 
 from ..errors import DataValidationError, NotFittedError
 from ..units import DAYS_PER_YEAR, unit_days
-from .beta_geo import BetaGeo, expected_purchases_matrix
+from ._mle import unique_rows
+from .beta_geo import BetaGeo, _p_alive, expected_purchases_if_alive
 from .gamma_gamma import GammaGamma, _margin_rate
 
 __all__ = ["customer_lifetime_value"]
@@ -103,14 +104,19 @@ def customer_lifetime_value(
     else:
         rate = 1.0 if value == "revenue" else np.asarray(_margin_rate(summary, margin_rate), dtype=float)
 
+    m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
+    # purchases given alive depend on (x, T) only: discount them once per distinct pair, not per customer
+    (pair_x, pair_T), pair_of, _ = unique_rows(x, T)
+
     def evaluate(bg_params: dict, gg_params: dict):
-        cumulative = expected_purchases_matrix(bg_params, x, t_x, T, ends)
-        per_step = np.diff(cumulative, axis=1, prepend=0.0)
+        if_alive = expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
+        discounted_if_alive = np.diff(if_alive, axis=1, prepend=0.0) @ discount
+        alive = _p_alive(bg_params, x, t_x, T)
         p, q, gamma = gg_params["p"], gg_params["q"], gg_params["gamma"]
-        m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
         spend = p * (gamma + x * m) / (p * x + q - 1)
         per_purchase = spend * rate
-        return per_step @ discount * per_purchase, cumulative[:, -1], per_purchase
+        purchases = if_alive[:, -1][pair_of] * alive
+        return discounted_if_alive[pair_of] * alive * per_purchase, purchases, per_purchase
 
     clv, purchases, per_purchase = evaluate(bgnbd.params_, gg.params_)
     out = pd.DataFrame(
