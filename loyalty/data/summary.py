@@ -91,7 +91,9 @@ def summarize(
         )
     ordinal = _period_ordinal(timestamp, period)
     cutoff_ordinal = int(_period_ordinal(pd.Series([cutoff]), period)[0])
-    per_unit = unit_days(PERIODS[period]) / unit_days(unit)
+    # divide by periods-per-unit (7 days per week) rather than multiply by its inverse, so that recency and T
+    # are the same floats as lifetimes' (periods / freq_multiplier)
+    periods_per_unit = unit_days(unit) / unit_days(PERIODS[period])
 
     in_calibration = (timestamp <= cutoff).to_numpy()
     if not in_calibration.any():
@@ -111,8 +113,8 @@ def summarize(
     summary = pd.DataFrame(
         {
             "frequency": frequency.astype(float),
-            "recency": (cal["last"] - cal["first"]) * per_unit,
-            "T": (cutoff_ordinal - cal["first"]) * per_unit,
+            "recency": (cal["last"] - cal["first"]) / periods_per_unit,
+            "T": (cutoff_ordinal - cal["first"]) / periods_per_unit,
             "monetary_value": repeat_amount,
         },
         index=pd.Index(customers, name="customer_id"),
@@ -129,7 +131,7 @@ def summarize(
         with np.errstate(invalid="ignore", divide="ignore"):
             summary["monetary_holdout"] = np.where(hold["count"] > 0, hold["amount"] / hold["count"], 0.0)
         holdout_ordinal = int(_period_ordinal(pd.Series([holdout_end]), period)[0])
-        summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) * per_unit)
+        summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
 
     summary = summary.loc[present]
     summary.attrs.update(

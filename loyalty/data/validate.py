@@ -220,12 +220,12 @@ def validate_transactions(
             clean[name] = raw[name]
 
     is_return = (reason == _OK) & (amount < 0)
-    returns_netted = 0
     if is_return.any():
-        returns_netted = _net_returns(clean, reason, is_return)
+        _net_returns(clean, reason, is_return)
 
-    ok = reason == _OK
-    totals = clean.loc[ok].groupby("customer_id", sort=False)["amount"].sum()
+    # netted returns are already in their purchases' amounts: count each purchase once, returns not again
+    purchases = (reason == _OK) & ~is_return
+    totals = clean.loc[purchases].groupby("customer_id", sort=False)["amount"].sum()
     nonpositive = totals.index[totals <= 0]
     if len(nonpositive):
         if zero_spend_customers == "reject":
@@ -241,6 +241,8 @@ def validate_transactions(
     rejected = {name: int(counts[name]) for name in REJECT_REASONS if name in counts.index}
 
     keep = (reason == _OK) & ~is_return
+    # counted after every rejection, so a rejected customer's netted returns are not also counted as used
+    returns_netted = int(((reason == _OK) & is_return).sum())
     clean = clean.loc[keep].reset_index(drop=True)
     accounting = RowAccounting(
         rows_read=len(raw),
@@ -252,8 +254,9 @@ def validate_transactions(
     if accounting.rows_read != accounting.rows_used + accounting.rows_rejected:  # pragma: no cover
         raise AssertionError(f"row accounting does not add up: {accounting}")
     if len(clean) == 0:
+        given = rejects.drop(columns=["row", "reason"])
         detail = "; ".join(
-            f"{r}: {n:,} rows, e.g. {example_values(rejects.loc[rejects['reason'] == r].drop(columns=['row', 'reason']).head(2).to_dict('records'))}"
+            f"{r}: {n:,} rows, e.g. {example_values(pd.Series(given[rejects['reason'] == r].to_dict('records')), 2)}"
             for r, n in rejected.items()
         )
         raise DataValidationError(f"no usable transaction among {len(raw):,} rows; {detail}")
@@ -350,6 +353,7 @@ def _to_float(values: pd.Series) -> np.ndarray:
 def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> int:
     """Fold return rows into their purchases (in place); returns the number of return rows netted."""
     netted = np.zeros(len(clean), dtype=bool)
+    links = []  # (return row, purchase row) for every return netted into a purchase group
     purchase = (reason == _OK) & ~is_return
     day = clean["timestamp"].dt.floor("D")
     keys = []
@@ -375,6 +379,7 @@ def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray)
             continue
         _apply_netting(clean, buyers, matched)
         netted[matched["__row"].to_numpy()] = True
+        links.append(matched[["__row", "__group"]].merge(buyers[["__row", "__group"]], on="__group"))
         # a purchase cancelled by its returns did not happen: reject it with its returns
         touched = buyers[buyers["__group"].isin(matched["__group"])]
         net = clean["amount"].to_numpy()[touched["__row"].to_numpy()]
@@ -389,6 +394,14 @@ def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray)
             )
             reason[rows] = _CODE["fully_returned"]
             netted[rows] = False
+    if links:
+        # a return netted in an earlier pass whose purchases were all cancelled later goes with them
+        pairs = pd.concat(links, ignore_index=True)
+        purchase_left = pd.Series(reason[pairs["__row_y"].to_numpy()] == _OK).groupby(pairs["__row_x"].to_numpy()).any()
+        orphaned = purchase_left.index[~purchase_left.to_numpy()].to_numpy()
+        orphaned = orphaned[netted[orphaned] & (reason[orphaned] == _OK)]
+        reason[orphaned] = _CODE["fully_returned"]
+        netted[orphaned] = False
     unmatched = is_return & ~netted & (reason == _OK)
     reason[unmatched] = _CODE["unmatched_return"]
     return int(netted.sum())

@@ -1,0 +1,243 @@
+"""Properties of the summary and of the CLV maths that must hold for any input (hypothesis).
+
+- ``summarize``: the BTYD definitions (Fader, Hardie & Lee 2005) hold on random logs, and a customer's row depends
+  only on that customer's rows, in any order.
+- BG/NBD (FHL 2005) and Gamma-Gamma (Fader & Hardie 2013, note 025): analytic gradients match finite
+  differences; P(alive), expected purchases and expected spend obey their closed forms and bounds, and expected
+  purchases agree with ``lifetimes`` at the same parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from loyalty.clv import BetaGeo, GammaGamma
+from loyalty.clv import beta_geo, gamma_gamma
+from loyalty.data import summarize
+
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+START = pd.Timestamp("2024-01-01")  # a Monday
+
+# -- summarize -------------------------------------------------------------------------------------------------
+
+purchase = st.tuples(
+    st.sampled_from(["a", "b", "c", "d", "e"]),
+    st.integers(min_value=0, max_value=120 * 24 - 1),  # hour of the log
+    st.integers(min_value=1, max_value=50_000),  # cents
+)
+
+
+@st.composite
+def logs(draw):
+    rows = draw(st.lists(purchase, min_size=1, max_size=60))
+    log = pd.DataFrame(
+        {
+            "customer_id": [c for c, _, _ in rows],
+            "timestamp": [START + pd.Timedelta(hours=h) for _, h, _ in rows],
+            "amount": [cents / 100 for _, _, cents in rows],
+        }
+    )
+    first = log["timestamp"].min()
+    cutoff = first + pd.Timedelta(hours=draw(st.integers(min_value=0, max_value=130 * 24)))
+    period = draw(st.sampled_from(["D", "W"]))
+    return log, cutoff, period
+
+
+def brute_force_summary(log, cutoff, period):
+    """frequency, recency (in periods) and mean repeat-period spend from first principles, per customer."""
+    calibration = log.loc[log["timestamp"] <= cutoff]
+    periods = calibration["timestamp"].dt.to_period(period)
+    totals = calibration.groupby([calibration["customer_id"], periods])["amount"].sum()
+    out = {}
+    for customer, by_period in totals.groupby(level=0):
+        by_period = by_period.droplevel(0).sort_index()
+        repeat = by_period.iloc[1:]
+        out[customer] = {
+            "frequency": len(by_period) - 1,
+            "recency_periods": (by_period.index[-1] - by_period.index[0]).n,
+            "monetary_value": float(repeat.mean()) if len(repeat) else 0.0,
+        }
+    return out
+
+
+@SETTINGS
+@given(logs())
+def test_recency_lies_between_zero_and_T(case):
+    log, cutoff, period = case
+    summary = summarize(log, cutoff=cutoff, period=period)
+    assert (summary["recency"] >= 0).all()
+    assert (summary["recency"] <= summary["T"]).all()
+
+
+@SETTINGS
+@given(logs())
+def test_frequency_is_distinct_purchase_periods_minus_one_and_spend_the_mean_repeat_period_total(case):
+    log, cutoff, period = case
+    summary = summarize(log, cutoff=cutoff, period=period)
+    expected = brute_force_summary(log, cutoff, period)
+    assert sorted(summary.index) == sorted(expected)
+    for customer, row in summary.iterrows():
+        assert row["frequency"] == expected[customer]["frequency"]
+        assert row["recency"] == expected[customer]["recency_periods"]
+        assert row["monetary_value"] == pytest.approx(expected[customer]["monetary_value"], rel=1e-12, abs=1e-12)
+
+
+@SETTINGS
+@given(logs(), st.randoms(use_true_random=False))
+def test_the_order_of_rows_does_not_change_the_summary(case, random):
+    log, cutoff, period = case
+    order = list(range(len(log)))
+    random.shuffle(order)
+    summary = summarize(log, cutoff=cutoff, period=period)
+    shuffled = summarize(log.iloc[order].reset_index(drop=True), cutoff=cutoff, period=period)
+    # sums in another order may differ in the last bit; counts and durations may not
+    pd.testing.assert_frame_equal(shuffled[["frequency", "recency", "T"]], summary[["frequency", "recency", "T"]],
+                                  check_exact=True)
+    np.testing.assert_allclose(shuffled["monetary_value"], summary["monetary_value"], rtol=1e-12, atol=0)
+
+
+@SETTINGS
+@given(logs())
+def test_a_customers_summary_does_not_depend_on_other_customers(case):
+    log, cutoff, period = case
+    summary = summarize(log, cutoff=cutoff, period=period)
+    for customer in summary.index:
+        alone = summarize(log.loc[log["customer_id"] == customer], cutoff=cutoff, period=period)
+        pd.testing.assert_series_equal(alone.loc[customer], summary.loc[customer], check_exact=True)
+
+
+# -- BG/NBD ----------------------------------------------------------------------------------------------------
+
+log_parameter = st.floats(min_value=-2.0, max_value=2.0)
+
+
+@st.composite
+def rfm_data(draw, max_customers=15):
+    """Valid (x, t_x, T) rows: t_x = 0 when x = 0, else 0 < t_x <= T."""
+    n = draw(st.integers(min_value=1, max_value=max_customers))
+    x = np.array(draw(st.lists(st.integers(0, 30), min_size=n, max_size=n)), dtype=float)
+    T = np.array(draw(st.lists(st.floats(0.5, 60.0), min_size=n, max_size=n)))
+    share = np.array(draw(st.lists(st.floats(0.01, 1.0), min_size=n, max_size=n)))
+    t_x = np.where(x > 0, share * T, 0.0)
+    return x, t_x, T
+
+
+def finite_difference_gradient(function, theta, step=1e-6):
+    gradient = np.empty_like(theta)
+    for j in range(len(theta)):
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        gradient[j] = (function(up) - function(down)) / (2 * step)
+    return gradient
+
+
+def beta_geo_model(r, alpha, a, b, lifetimes_module):
+    """A fitted-state BetaGeo with the given parameters, through the lifetimes conversion."""
+    fitter = lifetimes_module.BetaGeoFitter()
+    fitter.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+    return BetaGeo.from_lifetimes(fitter)
+
+
+def away_from_one(a):
+    """Eq. 10 has the factor (a + b + x - 1) / (a - 1) times a difference that vanishes at a = 1: 0/0 there."""
+    return a + 0.01 if abs(a - 1.0) < 1e-3 else a
+
+
+def rfm_frame(x, t_x, T):
+    return pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+
+
+@SETTINGS
+@given(st.lists(log_parameter, min_size=4, max_size=4), rfm_data(), st.integers(1, 5))
+def test_beta_geo_gradient_matches_finite_differences(theta, data, weight):
+    theta = np.array(theta)
+    x, t_x, T = data
+    stats = beta_geo._statistics(x, t_x, T, np.full(len(x), float(weight)))
+    value, gradient = BetaGeo()._objective(theta, stats)
+    numeric = finite_difference_gradient(lambda t: BetaGeo()._objective(t, stats)[0], theta)
+    assert np.isfinite(value)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5 * max(1.0, abs(value)))
+
+
+@SETTINGS
+@given(st.lists(log_parameter, min_size=4, max_size=4), rfm_data())
+def test_p_alive_is_a_probability_and_one_without_repeat_purchases(lifetimes_module, theta, data):
+    model = beta_geo_model(*np.exp(theta), lifetimes_module)
+    x, t_x, T = data
+    alive = model.p_alive(rfm_frame(x, t_x, T)).to_numpy()
+    assert np.all((alive >= 0) & (alive <= 1))
+    assert np.all(alive[x == 0] == 1.0)
+
+
+@SETTINGS
+@given(st.lists(log_parameter, min_size=4, max_size=4), rfm_data())
+def test_expected_purchases_do_not_decrease_with_the_horizon(theta, data):
+    r, alpha, a, b = np.exp(theta)
+    a = away_from_one(a)
+    x, t_x, T = data
+    horizons = np.array([0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 13.0, 26.0, 52.0, 104.0])
+    expected = beta_geo.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, horizons)
+    assert np.all(expected[:, 0] == 0.0)
+    assert np.all(np.diff(expected, axis=1) >= 0)
+
+
+@SETTINGS
+@given(
+    st.floats(0.1, 5.0), st.floats(0.5, 20.0), st.floats(0.1, 5.0), st.floats(0.1, 5.0), rfm_data(),
+    st.floats(0.5, 52.0),
+)
+def test_expected_purchases_equal_lifetimes_at_the_same_parameters(lifetimes_module, r, alpha, a, b, data, t):
+    a, b = away_from_one(a), away_from_one(b)  # lifetimes computes 0 * a / (b - 1) for x = 0: NaN at b = 1
+    # lifetimes takes the log of 2F1(r + x, b + x; a + b + x - 1; z), which is NaN where a 2F1 with c < 0 is negative
+    assume(a + b > 1.0)
+    x, t_x, T = data
+    ours = beta_geo.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, np.array([t]))[:, 0]
+    fitter = lifetimes_module.BetaGeoFitter()
+    fitter.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+    theirs = fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=0)
+
+
+# -- Gamma-Gamma -----------------------------------------------------------------------------------------------
+
+
+@st.composite
+def spend_data(draw, max_customers=15):
+    """Repeat customers: frequency >= 1 and a positive mean spend."""
+    n = draw(st.integers(min_value=1, max_value=max_customers))
+    x = np.array(draw(st.lists(st.integers(1, 30), min_size=n, max_size=n)), dtype=float)
+    m = np.array(draw(st.lists(st.floats(0.01, 500.0), min_size=n, max_size=n)))
+    return x, m
+
+
+@SETTINGS
+@given(st.lists(log_parameter, min_size=3, max_size=3), spend_data(), st.integers(1, 5))
+def test_gamma_gamma_gradient_matches_finite_differences(theta, data, weight):
+    theta = np.array(theta)
+    x, m = data
+    stats = gamma_gamma._statistics(x, m, np.full(len(x), float(weight)))
+    value, gradient = GammaGamma()._objective(theta, stats)
+    numeric = finite_difference_gradient(lambda t: GammaGamma()._objective(t, stats)[0], theta)
+    assert np.isfinite(value)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5 * max(1.0, abs(value)))
+
+
+@SETTINGS
+@given(st.floats(0.1, 20.0), st.floats(1.05, 20.0), st.floats(0.1, 100.0), spend_data())
+def test_expected_spend_shrinks_the_customers_mean_towards_the_population_mean(lifetimes_module, p, q, gamma, data):
+    fitter = lifetimes_module.GammaGammaFitter()
+    fitter.params_ = pd.Series({"p": p, "q": q, "v": gamma})
+    model = GammaGamma.from_lifetimes(fitter)
+    x, m = data
+    x = np.concatenate([x, [0.0]])  # and a customer without repeat purchases, who gets the population mean
+    m = np.concatenate([m, [0.0]])
+    spend = model.expected_spend(pd.DataFrame({"frequency": x, "monetary_value": m})).to_numpy()
+    weight = p * x / (p * x + q - 1)
+    expected = (1 - weight) * model.population_mean_spend_ + weight * m
+    np.testing.assert_allclose(spend, expected, rtol=1e-12, atol=0)
+    assert spend[-1] == pytest.approx(p * gamma / (q - 1), rel=1e-14)
