@@ -127,3 +127,14 @@ def test_covariates_are_correlated_with_latent_traits():
     app_users = world.customers["channel"] == "app"
     assert log_rate[app_users].mean() > log_rate[~app_users].mean() + 0.3
     assert np.corrcoef(world.customers["email_engagement"], log_rate)[0, 1] > 0.2
+
+
+def test_validation_recovers_the_clean_history():
+    data = pytest.importorskip("loyalty.data")
+    config = SimulationConfig(n_customers=5000)
+    noisy = simulate(config, seed=4)
+    clean = simulate(config.replace(noise=config.noise.__class__(returns=False, duplicates=False)), seed=4)
+    cutoff = noisy.t0 - pd.Timedelta(1, "ns")
+    validated = data.validate_transactions(noisy.transactions).transactions
+    pd.testing.assert_frame_equal(data.summarize(validated, cutoff), data.summarize(clean.transactions, cutoff),
+                                  check_index_type=False, rtol=1e-9)

@@ -7,13 +7,18 @@ reject unknown keys and validate every value, raising :class:`loyalty.errors.Spe
 
 Default calibration
 -------------------
-* Dropout ``a, b`` and Gamma-Gamma ``p, q, gamma`` are the CDNOW estimates (Fader, Hardie & Lee 2005a, 2005b).
-* The purchase-rate shape ``r`` is CDNOW's 0.243; the scale ``alpha`` is 14 days instead of CDNOW's
-  4.414 weeks = 30.9 days, i.e. a mean rate of one purchase every ~58 days while alive (≈ 6.3 a year), the
-  cadence of a retail loyalty programme rather than a CD mail-order club. With the default calendar this gives
-  about 10 transactions per customer over history and horizon, the "1M customers ≈ 10M transactions" scale.
+* Gamma-Gamma ``p, q, gamma`` are the CDNOW estimates (Fader, Hardie & Lee 2005b): mean spend 35.2 per purchase.
+* BG/NBD: CDNOW in days (r=0.243, alpha=30.9, a=0.793, b=2.426) gives only ~3.7 transactions per customer over
+  this calendar. The defaults describe a busier retail loyalty programme instead: λ ~ Gamma(r=0.5, alpha=40 days),
+  a mean of one purchase every 80 days while alive (≈ 4.6 a year), and p ~ Beta(0.8, 6), a mean dropout of 12%
+  per purchase. With the default calendar (3 years of history, customers acquired over the first 2, a 52-week
+  horizon) that is ~7.3 transactions per customer: 1M customers ≈ 7.3M transactions.
+* Every customer has at least a year of history at ``t0``: BG/NBD fitted on day-granular summaries of very
+  short histories is biased (whole-day recency and T), and campaigns target established members anyway.
 * Campaign economics are those of a typical discount e-mail: 0.40 contact cost, 15% off purchases in a 28-day
   window, evaluated over a 52-week horizon at a 10% annual discount rate.
+* With the default effect mix, the top 20% by P(buy | treated) and the top 20% by true lifecycle uplift
+  overlap by about a third (0.35 at 100k customers, seed 1).
 """
 
 from __future__ import annotations

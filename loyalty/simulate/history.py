@@ -10,6 +10,12 @@ thinning), each purchase's spend is one Gamma(p, ν) draw, and after each repeat
 out with probability p. The number of purchases in ``t`` days is Binomial(t, λ), whose mean λt equals the
 BG/NBD Poisson mean, so fitting BG/NBD to daily summaries recovers (r, α, a, b); and every expectation the
 truth needs is a finite geometric sum (see :mod:`loyalty.simulate.truth`).
+
+What day granularity still costs the BG/NBD fit (measured at 100k customers, 13 seeds, default config): the
+Gamma-Gamma estimates are centred on the planted values, while r and alpha come out about one standard error
+high (mean z ≈ +0.8 for r, +1.2 for alpha; alpha ≈ 1.5% high), because counts of at most one per day are a
+little less dispersed than Poisson counts and recency is measured in whole days. Histories shorter than a
+few months make it worse, hence the default calendar gives every customer at least a year before ``t0``.
 """
 
 from __future__ import annotations
