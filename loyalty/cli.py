@@ -16,7 +16,9 @@ from .errors import LoyaltyError
 COMMAND_MODULES = (
     "loyalty.data.commands",
     "loyalty.clv.commands",
+    "loyalty.churn.commands",
     "loyalty.simulate.commands",
+    "loyalty.uplift.commands",
     "loyalty.demo",
 )
 

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ..atomic import atomic_write, write_json
 from ..errors import DataValidationError
@@ -114,7 +114,7 @@ class LightGBMChurn(ClassifierMixin, BaseEstimator):
         target = _binary_target(y, len(X))
         self.classes_, y01 = np.unique(target, return_inverse=True)
         if len(self.classes_) != 2:
-            raise ValueError(f"LightGBMChurn needs both classes in y; got only {self.classes_.tolist()}")
+            raise ValueError(f"LightGBMChurn needs samples of 2 classes; got one class: {self.classes_.tolist()}")
 
         counts = np.bincount(y01)
         n_val = int(round(self.validation_fraction * len(y01)))
@@ -167,6 +167,7 @@ class LightGBMChurn(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "booster_")
         return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 
     def feature_importance(self) -> pd.Series:
@@ -251,16 +252,14 @@ def _rows(X, index):
 
 
 def _binary_target(y, n_rows: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1 or len(y) != n_rows:
-        raise ValueError(f"y must be 1-d with one label per row of X ({n_rows}), got shape {np.shape(y)}")
-    kind = type_of_target(y)
-    if kind not in ("binary", "unknown") and not (kind == "multiclass" and len(np.unique(y)) <= 2):
-        raise ValueError(f"LightGBMChurn is a binary classifier; y is {kind!r} with {len(np.unique(y))} classes")
-    if kind == "unknown" or (y.dtype.kind == "f" and not np.all(np.isfinite(y))):
-        raise ValueError("y must hold finite binary labels")
+    if y is None:
+        raise ValueError("LightGBMChurn requires y to be passed, but the target y is None")
+    kind = type_of_target(y, input_name="y", raise_unknown=True)
+    if kind != "binary":
+        raise ValueError(f"Only binary classification is supported. The type of the target is {kind}.")
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_rows:
+        raise ValueError(f"y has {len(y)} labels but X has {n_rows} rows")
     return y
 
 
