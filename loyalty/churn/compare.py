@@ -59,15 +59,18 @@ def churn_dataset(
     summary_unit: str = "W",
     windows: Sequence[int] = DEFAULT_WINDOWS,
     attributes: pd.DataFrame | None = None,
+    summary_period: str = "D",
 ) -> ChurnDataset:
     """Features and RFM summary as of ``cutoff`` and churn labels for ``(cutoff, cutoff + horizon]``.
 
-    ``horizon`` is in ``unit``; the summary's recency and T are in ``summary_unit`` (purchases grouped by day).
+    ``horizon`` is in ``unit``; the summary's recency and T are in ``summary_unit``, with purchases grouped by
+    ``summary_period`` (day by default; ``"W"`` counts several purchases in one week once, which suits logs
+    whose repeat orders cluster within days, such as CDNOW).
     """
     labels = churn_labels(transactions, cutoff, horizon, unit)
     features = build_features(transactions, cutoff, windows=windows, attributes=attributes)
     purchases = transactions.loc[transactions["amount"].to_numpy(dtype=float) >= 0]
-    summary = summarize(purchases, cutoff, period="D", unit=summary_unit)
+    summary = summarize(purchases, cutoff, period=summary_period, unit=summary_unit)
     if not (features.index.equals(labels.index) and summary.index.equals(labels.index)):  # pragma: no cover
         raise AssertionError("features, summary and labels disagree on the customers at the cutoff")
     return ChurnDataset(features, summary, labels)
