@@ -153,24 +153,42 @@ def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
 
 
 def _period_stats(codes, ordinal, amount, margin, n_customers: int) -> dict[str, np.ndarray]:
-    """Per customer: number of distinct periods, first and last period, total and first-period amounts."""
-    out = {}
+    """Per customer: number of distinct periods, first and last period, total and first-period amounts.
+
+    One sort of the (customer, period) keys gives all of it: distinct keys are the purchase periods, and each
+    customer's run of sorted keys starts at their first period and ends at their last.
+    """
     if len(codes) == 0:
         zeros = np.zeros(n_customers)
         return {"count": zeros.astype(np.int64), "first": zeros, "last": zeros, "amount": zeros,
                 "first_amount": zeros, "margin": zeros, "first_margin": zeros}
-    span = int(ordinal.max() - ordinal.min()) + 1
-    key = codes.astype(np.int64) * span + (ordinal - ordinal.min())
-    distinct = pd.unique(key)
-    out["count"] = np.bincount(distinct // span, minlength=n_customers)
-    first = np.full(n_customers, np.iinfo(np.int64).max)
-    last = np.full(n_customers, np.iinfo(np.int64).min)
-    np.minimum.at(first, codes, ordinal)
-    np.maximum.at(last, codes, ordinal)
-    out["first"], out["last"] = first.astype(float), last.astype(float)
+    low = int(ordinal.min())
+    span = int(ordinal.max()) - low + 1
+    key = np.sort(codes.astype(np.int64) * span + (ordinal - low))
+    distinct = np.empty(len(key), dtype=bool)
+    distinct[0] = True
+    np.not_equal(key[1:], key[:-1], out=distinct[1:])
+    key = key[distinct]
+    customer = key // span
+    period = key - customer * span + low
+    starts = np.empty(len(key), dtype=bool)
+    starts[0] = True
+    np.not_equal(customer[1:], customer[:-1], out=starts[1:])
+    ends = np.empty(len(key), dtype=bool)
+    ends[-1] = True
+    ends[:-1] = starts[1:]
+    first = np.zeros(n_customers, dtype=np.int64)
+    last = np.zeros(n_customers, dtype=np.int64)
+    first[customer[starts]] = period[starts]
+    last[customer[ends]] = period[ends]
     in_first = ordinal == first[codes]
-    out["amount"] = np.bincount(codes, weights=amount, minlength=n_customers)
-    out["first_amount"] = np.bincount(codes[in_first], weights=amount[in_first], minlength=n_customers)
+    out = {
+        "count": np.bincount(customer, minlength=n_customers),
+        "first": first.astype(float),
+        "last": last.astype(float),
+        "amount": np.bincount(codes, weights=amount, minlength=n_customers),
+        "first_amount": np.bincount(codes[in_first], weights=amount[in_first], minlength=n_customers),
+    }
     if margin is not None:
         out["margin"] = np.bincount(codes, weights=margin, minlength=n_customers)
         out["first_margin"] = np.bincount(codes[in_first], weights=margin[in_first], minlength=n_customers)
