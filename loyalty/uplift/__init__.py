@@ -1,0 +1,49 @@
+"""Uplift: the incremental effect of an offer on each customer, from randomized campaigns.
+
+- :mod:`~loyalty.uplift.prep`: response-window outcomes and point-in-time features per assigned customer.
+- :mod:`~loyalty.uplift.learners`: T-, S-, X-learner and class transformation with LightGBM bases.
+- :mod:`~loyalty.uplift.multiarm`: several offers, each against control.
+- :mod:`~loyalty.uplift.crossfit`: out-of-fold uplift for every customer.
+- :mod:`~loyalty.uplift.metrics` and :mod:`~loyalty.uplift.plots`: Qini / uplift curves, Qini coefficient, AUUC,
+  uplift@k (scikit-uplift's definitions).
+"""
+
+from .crossfit import cross_fit_uplift, uplift_folds
+from .learners import LIGHTGBM_DEFAULTS, ClassTransformation, SLearner, TLearner, XLearner, default_estimator
+from .metrics import (
+    perfect_qini_curve,
+    perfect_uplift_curve,
+    qini_auc_score,
+    qini_curve,
+    uplift_at_k,
+    uplift_auc_score,
+    uplift_curve,
+)
+from .multiarm import MultiArmUplift
+from .plots import plot_qini_curve, plot_uplift_curve
+from .prep import OUTCOMES, campaign_features, campaign_frame, campaign_outcomes
+
+__all__ = [
+    "TLearner",
+    "SLearner",
+    "XLearner",
+    "ClassTransformation",
+    "MultiArmUplift",
+    "default_estimator",
+    "LIGHTGBM_DEFAULTS",
+    "cross_fit_uplift",
+    "uplift_folds",
+    "uplift_curve",
+    "qini_curve",
+    "perfect_uplift_curve",
+    "perfect_qini_curve",
+    "uplift_auc_score",
+    "qini_auc_score",
+    "uplift_at_k",
+    "plot_qini_curve",
+    "plot_uplift_curve",
+    "campaign_outcomes",
+    "campaign_features",
+    "campaign_frame",
+    "OUTCOMES",
+]

@@ -1,0 +1,150 @@
+"""``loyalty uplift fit`` and ``loyalty uplift score``.
+
+Input is either a campaign (``--transactions`` log + ``--assignments``: outcomes in the response window and
+features as of each assignment, see :mod:`loyalty.uplift.prep`) or a flat table with one row per customer
+(``--table``, e.g. the Hillstrom file) naming its treatment, outcome and feature columns. Models are saved as a
+pickle (scikit-learn's own persistence; load only files you wrote).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_write, write_json, write_parquet
+from ..errors import DataValidationError
+from .crossfit import cross_fit_uplift
+from .learners import ClassTransformation, SLearner, TLearner, XLearner
+from .metrics import qini_auc_score, uplift_auc_score
+from .multiarm import MultiArmUplift
+from .prep import campaign_frame
+
+LEARNERS = {"t": TLearner, "s": SLearner, "x": XLearner, "ct": ClassTransformation}
+FORMAT = "loyalty.uplift.model/1"
+
+
+def register(subparsers) -> None:
+    uplift = subparsers.add_parser("uplift", help="fit and score uplift models (incremental effect of an offer)",
+                                   description="Fit uplift meta-learners on a randomized campaign and score customers.")
+    commands = uplift.add_subparsers(dest="uplift_command", metavar="COMMAND", required=True)
+
+    fit = commands.add_parser("fit", help="fit an uplift learner per offer arm and save it",
+                              description="Fit one learner per offer arm against control, report cross-fitted "
+                              "Qini/AUUC, and save the model.")
+    _inputs(fit)
+    fit.add_argument("--outcome", required=True,
+                     help="outcome column (campaign input: converted, revenue, margin, net_margin, ...)")
+    fit.add_argument("--learner", choices=sorted(LEARNERS), default="t", help="meta-learner (default t)")
+    fit.add_argument("--folds", type=int, default=5, help="folds for the cross-fitted report (0: skip)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of LightGBM and of the folds")
+    fit.add_argument("--out", type=Path, required=True, help="model file to write (pickle)")
+    fit.add_argument("--report", type=Path, default=None, help="JSON with the cross-fitted metrics")
+    fit.set_defaults(func=_fit)
+
+    score = commands.add_parser("score", help="score customers with a saved uplift model",
+                                description="Write the predicted uplift of every arm for every customer.")
+    _inputs(score)
+    score.add_argument("--model", type=Path, required=True, help="model file from `loyalty uplift fit`")
+    score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
+    score.set_defaults(func=_score)
+
+
+def _inputs(parser) -> None:
+    parser.add_argument("--table", type=Path, help="flat table, one row per customer (.csv/.parquet)")
+    parser.add_argument("--transactions", type=Path, help="transaction log (parquet/csv) for campaign input")
+    parser.add_argument("--assignments", type=Path, help="campaign assignments (parquet/csv)")
+    parser.add_argument("--attributes", type=Path, default=None, help="customer attributes joined as features")
+    parser.add_argument("--window-days", type=float, default=None, help="response window in days (campaign input)")
+    parser.add_argument("--margin-rate", type=float, default=None, help="margin share when the log has no margin")
+    parser.add_argument("--treatment", default="treatment", help="treatment column (default treatment)")
+    parser.add_argument("--control", default=None, help="control arm label (default 0)")
+    parser.add_argument("--features", default=None, help="comma-separated feature columns (flat table input)")
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataValidationError(f"file {str(path)!r} does not exist")
+    return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") or path.is_dir() else pd.read_csv(path)
+
+
+def _control(args, treatment: pd.Series):
+    if args.control is None:
+        return 0
+    values = {str(v): v for v in pd.unique(treatment)}
+    return values.get(args.control, args.control)
+
+
+def _frame(args, features: list[str] | None = None):
+    """(X, table with treatment/outcomes and customer_id, control label)."""
+    if args.table is not None:
+        table = _read(args.table)
+        if args.treatment not in table.columns:
+            raise DataValidationError(f"treatment column {args.treatment!r} missing from {args.table}")
+        names = features or ([c.strip() for c in args.features.split(",")] if args.features else None)
+        if not names:
+            raise DataValidationError("--features is required with --table (comma-separated column names)")
+        missing = [c for c in names if c not in table.columns]
+        if missing:
+            raise DataValidationError(f"feature columns {missing} missing from {args.table}")
+        X = table[names].copy()
+        for column in X.columns:
+            if X[column].dtype == object or pd.api.types.is_string_dtype(X[column]):
+                X[column] = X[column].astype("category")
+        return X, table.rename(columns={args.treatment: "treatment"}), _control(args, table[args.treatment])
+    if args.transactions is None or args.assignments is None or args.window_days is None:
+        raise DataValidationError("give --table, or --transactions with --assignments and --window-days")
+    transactions = _read(args.transactions)
+    transactions["timestamp"] = pd.to_datetime(transactions["timestamp"])
+    assignments = _read(args.assignments)
+    attributes = _read(args.attributes) if args.attributes else None
+    control = _control(args, assignments["treatment"])
+    X, outcomes = campaign_frame(transactions, assignments, args.window_days, control=control,
+                                 attributes=attributes, margin_rate=args.margin_rate)
+    if features:
+        X = X.reindex(columns=features)
+    return X, outcomes, control
+
+
+def _fit(args) -> int:
+    X, table, control = _frame(args)
+    if args.outcome not in table.columns:
+        raise DataValidationError(f"outcome column {args.outcome!r} missing; columns: {list(table.columns)}")
+    y = table[args.outcome].to_numpy(dtype=float)
+    treatment = table["treatment"].to_numpy()
+    learner = LEARNERS[args.learner](random_state=args.seed)
+    model = MultiArmUplift(learner, control=control)
+    report = {"outcome": args.outcome, "learner": args.learner, "n_customers": len(X)}
+    if args.folds:
+        oof = cross_fit_uplift(model, X, y, treatment, k=args.folds, seed=args.seed)
+        for arm in oof.columns:
+            rows = np.isin(treatment, [arm, control])
+            t = (treatment[rows] == arm).astype(int)
+            report[f"qini[{arm}]"] = qini_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
+            report[f"auuc[{arm}]"] = uplift_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
+            print(f"arm {arm!r} vs {control!r}: cross-fitted Qini {report[f'qini[{arm}]']:.4f}, "
+                  f"AUUC {report[f'auuc[{arm}]']:.4f} ({args.folds} folds)")
+    model.fit(X, y, treatment)
+    bundle = {"format": FORMAT, "model": model, "features": list(X.columns), "outcome": args.outcome,
+              "control": control}
+    atomic_write(args.out, lambda tmp: tmp.write_bytes(pickle.dumps(bundle)))
+    if args.report:
+        write_json(report, args.report)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _score(args) -> int:
+    bundle = pickle.loads(Path(args.model).read_bytes())
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise DataValidationError(f"{args.model} is not a model written by `loyalty uplift fit`")
+    X, table, _ = _frame(args, bundle["features"])
+    scores = bundle["model"].predict(X)
+    scores.columns = [f"uplift[{arm}]" for arm in scores.columns]
+    if "customer_id" in table.columns:
+        scores.insert(0, "customer_id", table["customer_id"].to_numpy())
+    write_parquet(scores.reset_index(drop=True), args.out, index=False)
+    print(f"scored {len(scores):,} customers -> {args.out}")
+    return 0
