@@ -1,10 +1,9 @@
 """Fitting loyalty.clv on the simulated pre-campaign history recovers the planted parameters (100k customers).
 
 The history is the clean process (returns and duplicates switched off) summarised by calendar day up to the day
-before t0. The simulator generates at most one purchase per customer and day, so the daily summary neither
-merges purchases nor sums their spend. Day granularity still leaves a small positive bias in BG/NBD r and alpha
-(about one standard error at 100k customers, from whole-day recency and at-most-one-per-day counts); see the
-module docstring of ``loyalty.simulate.history``.
+before t0. The simulator logs at most one purchase per customer and day without merging purchases or summing
+their spend, so the daily summary carries the planted process (see ``loyalty.simulate.history`` for the
+coverage measured over 16 seeds: 14 of 16 worlds have all seven parameters inside their 95% intervals).
 """
 
 from __future__ import annotations

@@ -138,3 +138,10 @@ def test_validation_recovers_the_clean_history():
     validated = data.validate_transactions(noisy.transactions).transactions
     pd.testing.assert_frame_equal(data.summarize(validated, cutoff), data.summarize(clean.transactions, cutoff),
                                   check_index_type=False, rtol=1e-9)
+
+
+def test_acquisition_is_the_first_purchase(world):
+    first = world.transactions.groupby("customer_id")["timestamp"].min()
+    acquired = world.customers.set_index("customer_id")["acquired_at"]
+    assert (first.to_numpy() == acquired.loc[first.index].to_numpy()).all()
+    assert (acquired < world.t0 - pd.Timedelta(days=365)).all()

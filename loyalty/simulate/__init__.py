@@ -31,7 +31,8 @@ from .config import (
 )
 from .outcomes import realised_outcomes
 from .truth import oracle, true_policy_value
-from .world import FORMAT_VERSION, World, simulate, write_world
+from .generate import FORMAT_VERSION
+from .world import World, simulate, write_world
 
 __all__ = [
     "SimulationConfig",

@@ -13,8 +13,8 @@ Default calibration
   a mean of one purchase every 80 days while alive (≈ 4.6 a year), and p ~ Beta(0.8, 6), a mean dropout of 12%
   per purchase. With the default calendar (3 years of history, customers acquired over the first 2, a 52-week
   horizon) that is ~7.3 transactions per customer: 1M customers ≈ 7.3M transactions.
-* Every customer has at least a year of history at ``t0``: BG/NBD fitted on day-granular summaries of very
-  short histories is biased (whole-day recency and T), and campaigns target established members anyway.
+* Every customer has at least a year of history at ``t0``: campaigns target established members, and whole-day
+  recency and T matter less for BG/NBD fitted on daily summaries.
 * Campaign economics are those of a typical discount e-mail: 0.40 contact cost, 15% off purchases in a 28-day
   window, evaluated over a 52-week horizon at a 10% annual discount rate.
 * With the default effect mix, the top 20% by P(buy | treated) and the top 20% by true lifecycle uplift
@@ -79,8 +79,9 @@ class Calendar:
 class PurchaseProcess:
     """BG/NBD traits, rates per day: purchase rate λ ~ Gamma(shape r, rate alpha), dropout p ~ Beta(a, b).
 
-    Generated on the day grid (at most one purchase per day): on each day while alive a customer buys with
-    probability λ (capped at ``max_daily_rate``), and after each repeat purchase drops out with probability p.
+    λ is capped at ``max_daily_rate``. Before ``t0`` purchases follow the continuous-time BG/NBD (logged at most
+    one per day); from ``t0`` on a customer buys on each day alive with probability λ. After each repeat purchase
+    the customer drops out with probability p. See :mod:`loyalty.simulate.history`.
     """
 
     r: float = 0.5
