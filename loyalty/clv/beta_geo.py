@@ -61,7 +61,12 @@ class BetaGeo(LikelihoodModel):
     _param_names = ("r", "alpha", "a", "b")
 
     def fit(self, summary: pd.DataFrame) -> "BetaGeo":
-        """Fit on a summary with ``frequency``, ``recency`` and ``T`` (one row per customer); returns self."""
+        """Fit on a summary with ``frequency``, ``recency`` and ``T``; returns self.
+
+        One row per customer, or, with a ``weights`` column, rows standing for ``weights`` customers each (the
+        collapsed statistics of :func:`loyalty.engines.collapsed_statistics`): the same fit from a table whose
+        size does not grow with the customers.
+        """
         x, t_x, T = _rfm_arrays(summary)
         if len(x) == 0:
             raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
@@ -70,7 +75,11 @@ class BetaGeo(LikelihoodModel):
                 f"all {len(x):,} customers have frequency 0: with no repeat purchase the dropout parameters "
                 "a and b are not identified. Use a longer calibration period or more customers."
             )
-        (ux, ut_x, uT), weights = collapse(x, t_x, T)
+        weights = customer_weights(summary)
+        if weights is None:
+            (ux, ut_x, uT), weights = collapse(x, t_x, T)
+        else:
+            (ux, ut_x, uT), weights = collapse_weighted([x, t_x, T], weights)
         scale = 10.0 / float(uT.max())  # time rescaled for conditioning, as in lifetimes
         stats = _statistics(ux, ut_x * scale, uT * scale, weights)
         stats["scale"] = scale
@@ -240,6 +249,25 @@ def _rfm_arrays(summary: pd.DataFrame):
             f"summary has {int(bad.sum()):,} invalid rows ({'; '.join(problems)}), e.g. {example}"
         )
     return x, t_x, T
+
+
+def customer_weights(summary: pd.DataFrame) -> np.ndarray | None:
+    """The ``weights`` column (customers per row) of a collapsed summary, checked; None without one."""
+    if "weights" not in summary.columns:
+        return None
+    weights = summary["weights"].to_numpy(dtype=float)
+    if np.any(~np.isfinite(weights) | (weights <= 0)):
+        raise DataValidationError(
+            f"column 'weights' must be positive customer counts; {int(np.sum(~(weights > 0))):,} rows are not"
+        )
+    return weights
+
+
+def collapse_weighted(columns: list[np.ndarray], weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Like :func:`._mle.collapse` for rows that already carry weights: identical rows merged, weights summed."""
+    unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
+    return [unique[:, i] for i in range(unique.shape[1])], summed
 
 
 def _statistics(x, t_x, T, weights) -> dict:

@@ -18,6 +18,7 @@ from scipy.special import digamma, gammaln
 
 from ..errors import DataValidationError
 from ._mle import LikelihoodModel, collapse
+from .beta_geo import collapse_weighted, customer_weights
 
 __all__ = ["GammaGamma"]
 
@@ -63,27 +64,38 @@ class GammaGamma(LikelihoodModel):
     def fit(self, summary: pd.DataFrame, value_column: str = "monetary_value") -> "GammaGamma":
         """Fit on ``frequency`` and the mean repeat value in ``value_column``; returns self.
 
-        ``value_column="margin_value"`` fits the model to margin per transaction instead of revenue.
+        ``value_column="margin_value"`` fits the model to margin per transaction instead of revenue. A
+        ``weights`` column makes each row stand for that many customers (collapsed statistics).
         """
         x, m = _xm_arrays(summary, value_column)
+        given = customer_weights(summary)
+        rows = np.ones(len(x)) if given is None else given  # customers per row
         repeat = x > 0
         usable = repeat & (m > 0)
         self.n_excluded_ = {
-            "no_repeat_purchase": int((~repeat).sum()),
-            "nonpositive_value": int((repeat & (m <= 0)).sum()),
+            "no_repeat_purchase": int(rows[~repeat].sum()),
+            "nonpositive_value": int(rows[repeat & (m <= 0)].sum()),
         }
-        if usable.sum() < 3:
+        if rows[usable].sum() < 3:
             raise DataValidationError(
                 f"GammaGamma needs customers with repeat purchases and positive {value_column!r}; found "
-                f"{int(usable.sum())} of {len(x):,} ({self.n_excluded_}). Use a longer calibration period."
+                f"{int(rows[usable].sum())} of {int(rows.sum()):,} ({self.n_excluded_}). "
+                "Use a longer calibration period."
             )
-        (ux, um), weights = collapse(x[usable], m[usable])
+        if given is None:
+            (ux, um), weights = collapse(x[usable], m[usable])
+        else:
+            (ux, um), weights = collapse_weighted([x[usable], m[usable]], given[usable])
         scale = float(np.average(um, weights=weights))  # values rescaled to mean 1: gamma is then unit-free
         stats = _statistics(ux, um / scale, weights)
         stats["scale"] = scale
         self._fit_statistics(stats)
         self.value_column_ = value_column
-        self.spend_frequency_correlation_ = float(np.corrcoef(x[usable], m[usable])[0, 1])
+        if given is None:
+            self.spend_frequency_correlation_ = float(np.corrcoef(x[usable], m[usable])[0, 1])
+        else:
+            covariance = np.cov(x[usable], m[usable], aweights=given[usable])
+            self.spend_frequency_correlation_ = float(covariance[0, 1] / np.sqrt(covariance[0, 0] * covariance[1, 1]))
         if abs(self.spend_frequency_correlation_) > 0.3:
             warnings.warn(
                 f"frequency and mean {value_column} correlate ({self.spend_frequency_correlation_:+.2f}) among "

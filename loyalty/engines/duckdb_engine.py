@@ -1,0 +1,133 @@
+"""DuckDB engine: validation and summary of CSV / parquet logs that need not fit in memory.
+
+DuckDB streams the files and spills its hash tables to ``temp_directory`` when ``memory_limit`` is reached,
+so peak memory is bounded by the setting, not by the log. The SQL is in :mod:`loyalty.engines._sql`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..errors import DataValidationError
+from . import _sql
+from .result import CollapsedStatistics, SummaryResult, finish_summary
+
+__all__ = ["summarize", "connect", "source_sql"]
+
+_DIALECT = _sql.DUCKDB
+
+
+def connect(memory_limit: str | None = None, temp_directory: str | Path | None = None,
+            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a memory limit (e.g. ``"2GB"``) and a spill directory."""
+    connection = duckdb.connect(":memory:")
+    if memory_limit is not None:
+        connection.execute(f"SET memory_limit = '{memory_limit}'")
+    if temp_directory is not None:
+        connection.execute(f"SET temp_directory = '{Path(temp_directory)}'")
+    if threads is not None:
+        connection.execute(f"SET threads = {int(threads)}")
+    connection.execute("SET preserve_insertion_order = false")  # lets large scans and writes stream
+    return connection
+
+
+def source_sql(source) -> str:
+    """A table expression reading ``source``: a ``.csv``/``.csv.gz`` file (all columns as text, as the pandas
+    reader does), a ``.parquet`` file or a folder of parquet files."""
+    path = Path(source)
+    if not path.exists():
+        raise DataValidationError(f"transaction file {str(path)!r} does not exist")
+    name = path.name.lower()
+    text = str(path).replace("'", "''")
+    if path.is_dir():
+        return f"read_parquet('{text}/**/*.parquet')"
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return f"read_parquet('{text}')"
+    if ".csv" in name or name.endswith(".txt"):
+        return f"read_csv('{text}', header = true, all_varchar = true)"
+    raise DataValidationError(
+        f"cannot tell the format of {str(path)!r}: use a .csv, .csv.gz or .parquet file or a parquet folder"
+    )
+
+
+def summarize(
+    source,
+    cutoff,
+    period: str = "D",
+    holdout_end=None,
+    unit: str | None = None,
+    *,
+    columns: dict | None = None,
+    validate: bool = True,
+    duplicates: str = "drop",
+    margin_rate: float | None = None,
+    collapse: bool = False,
+    summary_path: str | Path | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | Path | None = None,
+    threads: int | None = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
+) -> SummaryResult:
+    """Validate and summarise a log file with DuckDB; see :func:`loyalty.engines.summarize`."""
+    own = connection is None
+    con = connection or connect(memory_limit, temp_directory, threads)
+    try:
+        if isinstance(source, pd.DataFrame):
+            con.register("__source", source)
+            table = "__source"
+        else:
+            table = source_sql(source)
+        described = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
+        cols = _sql.columns_from_types({row[0]: row[1] for row in described}, columns)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS SELECT {_sql.rename_select(_DIALECT, cols)} FROM {table}")
+        if validate:
+            steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
+                                          duplicates=duplicates, margin_rate=margin_rate)
+        else:
+            steps = [("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
+        has_margin = cols.contract.has_margin or margin_rate is not None
+        steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
+                                    holdout_end=holdout_end, has_margin=has_margin)
+        materialised = {"typed", "clean", "summary"}
+        for name, sql in steps:
+            kind = "TABLE" if name in materialised else "VIEW"
+            con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+
+        accounting = None
+        if validate:
+            queries = _sql.accounting_queries(cols.contract.has_order_id)
+            early = con.execute(queries["early"]).fetchall()
+            cursor = con.execute(queries["netting"])
+            netting = dict(zip([c[0] for c in cursor.description], cursor.fetchone()))
+            zero_spend = con.execute(queries["zero_spend"]).fetchone()[0]
+            accounting = _sql.row_accounting(early, netting, zero_spend)
+            if accounting.rows_used - accounting.returns_netted == 0:
+                raise DataValidationError(
+                    f"no usable transaction among {accounting.rows_read:,} rows; {accounting}"
+                )
+        if summary_path is not None:
+            _copy_parquet(con, "SELECT * FROM summary ORDER BY customer_id", summary_path)
+        settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
+        if collapse:
+            queries = _sql.collapse_steps(_DIALECT)
+            collapsed = CollapsedStatistics.from_frames(
+                con.execute(queries["bgnbd"]).df(), con.execute(queries["gamma_gamma"]).df(), settings
+            )
+            return SummaryResult(collapsed, accounting)
+        summary = con.execute("SELECT * FROM summary").df()
+        return SummaryResult(finish_summary(summary, settings), accounting)
+    finally:
+        if own:
+            con.close()
+
+
+def _copy_parquet(con, query: str, path) -> None:
+    """Write a query's result to ``path`` atomically (a temporary name, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    con.execute(f"COPY ({query}) TO '{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    partial.replace(path)

@@ -1,0 +1,154 @@
+"""Spark engine: the same validation and summary in Spark SQL, and CLV scoring inside Spark.
+
+Summaries run as Spark SQL over temporary views (the SQL of :mod:`loyalty.engines._sql`); only the collapsed
+statistics (or, when asked, the per-customer summary) come back to the driver. Scoring ships the fitted
+model's parameters to the executors as a broadcast and scores each partition with ``mapInPandas``, writing
+partitioned parquet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataValidationError
+from . import _sql
+from .result import CollapsedStatistics, SummaryResult, finish_summary
+
+__all__ = ["summarize", "read", "score", "SCORE_COLUMNS"]
+
+_DIALECT = _sql.SPARK
+#: Columns of the scores written by :func:`score` (besides ``customer_id`` and the partition column ``as_of``).
+SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+
+
+def read(spark, path) -> "pyspark.sql.DataFrame":  # noqa: F821
+    """A log file or parquet folder as a Spark DataFrame (CSV columns as text, as the pandas reader does)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(f"transaction file {str(path)!r} does not exist")
+    name = path.name.lower()
+    if path.is_dir() or name.endswith((".parquet", ".pq")):
+        return spark.read.parquet(str(path))
+    if ".csv" in name:
+        return spark.read.csv(str(path), header=True, inferSchema=False)
+    raise DataValidationError(f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a parquet folder")
+
+
+def summarize(
+    source,
+    cutoff,
+    period: str = "D",
+    holdout_end=None,
+    unit: str | None = None,
+    *,
+    columns: dict | None = None,
+    validate: bool = True,
+    duplicates: str = "drop",
+    margin_rate: float | None = None,
+    collapse: bool = False,
+    summary_path: str | Path | None = None,
+    spark=None,
+) -> SummaryResult:
+    """Validate and summarise a Spark DataFrame (or a path read by Spark); see :func:`loyalty.engines.summarize`."""
+    from pyspark.sql import DataFrame, SparkSession
+
+    if isinstance(source, DataFrame):
+        frame = source
+        spark = spark or frame.sparkSession
+    else:
+        spark = spark or SparkSession.getActiveSession()
+        if spark is None:
+            raise DataValidationError("engine='spark' needs a SparkSession: pass spark=<session> or start one")
+        frame = read(spark, source) if isinstance(source, (str, Path)) else spark.createDataFrame(source)
+    cols = _sql.columns_from_types(dict(frame.dtypes), columns)
+    frame.createOrReplaceTempView("__source")
+    spark.sql(f"SELECT {_sql.rename_select(_DIALECT, cols)} FROM __source").createOrReplaceTempView("__raw")
+    if validate:
+        steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
+                                      duplicates=duplicates, margin_rate=margin_rate)
+    else:
+        steps = [("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
+    has_margin = cols.contract.has_margin or margin_rate is not None
+    steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
+                                holdout_end=holdout_end, has_margin=has_margin)
+    persisted = []
+    for name, sql in steps:
+        view = spark.sql(sql)
+        if name in ("typed", "clean", "summary"):  # read by several queries: computed once
+            view = view.persist()
+            persisted.append(view)
+        view.createOrReplaceTempView(name)
+    try:
+        accounting = None
+        if validate:
+            queries = _sql.accounting_queries(cols.contract.has_order_id)
+            early = [tuple(row) for row in spark.sql(queries["early"]).collect()]
+            netting = spark.sql(queries["netting"]).collect()[0].asDict()
+            zero_spend = spark.sql(queries["zero_spend"]).collect()[0][0]
+            accounting = _sql.row_accounting(early, netting, zero_spend)
+            if accounting.rows_used - accounting.returns_netted == 0:
+                raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+        if summary_path is not None:
+            spark.table("summary").write.mode("overwrite").parquet(str(summary_path))
+        settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
+        if collapse:
+            queries = _sql.collapse_steps(_DIALECT)
+            return SummaryResult(
+                CollapsedStatistics.from_frames(
+                    spark.sql(queries["bgnbd"]).toPandas(), spark.sql(queries["gamma_gamma"]).toPandas(), settings
+                ),
+                accounting,
+            )
+        return SummaryResult(finish_summary(spark.table("summary").toPandas(), settings), accounting)
+    finally:
+        for view in persisted:
+            view.unpersist()
+
+
+def score(summary, model, out_path, as_of, interval: float | None = None) -> Path:
+    """Score every customer of a Spark summary with a fitted :class:`~loyalty.clv.CLVModel`, inside Spark.
+
+    The model's parameters go to the executors once as a broadcast; each partition is scored with
+    ``mapInPandas`` (the same :meth:`CLVModel.score` as on one machine) and written as parquet partitioned by
+    ``as_of``, overwriting only that date's partition, so re-running a date gives the same output.
+
+    Parameters
+    ----------
+    summary : pyspark DataFrame
+        Per-customer summary (``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary_value``, and
+        ``margin_rate`` for margin CLV without a fixed rate), e.g. written by ``summarize(..., summary_path=...)``.
+    model : CLVModel
+        Fitted (e.g. on the collapsed statistics).
+    out_path : path
+        Parquet folder; the scores land in ``out_path/as_of=<date>/``.
+    as_of : date-like
+        Scoring date (the summary's cut-off).
+    interval : float, optional
+        Also the ``clv_lower``/``clv_upper`` interval at this level.
+    """
+    from pyspark.sql import functions as F
+
+    spark = summary.sparkSession
+    state = spark.sparkContext.broadcast(model.to_dict())
+    columns = ["customer_id", *SCORE_COLUMNS] + (["clv_se", "clv_lower", "clv_upper"] if interval else [])
+    id_type = dict(summary.dtypes)["customer_id"]
+    schema = ", ".join([f"customer_id {id_type}"] + [f"{c} double" for c in columns[1:]])
+
+    def score_partition(batches):
+        from loyalty.clv import CLVModel
+
+        fitted = CLVModel.from_dict(state.value)
+        for batch in batches:
+            if len(batch) == 0:
+                continue
+            scores = fitted.score(batch.set_index("customer_id"), interval=interval)
+            yield scores.reset_index()[columns]
+
+    day = str(pd.Timestamp(as_of).date())
+    scores = summary.mapInPandas(score_partition, schema).withColumn("as_of", F.lit(day))
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    scores.write.mode("overwrite").partitionBy("as_of").parquet(str(out_path))
+    state.unpersist()
+    return Path(out_path)

@@ -1,0 +1,259 @@
+"""Engines: pandas, DuckDB and Spark give the same summaries, the same row accounting and the same fits."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyalty.clv import BetaGeo, CLVModel, GammaGamma
+from loyalty.engines import CollapsedStatistics, collapsed_statistics, default_engine, summarize
+
+CDNOW_CUTOFF = "1997-09-30"
+MESSY_CUTOFF = "2023-10-31"
+SETTINGS = [
+    pytest.param({"period": "D", "unit": "W"}, id="days-in-weeks"),
+    pytest.param({"period": "W", "unit": "D", "holdout_end": "1998-03-31"}, id="weeks-holdout"),
+    pytest.param({"period": "h"}, id="hours"),
+]
+
+
+def messy_log(seed: int = 3, n_customers: int = 300) -> pd.DataFrame:
+    """A raw text log with every kind of bad row: missing ids and timestamps, unparseable timestamps,
+    non-numeric and infinite amounts, bad margins, rows after the cut-off, exact duplicates, partial returns by
+    order id, full returns on the same day, returns with nothing to net into, zero-spend customers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_customers):
+        cid = f"C{c:04d}"
+        for j, day in enumerate(np.sort(rng.integers(0, 400, rng.integers(1, 8)))):
+            ts = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(day), hours=int(rng.integers(0, 24)))
+            order = f"{cid}-{j}" if rng.random() < 0.7 else None
+            amount = round(float(rng.gamma(2, 20)), 2)
+            items = int(rng.integers(1, 3))
+            for i in range(items):
+                rows.append((cid, f"{ts:%Y-%m-%d %H:%M:%S}", f"{amount + i}", f"{round(amount * 0.3, 2)}", order))
+            u = rng.random()
+            if u < 0.08:  # partial return of the order, up to two days later
+                later = ts + pd.Timedelta(days=int(rng.integers(0, 3)))
+                rows.append((cid, f"{later:%Y-%m-%d %H:%M:%S}", f"{-round(amount / 2, 2)}",
+                             f"{-round(amount * 0.15, 2)}", order))
+            elif u < 0.12:  # more than the day's purchases returned, no order id
+                rows.append((cid, f"{ts:%Y-%m-%d %H:%M:%S}", f"{-(amount * items + 10)}", "0", None))
+            elif u < 0.14:  # a return with no purchase that day nor that order
+                rows.append((cid, f"{ts + pd.Timedelta(days=5):%Y-%m-%d}", "-5", "-1", "unknown-order"))
+    bad = [
+        (None, "2023-03-01", "10", "3", None),
+        ("  ", "2023-03-01", "10", "3", None),
+        ("C0001", None, "10", "3", None),
+        ("C0001", "not a date", "10", "3", None),
+        ("C0002", "2023-02-30", "10", "3", None),
+        ("C0002", "2023-03-01", "ten", "3", None),
+        ("C0003", "2023-03-01", "inf", "3", None),
+        ("C0003", "2023-03-01", "12", "n/a", None),
+        ("C0004", "2025-01-01", "12", "3", None),
+        (" C0005 ", "2023-05-05", "0", "0", None),
+        ("C9999", "2023-05-05", "0", "0", None),
+    ]
+    columns = ["customer_id", "timestamp", "amount", "margin", "order_id"]
+    good = pd.DataFrame(rows, columns=columns)
+    log = pd.concat([good, pd.DataFrame(bad, columns=columns), good.sample(30, random_state=seed),
+                     pd.DataFrame([bad[3], bad[5]], columns=columns)], ignore_index=True)
+    return log.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def cdnow_files(cdnow_full, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cdnow")
+    cdnow_full.to_parquet(folder / "cdnow.parquet")
+    cdnow_full.to_csv(folder / "cdnow.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("messy")
+    log = messy_log()
+    log.to_csv(folder / "messy.csv", index=False)
+    log.to_parquet(folder / "messy.parquet")
+    return log, folder
+
+
+def assert_same_summary(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
+    """frequency, recency and T bit for bit; money to 1e-9 (sums in another order)."""
+    assert list(actual.index) == list(expected.index)
+    assert list(actual.columns) == list(expected.columns)
+    for column in ("frequency", "recency", "T"):
+        np.testing.assert_array_equal(actual[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+    for column in expected.columns.difference(["frequency", "recency", "T"]):
+        np.testing.assert_allclose(actual[column].to_numpy(), expected[column].to_numpy(), rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    assert actual.attrs == expected.attrs
+
+
+def _settings(settings: dict, holdout_end: str) -> dict:
+    return {**settings, "holdout_end": holdout_end} if "holdout_end" in settings else settings
+
+
+# -- DuckDB ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("file_name", ["cdnow.parquet", "cdnow.csv"])
+def test_duckdb_summary_equals_pandas_on_cdnow(cdnow_full, cdnow_files, settings, file_name):
+    expected, expected_accounting = summarize(cdnow_full, CDNOW_CUTOFF, **settings)
+    actual, accounting = summarize(cdnow_files / file_name, CDNOW_CUTOFF, engine="duckdb", **settings)
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("file_name", ["messy.csv", "messy.parquet"])
+def test_duckdb_rejects_and_nets_returns_like_pandas(messy, settings, file_name):
+    log, folder = messy
+    settings = _settings(settings, "2024-01-31")
+    expected, expected_accounting = summarize(log, MESSY_CUTOFF, **settings)
+    actual, accounting = summarize(folder / file_name, MESSY_CUTOFF, **settings)
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+
+
+def test_messy_log_exercises_every_sql_reject_reason(messy):
+    log, _ = messy
+    _, accounting = summarize(log, MESSY_CUTOFF)
+    assert set(accounting.rejected) == {
+        "missing_customer_id", "missing_timestamp", "unparseable_timestamp", "invalid_amount", "invalid_margin",
+        "after_cutoff", "duplicate_row", "unmatched_return", "fully_returned",
+    }
+    assert accounting.returns_netted > 0 and accounting.notes == {"zero_spend_customers_kept": 1}
+
+
+def test_kept_duplicates_and_margin_rate_match_pandas(cdnow_full, cdnow_files):
+    options = {"duplicates": "keep", "margin_rate": 0.3, "period": "D", "unit": "W"}
+    expected, expected_accounting = summarize(cdnow_full, CDNOW_CUTOFF, **options)
+    actual, accounting = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, **options)
+    assert "margin_rate" in actual.columns
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+
+
+def test_duckdb_runs_within_a_memory_limit_and_spills(messy, tmp_path):
+    log, folder = messy
+    expected, expected_accounting = summarize(log, MESSY_CUTOFF)
+    actual, accounting = summarize(folder / "messy.parquet", MESSY_CUTOFF, memory_limit="64MB",
+                                   temp_directory=tmp_path / "spill", threads=1)
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+
+
+def test_duckdb_writes_the_per_customer_summary_and_returns_the_collapsed_table(cdnow_files, cdnow_full, tmp_path):
+    stats, _ = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, unit="W", collapse=True,
+                         summary_path=tmp_path / "summary.parquet")
+    expected, _ = summarize(cdnow_full, CDNOW_CUTOFF, unit="W")
+    written = pd.read_parquet(tmp_path / "summary.parquet").set_index("customer_id")
+    assert isinstance(stats, CollapsedStatistics)
+    assert stats.n_customers == len(expected) == len(written)
+    assert len(stats.bgnbd) < len(expected) / 2
+    local = collapsed_statistics(expected)
+    pd.testing.assert_frame_equal(stats.bgnbd, local.bgnbd)
+    # mean spends are sums in another order: equal to 1e-9, not always bit for bit, so compare per frequency
+    by_frequency = stats.gamma_gamma.groupby("frequency")["weights"].sum()
+    pd.testing.assert_series_equal(by_frequency, local.gamma_gamma.groupby("frequency")["weights"].sum())
+
+
+def test_trusted_path_skips_validation_and_gives_the_same_summary_for_a_clean_log(cdnow_full, cdnow_files):
+    expected, _ = summarize(cdnow_full, CDNOW_CUTOFF, validate=False, unit="W")
+    actual, accounting = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, validate=False, unit="W")
+    assert accounting is None
+    assert_same_summary(expected, actual)
+
+
+def test_default_engine_follows_the_input(cdnow_full, tmp_path):
+    assert default_engine(cdnow_full) == "pandas"
+    assert default_engine(tmp_path / "log.parquet") == "duckdb"
+    assert default_engine(str(tmp_path / "log.csv")) == "duckdb"
+
+
+# -- fitting on collapsed statistics -----------------------------------------------------------------------------
+def test_fits_on_collapsed_statistics_equal_fits_on_the_per_customer_summary(cdnow_full, cdnow_files):
+    summary, _ = summarize(cdnow_full, CDNOW_CUTOFF, unit="W")
+    stats, _ = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, unit="W", collapse=True)
+    bg, bg_collapsed = BetaGeo().fit(summary), BetaGeo().fit(stats.bgnbd)
+    assert bg_collapsed.params_ == pytest.approx(bg.params_, rel=1e-9)
+    assert bg_collapsed.log_likelihood_ == pytest.approx(bg.log_likelihood_, rel=1e-12)
+    assert bg_collapsed.n_customers_ == bg.n_customers_ == len(summary)
+    assert bg_collapsed.time_unit_ == "W"
+    gg, gg_collapsed = GammaGamma().fit(summary), GammaGamma().fit(stats.gamma_gamma)
+    assert gg_collapsed.params_ == pytest.approx(gg.params_, rel=1e-6)
+    assert gg_collapsed.n_customers_ == gg.n_customers_
+    assert gg_collapsed.spend_frequency_correlation_ == pytest.approx(gg.spend_frequency_correlation_, rel=1e-9)
+
+
+def test_weights_must_be_positive_counts(cdnow_full):
+    stats = collapsed_statistics(summarize(cdnow_full, CDNOW_CUTOFF, unit="W").summary)
+    broken = stats.bgnbd.assign(weights=stats.bgnbd["weights"] - 1)
+    with pytest.raises(Exception, match="weights"):
+        BetaGeo().fit(broken)
+
+
+# -- Spark (local[2]) --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def spark():
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    # Python workers must run this interpreter (the one with loyalty and pyarrow), not the first python on PATH
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("loyalty-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.mark.spark
+def test_spark_summary_equals_pandas_on_cdnow(spark, cdnow_full, cdnow_files):
+    from loyalty.engines.spark_engine import read
+
+    settings = {"period": "D", "unit": "W"}
+    expected, expected_accounting = summarize(cdnow_full, CDNOW_CUTOFF, **settings)
+    actual, accounting = summarize(read(spark, cdnow_files / "cdnow.parquet"), CDNOW_CUTOFF, **settings)
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+
+
+@pytest.mark.spark
+def test_spark_rejects_and_nets_returns_like_pandas_and_duckdb(spark, messy):
+    log, folder = messy
+    settings = {"period": "W", "unit": "D", "holdout_end": "2024-01-31"}
+    expected, expected_accounting = summarize(log, MESSY_CUTOFF, **settings)
+    in_duckdb, duckdb_accounting = summarize(folder / "messy.csv", MESSY_CUTOFF, **settings)
+    actual, accounting = summarize(folder / "messy.csv", MESSY_CUTOFF, engine="spark", spark=spark, **settings)
+    assert_same_summary(expected, actual)
+    assert_same_summary(in_duckdb, actual)
+    assert accounting == expected_accounting == duckdb_accounting
+
+
+@pytest.mark.spark
+def test_spark_collapsed_statistics_and_scoring_equal_the_local_path(spark, cdnow_full, cdnow_files, tmp_path):
+    from loyalty.engines import spark_engine
+
+    summary, _ = summarize(cdnow_full, CDNOW_CUTOFF, unit="W")
+    stats, _ = summarize(spark_engine.read(spark, cdnow_files / "cdnow.parquet"), CDNOW_CUTOFF, unit="W",
+                         collapse=True, summary_path=tmp_path / "summary")
+    pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(summary).bgnbd)
+    model = CLVModel(margin_rate=0.25)
+    model.bgnbd, model.gg = BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma)
+    spark_engine.score(spark.read.parquet(str(tmp_path / "summary")), model, tmp_path / "scores", as_of=CDNOW_CUTOFF)
+    scored = pd.read_parquet(tmp_path / "scores" / f"as_of={CDNOW_CUTOFF}").set_index("customer_id").sort_index()
+    expected = model.score(summary, interval=None)
+    assert list(scored.index) == list(expected.index)
+    np.testing.assert_allclose(scored[expected.columns].to_numpy(), expected.to_numpy(), rtol=1e-9)
