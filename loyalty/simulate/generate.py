@@ -30,26 +30,29 @@ FORMAT_VERSION = 1
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_SECOND = 10**9
 
+# pandas' str dtype stores large_string, so frames convert without copying the text.
+_STRING = pa.large_string()
+
 SCHEMAS: dict[str, pa.Schema] = {
     "customers": pa.schema([
-        ("customer_id", pa.string()), ("acquired_at", pa.timestamp("ns")), ("channel", pa.string()),
-        ("region", pa.string()), ("category_mix", pa.string()), ("tenure_band", pa.string()),
+        ("customer_id", _STRING), ("acquired_at", pa.timestamp("ns")), ("channel", _STRING),
+        ("region", _STRING), ("category_mix", _STRING), ("tenure_band", _STRING),
         ("email_engagement", pa.float64()),
     ]),
     "transactions": pa.schema([
-        ("customer_id", pa.string()), ("timestamp", pa.timestamp("ns")), ("amount", pa.float64()),
-        ("margin", pa.float64()), ("order_id", pa.string()), ("discount", pa.float64()),
+        ("customer_id", _STRING), ("timestamp", pa.timestamp("ns")), ("amount", pa.float64()),
+        ("margin", pa.float64()), ("order_id", _STRING), ("discount", pa.float64()),
     ]),
     "assignments": pa.schema([
-        ("customer_id", pa.string()), ("campaign_id", pa.string()), ("assigned_at", pa.timestamp("ns")),
+        ("customer_id", _STRING), ("campaign_id", _STRING), ("assigned_at", pa.timestamp("ns")),
         ("treatment", pa.int8()), ("propensity", pa.float64()), ("contact_cost", pa.float64()),
         ("discount_rate", pa.float64()), ("coupon_value", pa.float64()),
     ]),
     "truth": pa.schema([
-        ("customer_id", pa.string()), ("campaign_id", pa.string()), ("lambda", pa.float64()),
+        ("customer_id", _STRING), ("campaign_id", _STRING), ("lambda", pa.float64()),
         ("p_dropout", pa.float64()), ("nu", pa.float64()), ("expected_spend", pa.float64()),
-        ("margin_rate", pa.float64()), ("alive_at_t0", pa.bool_()), ("effect_type", pa.string()),
-        ("segment", pa.string()), ("treatment", pa.int8()),
+        ("margin_rate", pa.float64()), ("alive_at_t0", pa.bool_()), ("effect_type", _STRING),
+        ("segment", _STRING), ("treatment", pa.int8()),
         ("p_buy_control", pa.float64()), ("p_buy_treated", pa.float64()),
         ("window_margin_control", pa.float64()), ("window_margin_treated", pa.float64()),
         ("long_margin_control", pa.float64()), ("long_margin_treated", pa.float64()),
@@ -81,12 +84,12 @@ def _fixed_width_strings(parts: list[bytes | tuple[np.ndarray, int]]) -> pa.Arra
                 numbers, digit = np.divmod(numbers, 10)
                 buf[:, position] = digit + 48
         col += width
-    offsets = np.arange(0, (n + 1) * total, total, dtype=np.int32) if n else np.zeros(1, np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf.reshape(-1)))
+    offsets = np.arange(0, (n + 1) * total, total, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf.reshape(-1)))
 
 
 def _labels(codes: np.ndarray, levels: tuple[str, ...]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(list(levels))).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(list(levels))).cast(_STRING)
 
 
 # ------------------------------------------------------------------------------------------------ a chunk
@@ -192,7 +195,7 @@ def _assignments_table(customer_id, treatment, propensity, config: SimulationCon
     t0_ns = start_ns + config.calendar.history_days * _NS_PER_DAY
     return pa.table({
         "customer_id": customer_id,
-        "campaign_id": pa.array([cam.campaign_id] * n, pa.string()),
+        "campaign_id": pa.array([cam.campaign_id] * n, _STRING),
         "assigned_at": pa.array(np.full(n, t0_ns, dtype=np.int64).astype("datetime64[ns]")),
         "treatment": treatment, "propensity": propensity,
         "contact_cost": np.full(n, float(cam.contact_cost)), "discount_rate": np.full(n, float(cam.discount_rate)),
@@ -210,10 +213,10 @@ def _truth_table(pop: Population, alive_t0, treatment, customer_id, config: Simu
     n = len(pop)
     return pa.table({
         "customer_id": customer_id,
-        "campaign_id": pa.array([config.campaign.campaign_id] * n, pa.string()),
+        "campaign_id": pa.array([config.campaign.campaign_id] * n, _STRING),
         "lambda": pop.lam, "p_dropout": pop.p_dropout, "nu": pop.nu, "expected_spend": config.spend.p / pop.nu,
         "margin_rate": pop.margin_rate, "alive_at_t0": alive_t0,
-        "effect_type": pa.array(effect.tolist(), pa.string()), "segment": pa.array(segment.tolist(), pa.string()),
+        "effect_type": pa.array(effect.tolist(), _STRING), "segment": pa.array(segment.tolist(), _STRING),
         "treatment": treatment,
         "p_buy_control": control["p_buy"], "p_buy_treated": treated["p_buy"],
         "window_margin_control": control["window_margin"], "window_margin_treated": treated["window_margin"],
