@@ -63,3 +63,8 @@ def test_cli_reports_a_bad_config_file_with_the_field(tmp_path, capsys):
     assert code == 2
     assert "campaign.propensity must be in (0, 1), got 1.2" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_purchase_rates_too_high_for_one_purchase_a_day_are_rejected():
+    with pytest.raises(SpecError, match=r"^purchase\.r / purchase\.alpha .* at most one purchase per customer and day"):
+        SimulationConfig.from_dict({"purchase": {"r": 5.0, "alpha": 2.0}})

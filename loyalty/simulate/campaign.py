@@ -66,7 +66,9 @@ def arm_behaviour(pop: Population, config: SimulationConfig, treated: bool) -> A
     p_treated = np.where(kind == _RETAINABLE, p * (1.0 - eff.retention_reduction), p)
     # Extra purchases of persuadables keep the daily dropout hazard λp unchanged: the offer pulls purchases
     # forward without making customers leave sooner.
-    p_window = np.where(kind == _PERSUADABLE, p * lam / lam_window, p_treated)
+    persuadable = kind == _PERSUADABLE
+    p_window = p_treated.copy()
+    p_window[persuadable] = p[persuadable] * lam[persuadable] / lam_window[persuadable]
     contact_churn = np.where(kind == _SLEEPING_DOG, eff.sleeping_dog_churn, 0.0)
     return ArmBehaviour(contact_churn, lam_window, p_window, lam, p_treated,
                         float(cam.discount_rate), float(cam.coupon_value), float(cam.contact_cost))

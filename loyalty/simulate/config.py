@@ -45,6 +45,10 @@ __all__ = [
     "COVARIATES",
 ]
 
+#: Highest mean purchase rate per day (r / alpha) accepted: one purchase every 4 days on average. Above it, too many
+#: purchases of the continuous-time history would have to move to the next free day.
+MAX_MEAN_DAILY_RATE = 0.25
+
 #: Latent campaign-response types drawn per customer (see :class:`Effects`).
 EFFECT_TYPES = ("no_effect", "persuadable", "sleeping_dog", "retainable")
 
@@ -339,6 +343,12 @@ def _validate(cfg: SimulationConfig) -> None:
     pur = cfg.purchase
     for name in ("r", "alpha", "a", "b"):
         _positive(f"purchase.{name}", getattr(pur, name))
+    if pur.r / pur.alpha > MAX_MEAN_DAILY_RATE:
+        raise SpecError(
+            f"purchase.r / purchase.alpha is the mean purchase rate per day, {pur.r / pur.alpha:.3g}; it must be at "
+            f"most {MAX_MEAN_DAILY_RATE} because the log holds at most one purchase per customer and day "
+            f"(lower purchase.r or raise purchase.alpha)"
+        )
     _positive("purchase.max_daily_rate", pur.max_daily_rate)
     if pur.max_daily_rate > 1:
         raise SpecError(

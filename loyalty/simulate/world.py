@@ -57,7 +57,9 @@ class World:
         ``long_margin_*`` (margin net of offer cost over the horizon, discounted to t0), with the uplifts
         ``response_uplift``, ``margin_uplift``, ``lifecycle_uplift`` (treated − control).
     config, seed : what generated it.
-    counts : row counts (transactions, returns, duplicates, alive at t0, treated, ...).
+    counts : row counts: ``transactions`` (logged rows), ``clean_transactions``, ``returns``, ``duplicates``,
+        ``moved_purchases`` and ``unlogged_purchases`` (see :mod:`loyalty.simulate.history`), ``alive_at_t0``,
+        ``treated``, ``capped_rate`` (customers whose λ hit ``purchase.max_daily_rate``).
     """
 
     customers: pd.DataFrame
