@@ -25,12 +25,13 @@ from .config import (
     Effects,
     Margin,
     Noise,
+    Offer,
     PurchaseProcess,
     SimulationConfig,
     Spend,
 )
 from .outcomes import realised_outcomes
-from .truth import oracle, true_policy_value
+from .truth import oracle, true_policy_value, uplift_column
 from .generate import FORMAT_VERSION
 from .world import World, simulate, write_world
 
@@ -43,6 +44,7 @@ __all__ = [
     "Campaign",
     "Effects",
     "Noise",
+    "Offer",
     "COVARIATES",
     "EFFECT_TYPES",
     "FORMAT_VERSION",
@@ -52,4 +54,5 @@ __all__ = [
     "realised_outcomes",
     "true_policy_value",
     "oracle",
+    "uplift_column",
 ]

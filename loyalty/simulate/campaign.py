@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import COVARIATES, EFFECT_TYPES, SimulationConfig
+from .config import COVARIATES, EFFECT_TYPES, Offer, SimulationConfig
 from .history import purchase_days
 from .population import Population
 from .truth import expected_coupon_cost, expected_outcomes
 
-__all__ = ["ArmBehaviour", "assign", "arm_behaviour", "arm_expectations", "simulate_outcomes"]
+__all__ = ["ArmBehaviour", "assign", "arm_behaviour", "arm_behaviours", "arm_expectations", "simulate_outcomes"]
 
 _PERSUADABLE, _SLEEPING_DOG, _RETAINABLE = (EFFECT_TYPES.index(t) for t in ("persuadable", "sleeping_dog",
                                                                             "retainable"))
@@ -37,31 +37,40 @@ class ArmBehaviour:
 
 
 def assign(rng: np.random.Generator, pop: Population, config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Bernoulli assignment with known propensity (per stratum when ``campaign.stratify_by`` is set).
+    """Randomized assignment with known propensity.
+
+    Single-arm: Bernoulli(``propensity``), per stratum when ``campaign.stratify_by`` is set. Multi-arm: arm k
+    with probability ``arms[k].share``, control with the rest.
 
     Returns
     -------
-    treatment : int8 array of 0/1; propensity : float array, P(treatment = 1) for each customer.
+    arm : int8 array, 0 for control and k for the k-th treated arm (so 0/1 for a single-arm campaign);
+    propensity : float array, the probability of the arm each customer got (single-arm: P(treated)).
     """
     cam = config.campaign
+    u = rng.random(len(pop))
+    if cam.arms:
+        shares = np.array([offer.share for offer in cam.offers().values()])
+        arm = np.searchsorted(np.cumsum(shares), u, side="right") + 1
+        arm = np.where(arm > len(shares), 0, arm).astype(np.int8)
+        return arm, np.r_[1.0 - shares.sum(), shares][arm]
     propensity = np.full(len(pop), float(cam.propensity))
     if cam.stratify_by is not None:
         levels = COVARIATES[cam.stratify_by]
         by_level = np.array([float(cam.strata.get(level, cam.propensity)) for level in levels])
         propensity = by_level[getattr(pop, cam.stratify_by)]
-    treatment = (rng.random(len(pop)) < propensity).astype(np.int8)
-    return treatment, propensity
+    return (u < propensity).astype(np.int8), propensity
 
 
-def arm_behaviour(pop: Population, config: SimulationConfig, treated: bool) -> ArmBehaviour:
-    """Behaviour of every customer under control (``treated=False``) or under the offer."""
+def arm_behaviour(pop: Population, config: SimulationConfig, offer: Offer | None) -> ArmBehaviour:
+    """Behaviour of every customer under control (``offer=None``) or under ``offer``."""
     lam, p = pop.lam, pop.p_dropout
-    if not treated:
+    if offer is None:
         return ArmBehaviour(np.zeros(len(pop)), lam, p, lam, p, 0.0, 0.0, 0.0)
-    eff, cam = config.effects, config.campaign
+    eff = config.effects
     kind = pop.effect_type
-    lam_window = np.where(kind == _PERSUADABLE, np.minimum(lam * (1.0 + eff.persuadable_lift),
-                                                           config.purchase.max_daily_rate), lam)
+    lift = eff.persuadable_lift * offer.lift_scale
+    lam_window = np.where(kind == _PERSUADABLE, np.minimum(lam * (1.0 + lift), config.purchase.max_daily_rate), lam)
     lam_window = np.where(kind == _SLEEPING_DOG, lam * (1.0 - eff.sleeping_dog_rate_drop), lam_window)
     p_treated = np.where(kind == _RETAINABLE, p * (1.0 - eff.retention_reduction), p)
     # Extra purchases of persuadables keep the daily dropout hazard λp unchanged: the offer pulls purchases
@@ -71,7 +80,13 @@ def arm_behaviour(pop: Population, config: SimulationConfig, treated: bool) -> A
     p_window[persuadable] = p[persuadable] * lam[persuadable] / lam_window[persuadable]
     contact_churn = np.where(kind == _SLEEPING_DOG, eff.sleeping_dog_churn, 0.0)
     return ArmBehaviour(contact_churn, lam_window, p_window, lam, p_treated,
-                        float(cam.discount_rate), float(cam.coupon_value), float(cam.contact_cost))
+                        offer.discount_rate, offer.coupon_value, offer.contact_cost)
+
+
+def arm_behaviours(pop: Population, config: SimulationConfig) -> list[ArmBehaviour]:
+    """Control first, then each treated arm in ``config.campaign.offers()`` order (the arm codes of :func:`assign`)."""
+    offers = list(config.campaign.offers().values())
+    return [arm_behaviour(pop, config, None)] + [arm_behaviour(pop, config, offer) for offer in offers]
 
 
 def arm_expectations(pop: Population, alive_t0: np.ndarray, behaviour: ArmBehaviour,
@@ -95,13 +110,14 @@ def arm_expectations(pop: Population, alive_t0: np.ndarray, behaviour: ArmBehavi
     )
 
 
-def _select(treatment: np.ndarray, control: ArmBehaviour, treated: ArmBehaviour, name: str) -> np.ndarray:
-    return np.where(treatment == 1, getattr(treated, name), getattr(control, name))
+def _select(arm: np.ndarray, behaviours: list[ArmBehaviour], name: str) -> np.ndarray:
+    values = np.stack([np.broadcast_to(getattr(b, name), arm.shape) for b in behaviours])
+    return np.take_along_axis(values, arm[None, :].astype(np.intp), axis=0)[0]
 
 
-def simulate_outcomes(rng: np.random.Generator, pop: Population, alive_t0: np.ndarray, treatment: np.ndarray,
+def simulate_outcomes(rng: np.random.Generator, pop: Population, alive_t0: np.ndarray, arm: np.ndarray,
                       config: SimulationConfig):
-    """Purchases after ``t0`` under each customer's assigned arm.
+    """Purchases after ``t0`` under each customer's assigned arm (codes as returned by :func:`assign`).
 
     Returns
     -------
@@ -110,16 +126,15 @@ def simulate_outcomes(rng: np.random.Generator, pop: Population, alive_t0: np.nd
     """
     cal = config.calendar
     t0 = cal.history_days
-    control, treated = arm_behaviour(pop, config, False), arm_behaviour(pop, config, True)
-    churn = _select(treatment, control, treated, "contact_churn")
-    alive_window = alive_t0 & ~(rng.random(len(pop)) < churn)
+    behaviours = arm_behaviours(pop, config)
+    alive_window = alive_t0 & ~(rng.random(len(pop)) < _select(arm, behaviours, "contact_churn"))
     last = np.full(len(pop), t0 - 1, dtype=np.int64)
     c1, d1, alive_mid = purchase_days(rng, last, t0 + cal.response_window_days - 1,
-                                      _select(treatment, control, treated, "lam_window"),
-                                      _select(treatment, control, treated, "p_window"), alive_window)
+                                      _select(arm, behaviours, "lam_window"), _select(arm, behaviours, "p_window"),
+                                      alive_window)
     last[:] = t0 + cal.response_window_days - 1
     c2, d2, alive_end = purchase_days(rng, last, t0 + cal.horizon_days - 1,
-                                      _select(treatment, control, treated, "lam_after"),
-                                      _select(treatment, control, treated, "p_after"), alive_mid)
+                                      _select(arm, behaviours, "lam_after"), _select(arm, behaviours, "p_after"),
+                                      alive_mid)
     in_window = np.concatenate([np.ones(c1.size, bool), np.zeros(c2.size, bool)])
     return np.concatenate([c1, c2]), np.concatenate([d1, d2]), in_window, alive_end

@@ -41,6 +41,7 @@ __all__ = [
     "Effects",
     "Noise",
     "SimulationConfig",
+    "Offer",
     "EFFECT_TYPES",
     "COVARIATES",
 ]
@@ -122,6 +123,13 @@ class Campaign:
     is ``strata[level]`` for each level (levels not listed use ``propensity``). Treated customers pay
     ``contact_cost``, get ``discount_rate`` off every purchase in the response window and a fixed
     ``coupon_value`` off their first purchase in the window (capped at that purchase's price).
+
+    Several offers (multi-arm): ``arms`` maps arm names to ``{share, contact_cost, discount_rate, coupon_value,
+    lift_scale}``; ``share`` is the arm's assignment probability (control gets the rest), missing offer terms
+    default to the campaign's, and ``lift_scale`` multiplies ``effects.persuadable_lift`` for that offer. The
+    ``treatment`` column then holds the arm name (``"control"`` for control) and the truth has one set of
+    columns per arm (``p_buy_<arm>``, ``lifecycle_uplift_<arm>``, ...). ``propensity`` and stratification are
+    for the single-arm campaign only.
     """
 
     campaign_id: str = "CAMP01"
@@ -131,6 +139,29 @@ class Campaign:
     contact_cost: float = 0.40
     discount_rate: float = 0.15
     coupon_value: float = 0.0
+    arms: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def offers(self) -> dict[str, "Offer"]:
+        """Offer terms per treated arm: ``{"treated": ...}`` for a single-arm campaign, else one per ``arms``."""
+        if not self.arms:
+            return {"treated": Offer(1.0, self.contact_cost, self.discount_rate, self.coupon_value, 1.0)}
+        return {
+            name: Offer(float(terms["share"]), float(terms.get("contact_cost", self.contact_cost)),
+                        float(terms.get("discount_rate", self.discount_rate)),
+                        float(terms.get("coupon_value", self.coupon_value)), float(terms.get("lift_scale", 1.0)))
+            for name, terms in self.arms.items()
+        }
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Terms of one treated arm (see :class:`Campaign`)."""
+
+    share: float
+    contact_cost: float
+    discount_rate: float
+    coupon_value: float
+    lift_scale: float
 
 
 @dataclass(frozen=True)
@@ -386,10 +417,8 @@ def _validate(cfg: SimulationConfig) -> None:
             raise SpecError(f"campaign.strata.{level} is not a level of {cam.stratify_by}: "
                             f"{list(COVARIATES[cam.stratify_by])}")
         _open_unit(f"campaign.strata.{level}", share)
-    _non_negative("campaign.contact_cost", cam.contact_cost)
-    _non_negative("campaign.coupon_value", cam.coupon_value)
-    if not 0 <= _number("campaign.discount_rate", cam.discount_rate) < 1:
-        raise SpecError(f"campaign.discount_rate must be in [0, 1), got {cam.discount_rate!r}")
+    _validate_offer("campaign", cam)
+    _validate_arms(cam)
 
     eff = cfg.effects
     if not isinstance(eff.mix, Mapping) or set(eff.mix) - set(EFFECT_TYPES):
@@ -415,3 +444,38 @@ def _validate(cfg: SimulationConfig) -> None:
     _open_unit("noise.return_fraction_max", noi.return_fraction_max)
     if noi.return_fraction_min > noi.return_fraction_max:
         raise SpecError("noise.return_fraction_min must be at most noise.return_fraction_max")
+
+
+def _validate_offer(prefix: str, terms: Any) -> None:
+    get = terms.get if isinstance(terms, Mapping) else lambda name, default=None: getattr(terms, name, default)
+    for name in ("contact_cost", "coupon_value", "lift_scale"):
+        if get(name) is not None:
+            _non_negative(f"{prefix}.{name}", get(name))
+    if get("discount_rate") is not None and not 0 <= _number(f"{prefix}.discount_rate", get("discount_rate")) < 1:
+        raise SpecError(f"{prefix}.discount_rate must be in [0, 1), got {get('discount_rate')!r}")
+
+
+def _validate_arms(cam: Campaign) -> None:
+    if not isinstance(cam.arms, Mapping):
+        raise SpecError("campaign.arms must be a mapping arm name -> offer terms")
+    if not cam.arms:
+        return
+    if cam.stratify_by is not None:
+        raise SpecError("campaign.stratify_by is not supported with campaign.arms; use one or the other")
+    known = {"share", "contact_cost", "discount_rate", "coupon_value", "lift_scale"}
+    for name, terms in cam.arms.items():
+        prefix = f"campaign.arms.{name}"
+        if not isinstance(name, str) or not name.isidentifier() or name in ("control", "treated"):
+            raise SpecError(f"{prefix}: arm names must be identifiers other than 'control' and 'treated'")
+        if not isinstance(terms, Mapping):
+            raise SpecError(f"{prefix} must be a mapping of offer terms, got {terms!r}")
+        unknown = sorted(set(terms) - known)
+        if unknown:
+            raise SpecError(f"unknown simulator config key {prefix}.{unknown[0]}; known keys: {sorted(known)}")
+        if "share" not in terms:
+            raise SpecError(f"{prefix}.share is required (the arm's assignment probability)")
+        _open_unit(f"{prefix}.share", terms["share"])
+        _validate_offer(prefix, terms)
+    total = sum(float(terms["share"]) for terms in cam.arms.values())
+    if total >= 1:
+        raise SpecError(f"campaign.arms shares sum to {total:g}; they must sum to less than 1 (control gets the rest)")

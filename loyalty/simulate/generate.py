@@ -1,4 +1,4 @@
-"""Generate the world chunk by chunk, as pyarrow tables in the schemas of :data:`SCHEMAS`.
+"""Generate the world chunk by chunk, as pyarrow tables in the schemas of :func:`schemas`.
 
 Each chunk of ``config.chunk_size`` customers is generated from its own random streams, derived from
 ``(seed, chunk index)`` with ``numpy.random.SeedSequence``; within a chunk, population, history, assignment,
@@ -17,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import SpecError
-from .campaign import arm_behaviour, arm_expectations, assign, simulate_outcomes
+from .campaign import arm_behaviours, arm_expectations, assign, simulate_outcomes
 from .config import COVARIATES, EFFECT_TYPES, SimulationConfig
 from .history import history_purchases
 from .noise import inject_noise
 from .population import Population, draw_population
+from .truth import ARM_OUTCOMES, uplift_column
 
-__all__ = ["SCHEMAS", "FRAMES", "FORMAT_VERSION", "Chunk", "iter_chunks", "check_seed"]
+__all__ = ["schemas", "arm_labels", "FRAMES", "FORMAT_VERSION", "Chunk", "iter_chunks", "check_seed"]
 
 #: Version of the on-disk layout and of the generating process; bumped when either changes.
 FORMAT_VERSION = 1
@@ -33,33 +34,49 @@ _NS_PER_SECOND = 10**9
 # pandas' str dtype stores large_string, so frames convert without copying the text.
 _STRING = pa.large_string()
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "customers": pa.schema([
+_BASE_SCHEMAS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "customers": [
         ("customer_id", _STRING), ("acquired_at", pa.timestamp("ns")), ("channel", _STRING),
         ("region", _STRING), ("category_mix", _STRING), ("tenure_band", _STRING),
         ("email_engagement", pa.float64()),
-    ]),
-    "transactions": pa.schema([
+    ],
+    "transactions": [
         ("customer_id", _STRING), ("timestamp", pa.timestamp("ns")), ("amount", pa.float64()),
         ("margin", pa.float64()), ("order_id", _STRING), ("discount", pa.float64()),
-    ]),
-    "assignments": pa.schema([
+    ],
+    "assignments": [
         ("customer_id", _STRING), ("campaign_id", _STRING), ("assigned_at", pa.timestamp("ns")),
-        ("treatment", pa.int8()), ("propensity", pa.float64()), ("contact_cost", pa.float64()),
+        ("treatment", None), ("propensity", pa.float64()), ("contact_cost", pa.float64()),
         ("discount_rate", pa.float64()), ("coupon_value", pa.float64()),
-    ]),
-    "truth": pa.schema([
+    ],
+    "truth": [
         ("customer_id", _STRING), ("campaign_id", _STRING), ("lambda", pa.float64()),
         ("p_dropout", pa.float64()), ("nu", pa.float64()), ("expected_spend", pa.float64()),
         ("margin_rate", pa.float64()), ("alive_at_t0", pa.bool_()), ("effect_type", _STRING),
-        ("segment", _STRING), ("treatment", pa.int8()),
-        ("p_buy_control", pa.float64()), ("p_buy_treated", pa.float64()),
-        ("window_margin_control", pa.float64()), ("window_margin_treated", pa.float64()),
-        ("long_margin_control", pa.float64()), ("long_margin_treated", pa.float64()),
-        ("response_uplift", pa.float64()), ("margin_uplift", pa.float64()), ("lifecycle_uplift", pa.float64()),
-    ]),
+        ("segment", _STRING), ("treatment", None),
+    ],
 }
-FRAMES = tuple(SCHEMAS)
+FRAMES = tuple(_BASE_SCHEMAS)
+
+
+def arm_labels(config: SimulationConfig) -> list[str]:
+    """``["control", <treated arms>...]``, indexed by the arm codes of :func:`loyalty.simulate.campaign.assign`."""
+    return ["control", *config.campaign.offers()]
+
+
+def schemas(config: SimulationConfig) -> dict[str, pa.Schema]:
+    """Arrow schema of each frame: ``treatment`` is 0/1 (int8) for one arm, the arm name for several; the truth
+    has ``<outcome>_<arm>`` for control and every arm, then the uplift columns (see :func:`truth.uplift_column`)."""
+    treatment = _STRING if config.campaign.arms else pa.int8()
+    out = {name: pa.schema([(col, treatment if kind is None else kind) for col, kind in fields])
+           for name, fields in _BASE_SCHEMAS.items()}
+    labels = arm_labels(config)
+    arm_columns = [(f"{outcome}_{arm}", pa.float64()) for outcome in ARM_OUTCOMES.values() for arm in labels]
+    uplift_columns = [(uplift_column(config, outcome, arm), pa.float64())
+                      for outcome in ARM_OUTCOMES for arm in labels[1:]]
+    out["truth"] = pa.schema(list(out["truth"]) + arm_columns + uplift_columns)
+    return out
+
 
 def _id_width(n_customers: int) -> int:
     return max(7, len(str(n_customers)))
@@ -113,8 +130,8 @@ def _chunk(config: SimulationConfig, seed: int, index: int, first: int, n: int) 
     acquired_at = pop.acquired_day + rng_hist.random(n)
     hist_c, hist_time, alive_t0, counts = history_purchases(rng_hist, acquired_at, float(cal.history_days),
                                                             pop.lam, pop.p_dropout)
-    treatment, propensity = assign(rng_assign, pop, config)
-    post_c, post_d, in_window, _ = simulate_outcomes(rng_out, pop, alive_t0, treatment, config)
+    arm, propensity = assign(rng_assign, pop, config)
+    post_c, post_d, in_window, _ = simulate_outcomes(rng_out, pop, alive_t0, arm, config)
 
     # Spend, time of day and noise draws come per phase, history first, so the campaign never changes the history.
     before_c = np.concatenate([np.arange(n), hist_c])
@@ -130,21 +147,22 @@ def _chunk(config: SimulationConfig, seed: int, index: int, first: int, n: int) 
     noise_draws = np.concatenate([rng_noise.random((before_c.size, 5)), rng_noise.random((post_c.size, 5))])
     order = np.argsort(log["cust"], kind="stable")  # phases and rounds are already in time order per customer
     log = {name: column[order] for name, column in log.items()}
-    rows = _clean_rows(log, pop, treatment, config, start_ns)
+    rows = _clean_rows(log, pop, arm, config, start_ns)
     counts.update(clean_transactions=int(log["cust"].size), returns=0, duplicates=0)
     end_ns = start_ns + (cal.history_days + cal.horizon_days) * _NS_PER_DAY - _NS_PER_SECOND
     *rows, counts = inject_noise(noise_draws[order], config, *rows, counts, end_ns=end_ns)
 
     customer_id = _fixed_width_strings([b"C", (first + 1 + np.arange(n), _id_width(config.n_customers))])
     acquired_ns = start_ns + pop.acquired_day.astype(np.int64) * _NS_PER_DAY + _second_of_day(acquired_at) * _NS_PER_SECOND
+    schema = schemas(config)
     tables = {
-        "customers": _customers_table(customer_id, acquired_ns, pop),
-        "transactions": _transactions_table(first, config, *rows),
-        "assignments": _assignments_table(customer_id, treatment, propensity, config, start_ns),
-        "truth": _truth_table(pop, alive_t0, treatment, customer_id, config),
+        "customers": _customers_table(customer_id, acquired_ns, pop, schema),
+        "transactions": _transactions_table(first, config, *rows, schema=schema),
+        "assignments": _assignments_table(customer_id, arm, propensity, config, start_ns, schema),
+        "truth": _truth_table(pop, alive_t0, arm, customer_id, config, schema),
     }
     counts.update(customers=n, transactions=tables["transactions"].num_rows, alive_at_t0=int(alive_t0.sum()),
-                  treated=int(treatment.sum()), capped_rate=int((pop.lam >= config.purchase.max_daily_rate).sum()))
+                  treated=int((arm > 0).sum()), capped_rate=int((pop.lam >= config.purchase.max_daily_rate).sum()))
     return Chunk(tables, counts)
 
 
@@ -152,16 +170,19 @@ def _second_of_day(time_in_days: np.ndarray) -> np.ndarray:
     return np.floor((time_in_days - np.floor(time_in_days)) * 86_400).astype(np.int64)
 
 
-def _clean_rows(log: dict[str, np.ndarray], pop: Population, treatment: np.ndarray, config: SimulationConfig,
+def _clean_rows(log: dict[str, np.ndarray], pop: Population, arm: np.ndarray, config: SimulationConfig,
                 start_ns: int):
-    """Money and ids of the clean log: discount (and coupon) on treated purchases in the window, margin."""
-    cam = config.campaign
+    """Money and ids of the clean log: the arm's discount (and coupon) on treated purchases in the window."""
+    offers = list(config.campaign.offers().values())
+    discount_rate = np.array([0.0] + [offer.discount_rate for offer in offers])
+    coupon_value = np.array([0.0] + [offer.coupon_value for offer in offers])
     cust, spend, window = log["cust"], log["spend"], log["window"]
-    treated_row = window & (treatment[cust] == 1)
-    discount = np.where(treated_row, spend * cam.discount_rate, 0.0)
-    if cam.coupon_value > 0:
+    row_arm = arm[cust]
+    treated_row = window & (row_arm > 0)
+    discount = np.where(treated_row, spend * discount_rate[row_arm], 0.0)
+    if coupon_value.any():
         first_in_window = treated_row & np.r_[True, (cust[1:] != cust[:-1]) | ~window[:-1]]
-        discount = discount + np.where(first_in_window, np.minimum(cam.coupon_value, spend - discount), 0.0)
+        discount = discount + np.where(first_in_window, np.minimum(coupon_value[row_arm], spend - discount), 0.0)
     timestamp = start_ns + log["day"] * _NS_PER_DAY + log["second"] * _NS_PER_SECOND
     starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]])
     sequence = np.arange(cust.size) - np.repeat(starts, np.diff(np.r_[starts, cust.size])) + 1
@@ -169,7 +190,7 @@ def _clean_rows(log: dict[str, np.ndarray], pop: Population, treatment: np.ndarr
     return cust, timestamp, spend - discount, margin, discount, sequence
 
 
-def _transactions_table(first, config, cust, timestamp, amount, margin, discount, sequence) -> pa.Table:
+def _transactions_table(first, config, cust, timestamp, amount, margin, discount, sequence, schema) -> pa.Table:
     width = _id_width(config.n_customers)
     number = first + 1 + cust
     return pa.table({
@@ -178,53 +199,64 @@ def _transactions_table(first, config, cust, timestamp, amount, margin, discount
         "amount": amount, "margin": margin,
         "order_id": _fixed_width_strings([b"O", (number, width), b"-", (sequence, 5)]),
         "discount": discount,
-    }, schema=SCHEMAS["transactions"])
+    }, schema=schema["transactions"])
 
 
-def _customers_table(customer_id: pa.Array, acquired_ns: np.ndarray, pop: Population) -> pa.Table:
+def _customers_table(customer_id: pa.Array, acquired_ns: np.ndarray, pop: Population, schema) -> pa.Table:
     return pa.table({
         "customer_id": customer_id,
         "acquired_at": pa.array(acquired_ns.astype("datetime64[ns]")),
         **{name: _labels(getattr(pop, name), levels) for name, levels in COVARIATES.items()},
         "email_engagement": pop.email_engagement,
-    }).select(SCHEMAS["customers"].names).cast(SCHEMAS["customers"])
+    }).select(schema["customers"].names).cast(schema["customers"])
 
 
-def _assignments_table(customer_id, treatment, propensity, config: SimulationConfig, start_ns: int) -> pa.Table:
-    cam, n = config.campaign, len(treatment)
+def _treatment_column(arm: np.ndarray, config: SimulationConfig):
+    """0/1 for a single-arm campaign, the arm name (``"control"`` for control) for several arms."""
+    return _labels(arm, tuple(arm_labels(config))) if config.campaign.arms else arm
+
+
+def _assignments_table(customer_id, arm, propensity, config: SimulationConfig, start_ns: int, schema) -> pa.Table:
+    cam, n = config.campaign, len(arm)
     t0_ns = start_ns + config.calendar.history_days * _NS_PER_DAY
+    if cam.arms:  # each row carries the terms of the offer it got (none for control)
+        offers = [None, *cam.offers().values()]
+        terms = {name: np.array([0.0 if o is None else getattr(o, name) for o in offers])[arm]
+                 for name in ("contact_cost", "discount_rate", "coupon_value")}
+    else:  # the campaign's offer terms, on every row
+        terms = {name: np.full(n, float(getattr(cam, name))) for name in ("contact_cost", "discount_rate", "coupon_value")}
     return pa.table({
         "customer_id": customer_id,
         "campaign_id": pa.array([cam.campaign_id] * n, _STRING),
         "assigned_at": pa.array(np.full(n, t0_ns, dtype=np.int64).astype("datetime64[ns]")),
-        "treatment": treatment, "propensity": propensity,
-        "contact_cost": np.full(n, float(cam.contact_cost)), "discount_rate": np.full(n, float(cam.discount_rate)),
-        "coupon_value": np.full(n, float(cam.coupon_value)),
-    }, schema=SCHEMAS["assignments"])
+        "treatment": _treatment_column(arm, config), "propensity": propensity, **terms,
+    }, schema=schema["assignments"])
 
 
-def _truth_table(pop: Population, alive_t0, treatment, customer_id, config: SimulationConfig) -> pa.Table:
-    control = arm_expectations(pop, alive_t0, arm_behaviour(pop, config, False), config)
-    treated = arm_expectations(pop, alive_t0, arm_behaviour(pop, config, True), config)
+def _truth_table(pop: Population, alive_t0, arm, customer_id, config: SimulationConfig, schema) -> pa.Table:
+    labels = arm_labels(config)
+    expected = {label: arm_expectations(pop, alive_t0, behaviour, config)
+                for label, behaviour in zip(labels, arm_behaviours(pop, config))}
     effect = np.asarray(EFFECT_TYPES, dtype=object)[pop.effect_type]
     no_effect = pop.effect_type == EFFECT_TYPES.index("no_effect")
-    sure = control["p_buy"] >= config.effects.sure_thing_threshold
+    sure = expected["control"]["p_buy"] >= config.effects.sure_thing_threshold
     segment = np.where(no_effect, np.where(sure, "sure_thing", "lost_cause"), effect)
     n = len(pop)
-    return pa.table({
+    columns = {
         "customer_id": customer_id,
         "campaign_id": pa.array([config.campaign.campaign_id] * n, _STRING),
         "lambda": pop.lam, "p_dropout": pop.p_dropout, "nu": pop.nu, "expected_spend": config.spend.p / pop.nu,
         "margin_rate": pop.margin_rate, "alive_at_t0": alive_t0,
         "effect_type": pa.array(effect.tolist(), _STRING), "segment": pa.array(segment.tolist(), _STRING),
-        "treatment": treatment,
-        "p_buy_control": control["p_buy"], "p_buy_treated": treated["p_buy"],
-        "window_margin_control": control["window_margin"], "window_margin_treated": treated["window_margin"],
-        "long_margin_control": control["long_margin"], "long_margin_treated": treated["long_margin"],
-        "response_uplift": treated["p_buy"] - control["p_buy"],
-        "margin_uplift": treated["window_margin"] - control["window_margin"],
-        "lifecycle_uplift": treated["long_margin"] - control["long_margin"],
-    }, schema=SCHEMAS["truth"])
+        "treatment": _treatment_column(arm, config),
+    }
+    for column in ARM_OUTCOMES.values():
+        for label in labels:
+            columns[f"{column}_{label}"] = expected[label][column]
+    for outcome, column in ARM_OUTCOMES.items():
+        for label in labels[1:]:
+            columns[uplift_column(config, outcome, label)] = expected[label][column] - expected["control"][column]
+    return pa.table(columns, schema=schema["truth"])
 
 
 def check_seed(seed: Any) -> int:

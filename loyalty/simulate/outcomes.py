@@ -20,7 +20,8 @@ def realised_outcomes(world) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one row per customer in ``world.assignments`` order: ``customer_id``, ``treatment``,
+    DataFrame, one row per customer in ``world.assignments`` order: ``customer_id``, ``treatment`` (as in the
+    assignments: 0/1, or the arm name),
     ``converted`` (1 if any purchase in the response window), ``window_margin`` (margin in the window minus
     the contact cost if treated, currency) and ``long_margin`` (margin over the horizon discounted to t0 at
     the configured annual rate, minus the contact cost if treated, currency). Their expectations given the
@@ -51,10 +52,12 @@ def realised_outcomes(world) -> pd.DataFrame:
     per_customer = post.groupby("customer_id", sort=False).sum()
     assignments = world.assignments
     result = per_customer.reindex(assignments["customer_id"].to_numpy(), fill_value=0.0)
-    contact = assignments["treatment"].to_numpy() * assignments["contact_cost"].to_numpy()
+    treatment = assignments["treatment"].to_numpy()
+    treated = treatment != ("control" if world.config.campaign.arms else 0)
+    contact = np.where(treated, assignments["contact_cost"].to_numpy(), 0.0)
     return pd.DataFrame({
         "customer_id": assignments["customer_id"].to_numpy(),
-        "treatment": assignments["treatment"].to_numpy(),
+        "treatment": treatment,
         "converted": (result["window_purchase"].to_numpy() > 0).astype(np.int8),
         "window_margin": result["window_margin"].to_numpy() - contact,
         "long_margin": result["long_margin"].to_numpy() - contact,

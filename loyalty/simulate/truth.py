@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammainc
 
-__all__ = ["ARM_OUTCOMES", "expected_outcomes", "expected_coupon_cost", "true_policy_value", "oracle"]
+__all__ = ["ARM_OUTCOMES", "expected_outcomes", "expected_coupon_cost", "uplift_column", "true_policy_value",
+           "oracle"]
 
 #: Outcomes the truth gives per arm; ``<name>_uplift`` is treated minus control.
 ARM_OUTCOMES = {"response": "p_buy", "margin": "window_margin", "lifecycle": "long_margin"}
@@ -128,13 +129,26 @@ def _selection_mask(truth: pd.DataFrame, selected) -> np.ndarray:
     return mask
 
 
-def _uplift_column(outcome: str) -> str:
+def uplift_column(config, outcome: str, arm: str | None = None) -> str:
+    """Truth column with the true uplift of ``arm`` on ``outcome`` (``response``, ``margin``, ``lifecycle``).
+
+    ``<outcome>_uplift`` for a single-arm campaign (``arm`` None or ``"treated"``); ``<outcome>_uplift_<arm>``
+    when the campaign has several arms, where ``arm`` is required.
+    """
     if outcome not in ARM_OUTCOMES:
         raise ValueError(f"outcome must be one of {sorted(ARM_OUTCOMES)}, got {outcome!r}")
-    return f"{outcome}_uplift"
+    arms = list(config.campaign.offers())
+    if not config.campaign.arms:
+        if arm not in (None, "treated"):
+            raise ValueError(f"this world has one treated arm ('treated'), got arm={arm!r}")
+        return f"{outcome}_uplift"
+    if arm not in arms:
+        raise ValueError(f"this world has arms {arms}; pass arm= one of them, got {arm!r}")
+    return f"{outcome}_uplift_{arm}"
 
 
-def true_policy_value(world, selected: Iterable | np.ndarray, outcome: str = "lifecycle") -> float:
+def true_policy_value(world, selected: Iterable | np.ndarray, outcome: str = "lifecycle",
+                      arm: str | None = None) -> float:
     """True value of treating ``selected`` (and nobody else) versus treating nobody, per customer of the base.
 
     Parameters
@@ -143,6 +157,7 @@ def true_policy_value(world, selected: Iterable | np.ndarray, outcome: str = "li
     selected : boolean mask aligned with ``world.truth`` rows, or an iterable of customer ids.
     outcome : ``"response"`` (conversions), ``"margin"`` (window margin net of offer cost, currency) or
         ``"lifecycle"`` (discounted horizon margin net of offer cost, currency).
+    arm : the offer the selected customers get; required when the campaign has several arms.
 
     Returns
     -------
@@ -158,10 +173,10 @@ def true_policy_value(world, selected: Iterable | np.ndarray, outcome: str = "li
     """
     truth = world.truth
     mask = _selection_mask(truth, selected)
-    return float(truth[_uplift_column(outcome)].to_numpy()[mask].sum() / len(truth))
+    return float(truth[uplift_column(world.config, outcome, arm)].to_numpy()[mask].sum() / len(truth))
 
 
-def oracle(world, budget_share: float, outcome: str = "lifecycle") -> pd.Index:
+def oracle(world, budget_share: float, outcome: str = "lifecycle", arm: str | None = None) -> pd.Index:
     """The oracle policy: customers with the largest positive true uplift, at most ``budget_share`` of the base.
 
     Parameters
@@ -169,6 +184,7 @@ def oracle(world, budget_share: float, outcome: str = "lifecycle") -> pd.Index:
     world : :class:`loyalty.simulate.World`.
     budget_share : share of the base that may be treated, in [0, 1].
     outcome : which uplift to maximise (see :func:`true_policy_value`).
+    arm : the offer to give; required when the campaign has several arms.
 
     Returns
     -------
@@ -177,7 +193,7 @@ def oracle(world, budget_share: float, outcome: str = "lifecycle") -> pd.Index:
     if not 0 <= budget_share <= 1:
         raise ValueError(f"budget_share must be in [0, 1], got {budget_share!r}")
     truth = world.truth
-    uplift = truth[_uplift_column(outcome)].to_numpy()
+    uplift = truth[uplift_column(world.config, outcome, arm)].to_numpy()
     k = int(np.floor(budget_share * len(truth)))
     order = np.lexsort((np.arange(len(truth)), -uplift))[:k]
     order = order[uplift[order] > 0]

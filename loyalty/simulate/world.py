@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataValidationError, SpecError
 from .config import SimulationConfig
-from .generate import FORMAT_VERSION, FRAMES, SCHEMAS, Chunk, check_seed, iter_chunks
+from .generate import FORMAT_VERSION, FRAMES, Chunk, check_seed, iter_chunks, schemas
 
 __all__ = ["World", "simulate", "write_world", "MANIFEST"]
 
@@ -50,12 +50,15 @@ class World:
         partial returns and exact duplicates; netting returns into their order and dropping exact duplicates
         recovers the clean log, which is what the truth describes.
     assignments : one row per customer and campaign: ``customer_id``, ``campaign_id``, ``assigned_at`` (t0),
-        ``treatment`` (0/1), ``propensity``, ``contact_cost``, ``discount_rate``, ``coupon_value``.
+        ``treatment`` (0/1, or the arm name with several offers), ``propensity`` (probability of the arm
+        received), ``contact_cost``, ``discount_rate``, ``coupon_value``.
     truth : latent traits (``lambda`` per day, ``p_dropout``, ``nu``, ``expected_spend``, ``margin_rate``,
         ``alive_at_t0``, ``effect_type``, ``segment``) and, for both arms, the exact expectations
         ``p_buy_*`` (any purchase in the window), ``window_margin_*`` (window margin net of offer cost) and
         ``long_margin_*`` (margin net of offer cost over the horizon, discounted to t0), with the uplifts
-        ``response_uplift``, ``margin_uplift``, ``lifecycle_uplift`` (treated − control).
+        ``response_uplift``, ``margin_uplift``, ``lifecycle_uplift`` (treated − control). With several offers
+        the arm columns are ``<outcome>_<arm>`` and the uplifts ``<outcome>_uplift_<arm>`` (see
+        :func:`loyalty.simulate.uplift_column`).
     config, seed : what generated it.
     counts : row counts: ``transactions`` (logged rows), ``clean_transactions``, ``returns``, ``duplicates``,
         ``moved_purchases`` and ``unlogged_purchases`` (see :mod:`loyalty.simulate.history`), ``alive_at_t0``,
@@ -99,7 +102,8 @@ class World:
         Files are written to a temporary directory next to ``directory`` which then replaces it, so readers
         never see a half-written world. The same world always gives byte-identical files.
         """
-        tables = {name: _from_pandas(getattr(self, name), name) for name in FRAMES}
+        schema = schemas(self.config)
+        tables = {name: _from_pandas(getattr(self, name), schema[name]) for name in FRAMES}
         return _write_tables(Path(directory), tables, self.manifest())
 
     @classmethod
@@ -113,16 +117,15 @@ class World:
         if manifest.get("format_version") != FORMAT_VERSION:
             raise DataValidationError(f"{path}: format_version {manifest.get('format_version')!r} is not "
                                       f"{FORMAT_VERSION}; regenerate the world with this version of loyalty")
-        frames = {}
-        for name in FRAMES:
-            table = pq.read_table(directory / f"{name}.parquet", schema=SCHEMAS[name])
-            frames[name] = _to_pandas(table)
-        return cls(**frames, config=SimulationConfig.from_dict(manifest["config"]), seed=manifest["seed"],
-                   counts=manifest["counts"])
+        config = SimulationConfig.from_dict(manifest["config"])
+        schema = schemas(config)
+        frames = {name: _to_pandas(pq.read_table(directory / f"{name}.parquet", schema=schema[name]))
+                  for name in FRAMES}
+        return cls(**frames, config=config, seed=manifest["seed"], counts=manifest["counts"])
 
 
-def _from_pandas(frame: pd.DataFrame, name: str) -> pa.Table:
-    table = pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
+def _from_pandas(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     return table.replace_schema_metadata(None)
 
 
@@ -175,7 +178,8 @@ def _write_chunks(directory: Path, chunks: Iterator[Chunk], config: SimulationCo
     """Stream chunks into one parquet file per frame (one row group per chunk), then the manifest."""
     counts: dict[str, int] = {}
     with _atomic_directory(directory) as tmp:
-        writers = {name: pq.ParquetWriter(tmp / f"{name}.parquet", SCHEMAS[name]) for name in FRAMES}
+        schema = schemas(config)
+        writers = {name: pq.ParquetWriter(tmp / f"{name}.parquet", schema[name]) for name in FRAMES}
         try:
             for chunk in chunks:
                 for name in FRAMES:
