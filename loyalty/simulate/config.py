@@ -367,8 +367,8 @@ def _validate(cfg: SimulationConfig) -> None:
             f"calendar.response_window_days ({cal.response_window_days}) is past the horizon: it must be at most "
             f"calendar.horizon_days ({cal.horizon_days})"
         )
-    if cal.history_days + cal.horizon_days > 99_999:
-        raise SpecError("calendar.history_days + calendar.horizon_days must be at most 99999 days")
+    if cal.history_days + cal.horizon_days > 99_998:
+        raise SpecError("calendar.history_days + calendar.horizon_days must be at most 99998 days (order ids number a customer's purchases with 5 digits)")
     _non_negative("calendar.annual_discount_rate", cal.annual_discount_rate)
 
     pur = cfg.purchase

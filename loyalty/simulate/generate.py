@@ -97,7 +97,7 @@ def _fixed_width_strings(parts: list[bytes | tuple[np.ndarray, int]]) -> pa.Arra
             buf[:, col:col + width] = np.frombuffer(part, dtype=np.uint8)
         else:
             numbers = np.asarray(part[0], dtype=np.int64).copy()
-            for position in range(col + width - 1, col - 1, -1):  # least significant digit last
+            for position in range(col + width - 1, col - 1, -1):  # rightmost (least significant) digit first
                 numbers, digit = np.divmod(numbers, 10)
                 buf[:, position] = digit + 48
         col += width
