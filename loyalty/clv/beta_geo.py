@@ -111,36 +111,51 @@ class BetaGeo(LikelihoodModel):
             f"max frequency {int(stats['x'].max())}"
         )
 
+    def _subsample(self, stats, customers):
+        share = customers / float(stats["weights"].sum())
+        weights = np.random.default_rng(0).binomial(stats["weights"].astype(np.int64), share).astype(float)
+        keep = weights > 0
+        if not np.any(keep & (stats["x"] > 0)):
+            return None
+        return _statistics(stats["x"][keep], stats["t_x"][keep], stats["T"][keep], weights[keep])
+
     def _objective(self, theta, stats):
         r, alpha, a, b = np.exp(theta)
-        ux, inv_x, wx = stats["ux"], stats["inv_x"], stats["wx"]
-        x, w, has_repeat = stats["x"], stats["weights"], stats["has_repeat"]
+        ux, wx = stats["ux"], stats["wx"]
         # terms depending on x only: computed once per distinct x, summed with the weight of that x
-        a1 = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
-        a2 = betaln(a, b + ux) - betaln(a, b)
-        log_bx1 = np.log(np.where(ux > 0, b + ux - 1, 1.0))
-        log_a_T = np.log(alpha + stats["uT"])[stats["inv_T"]]
-        log_a_tx = np.log(alpha + stats["ut_x"])[stats["inv_tx"]]
+        ll = np.sum(wx * (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b)))
+        d_r = np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha)))
+        d_alpha = np.sum(wx) * r / alpha
+        d_a = np.sum(wx * (digamma(a + b) - digamma(a + b + ux)))
+        d_b = np.sum(wx * (digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)))
+
+        # customers without repeat purchases: the likelihood's tail is ((alpha) / (alpha + T))^r, a function of
+        # T alone, so they are summed per distinct T
+        log_a_T0 = np.log(alpha + stats["uT0"])
+        w0 = stats["wT0"]
+        ll -= r * np.sum(w0 * log_a_T0)
+        d_r -= np.sum(w0 * log_a_T0)
+        d_alpha -= r * np.sum(w0 / (alpha + stats["uT0"]))
+
+        # repeat customers: tail = logaddexp(A3, A4) with A3 = -(r + x) log(alpha + T),
+        # A4 = log a - log(b + x - 1) - (r + x) log(alpha + t_x); w4 = share of the A4 term
+        x, w = stats["x1"], stats["w1"]
+        log_a_T = np.log(alpha + stats["uT"])[stats["inv_T1"]]
+        log_a_tx = np.log(alpha + stats["ut_x"])[stats["inv_tx1"]]
         rx = r + x
-        a3 = -rx * log_a_T
-        a4 = np.log(a) - log_bx1[inv_x] - rx * log_a_tx
-        a4 = np.where(has_repeat, a4, -np.inf)
-        tail = np.logaddexp(a3, a4)
-        ll = np.sum(wx * (a1 + a2)) + np.sum(w * tail)
-        w4 = np.exp(a4 - tail)  # share of the second term; 0 without repeats
+        log_bx1 = np.log(b + stats["ux1"] - 1.0)[stats["inv_x1"]]
+        diff = np.log(a) - log_bx1 - rx * (log_a_tx - log_a_T)  # A4 - A3
+        small = np.exp(-np.abs(diff))
+        ll += np.sum(w * (np.maximum(diff, 0.0) + np.log1p(small) - rx * log_a_T))
+        w4 = np.where(diff > 0, 1.0, small) / (1.0 + small)
         w3 = 1.0 - w4
-        d_r = np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha))) - np.sum(
-            w * (w3 * log_a_T + w4 * log_a_tx)
-        )
-        d_alpha = np.sum(wx) * r / alpha - np.sum(
-            w * rx * (w3 / (alpha + stats["T"]) + w4 / (alpha + stats["t_x"]))
-        )
-        d_a_x = digamma(a + b) - digamma(a + b + ux)
-        d_b_x = digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)
-        inv_bx1 = np.where(ux > 0, 1.0 / np.where(ux > 0, b + ux - 1, 1.0), 0.0)
+        d_r -= np.sum(w * (log_a_T + w4 * (log_a_tx - log_a_T)))
+        inv_a_T = (1.0 / (alpha + stats["uT"]))[stats["inv_T1"]]
+        inv_a_tx = (1.0 / (alpha + stats["ut_x"]))[stats["inv_tx1"]]
+        d_alpha -= np.sum(w * rx * (w3 * inv_a_T + w4 * inv_a_tx))
         ww4 = w * w4
-        d_a = np.sum(wx * d_a_x) + np.sum(ww4) / a
-        d_b = np.sum(wx * d_b_x) - np.sum(ww4 * inv_bx1[inv_x])
+        d_a += np.sum(ww4) / a
+        d_b -= np.sum(ww4 * (1.0 / (b + stats["ux1"] - 1.0))[stats["inv_x1"]])
         grad = -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
         return -ll, grad
 
@@ -271,13 +286,21 @@ def collapse_weighted(columns: list[np.ndarray], weights: np.ndarray) -> tuple[l
 
 
 def _statistics(x, t_x, T, weights) -> dict:
+    """Sufficient statistics laid out for :meth:`BetaGeo._objective`: per distinct x, the no-repeat customers
+    per distinct T, and the repeat customers' rows with indices into the distinct T and t_x values."""
     ux, inv_x = np.unique(x, return_inverse=True)
-    uT, inv_T = np.unique(T, return_inverse=True)
-    ut_x, inv_tx = np.unique(t_x, return_inverse=True)
+    zero = x == 0
+    uT0, inv_T0 = np.unique(T[zero], return_inverse=True)
+    repeat = ~zero
+    uT, inv_T1 = np.unique(T[repeat], return_inverse=True)
+    ut_x, inv_tx1 = np.unique(t_x[repeat], return_inverse=True)
+    ux1, inv_x1 = np.unique(x[repeat], return_inverse=True)
     return {
-        "x": x, "t_x": t_x, "T": T, "weights": weights, "has_repeat": x > 0,
-        "ux": ux, "inv_x": inv_x, "wx": np.bincount(inv_x, weights=weights, minlength=len(ux)),
-        "uT": uT, "inv_T": inv_T, "ut_x": ut_x, "inv_tx": inv_tx,
+        "x": x, "t_x": t_x, "T": T, "weights": weights,
+        "ux": ux, "wx": np.bincount(inv_x.ravel(), weights=weights, minlength=len(ux)),
+        "uT0": uT0, "wT0": np.bincount(inv_T0.ravel(), weights=weights[zero], minlength=len(uT0)),
+        "x1": x[repeat], "w1": weights[repeat], "uT": uT, "inv_T1": inv_T1.ravel(),
+        "ut_x": ut_x, "inv_tx1": inv_tx1.ravel(), "ux1": ux1, "inv_x1": inv_x1.ravel(),
     }
 
 

@@ -83,7 +83,8 @@ class GammaGamma(LikelihoodModel):
                 "Use a longer calibration period."
             )
         if given is None:
-            (ux, um), weights = collapse(x[usable], m[usable])
+            # mean values are continuous, so identical (x, m) rows are rare: collapsing would cost more than it saves
+            ux, um, weights = x[usable], m[usable], np.ones(int(usable.sum()))
         else:
             (ux, um), weights = collapse_weighted([x[usable], m[usable]], given[usable])
         scale = float(np.average(um, weights=weights))  # values rescaled to mean 1: gamma is then unit-free
@@ -117,6 +118,12 @@ class GammaGamma(LikelihoodModel):
         mean, var = np.average(m, weights=w), np.average((m - np.average(m, weights=w)) ** 2, weights=w)
         p = max(mean**2 / max(var, 1e-12), 0.5)
         return np.log([min(p, 50.0), 3.0, 2.0 * mean / p])
+
+    def _subsample(self, stats, customers):
+        share = customers / float(stats["weights"].sum())
+        weights = np.random.default_rng(0).binomial(stats["weights"].astype(np.int64), share).astype(float)
+        keep = weights > 0
+        return _statistics(stats["x"][keep], stats["m"][keep], weights[keep]) if keep.sum() >= 3 else None
 
     def _to_natural(self, theta, stats):
         natural = np.array(theta, dtype=float)
