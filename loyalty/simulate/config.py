@@ -368,7 +368,8 @@ def _validate(cfg: SimulationConfig) -> None:
             f"calendar.horizon_days ({cal.horizon_days})"
         )
     if cal.history_days + cal.horizon_days > 99_998:
-        raise SpecError("calendar.history_days + calendar.horizon_days must be at most 99998 days (order ids number a customer's purchases with 5 digits)")
+        raise SpecError("calendar.history_days + calendar.horizon_days must be at most 99998 days "
+                        "(order ids number a customer's purchases with 5 digits)")
     _non_negative("calendar.annual_discount_rate", cal.annual_discount_rate)
 
     pur = cfg.purchase
