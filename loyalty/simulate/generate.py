@@ -153,7 +153,8 @@ def _chunk(config: SimulationConfig, seed: int, index: int, first: int, n: int) 
     *rows, counts = inject_noise(noise_draws[order], config, *rows, counts, end_ns=end_ns)
 
     customer_id = _fixed_width_strings([b"C", (first + 1 + np.arange(n), _id_width(config.n_customers))])
-    acquired_ns = start_ns + pop.acquired_day.astype(np.int64) * _NS_PER_DAY + _second_of_day(acquired_at) * _NS_PER_SECOND
+    acquired_ns = (start_ns + pop.acquired_day.astype(np.int64) * _NS_PER_DAY
+                   + _second_of_day(acquired_at) * _NS_PER_SECOND)
     schema = schemas(config)
     tables = {
         "customers": _customers_table(customer_id, acquired_ns, pop, schema),
@@ -224,7 +225,8 @@ def _assignments_table(customer_id, arm, propensity, config: SimulationConfig, s
         terms = {name: np.array([0.0 if o is None else getattr(o, name) for o in offers])[arm]
                  for name in ("contact_cost", "discount_rate", "coupon_value")}
     else:  # the campaign's offer terms, on every row
-        terms = {name: np.full(n, float(getattr(cam, name))) for name in ("contact_cost", "discount_rate", "coupon_value")}
+        terms = {name: np.full(n, float(getattr(cam, name)))
+                 for name in ("contact_cost", "discount_rate", "coupon_value")}
     return pa.table({
         "customer_id": customer_id,
         "campaign_id": pa.array([cam.campaign_id] * n, _STRING),
