@@ -3,7 +3,7 @@
 The history is the clean process (returns and duplicates switched off) summarised by calendar day up to the day
 before t0. The simulator logs at most one purchase per customer and day without merging purchases or summing
 their spend, so the daily summary carries the planted process (see ``loyalty.simulate.history`` for the
-coverage measured over 16 seeds: 14 of 16 worlds have all seven parameters inside their 95% intervals).
+coverage measured over 16 seeds: 13 of 16 worlds have all seven parameters inside their 95% intervals).
 """
 
 from __future__ import annotations
