@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import ConvergenceError, NotFittedError
 
-__all__ = ["LikelihoodModel", "collapse", "unique_rows"]
+__all__ = ["LikelihoodModel", "collapse", "unique_rows", "unique_counts"]
 
 #: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
@@ -24,6 +24,19 @@ __all__ = ["LikelihoodModel", "collapse", "unique_rows"]
 _LOG_BOUND = 10.0
 #: Fits on more than 4x this many customers start from a fit on a random subsample of this size.
 _WARM_START_CUSTOMERS = 50_000
+
+
+def unique_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` for repeat-purchase counts, without sorting when they are small
+    whole numbers (a lookup table instead: a million customers in milliseconds)."""
+    if len(x) and x.min() >= 0 and x.max() < 1_000_000 and np.all(x == np.floor(x)):
+        whole = x.astype(np.int64)
+        present = np.bincount(whole) > 0
+        values = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        return values.astype(x.dtype), position[whole]
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse.ravel()
 
 
 def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, collapse, unique_rows
+from ._mle import LikelihoodModel, collapse, unique_rows, unique_counts
 
 __all__ = ["BetaGeo"]
 
@@ -288,13 +288,13 @@ def collapse_weighted(columns: list[np.ndarray], weights: np.ndarray) -> tuple[l
 def _statistics(x, t_x, T, weights) -> dict:
     """Sufficient statistics laid out for :meth:`BetaGeo._objective`: per distinct x, the no-repeat customers
     per distinct T, and the repeat customers' rows with indices into the distinct T and t_x values."""
-    ux, inv_x = np.unique(x, return_inverse=True)
+    ux, inv_x = unique_counts(x)
     zero = x == 0
     uT0, inv_T0 = np.unique(T[zero], return_inverse=True)
     repeat = ~zero
     uT, inv_T1 = np.unique(T[repeat], return_inverse=True)
     ut_x, inv_tx1 = np.unique(t_x[repeat], return_inverse=True)
-    ux1, inv_x1 = np.unique(x[repeat], return_inverse=True)
+    ux1, inv_x1 = unique_counts(x[repeat])
     return {
         "x": x, "t_x": t_x, "T": T, "weights": weights,
         "ux": ux, "wx": np.bincount(inv_x.ravel(), weights=weights, minlength=len(ux)),

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, collapse
+from ._mle import LikelihoodModel, collapse, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
 
 __all__ = ["GammaGamma"]
@@ -120,8 +120,12 @@ class GammaGamma(LikelihoodModel):
         return np.log([min(p, 50.0), 3.0, 2.0 * mean / p])
 
     def _subsample(self, stats, customers):
+        rng = np.random.default_rng(0)
+        if np.all(stats["weights"] == 1):  # one row per customer: a plain random subset
+            keep = np.sort(rng.choice(len(stats["x"]), size=customers, replace=False))
+            return _statistics(stats["x"][keep], stats["m"][keep], np.ones(customers))
         share = customers / float(stats["weights"].sum())
-        weights = np.random.default_rng(0).binomial(stats["weights"].astype(np.int64), share).astype(float)
+        weights = rng.binomial(stats["weights"].astype(np.int64), share).astype(float)
         keep = weights > 0
         return _statistics(stats["x"][keep], stats["m"][keep], weights[keep]) if keep.sum() >= 3 else None
 
@@ -238,7 +242,7 @@ def _xm_arrays(summary: pd.DataFrame, value_column: str):
 
 
 def _statistics(x, m, weights) -> dict:
-    ux, inv_x = np.unique(x, return_inverse=True)
+    ux, inv_x = unique_counts(x)
     log_m = np.log(m)
     return {
         "x": x, "m": m, "xm": x * m, "weights": weights, "total_w": float(weights.sum()),
