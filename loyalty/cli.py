@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "loyalty.churn.commands",
     "loyalty.simulate.commands",
     "loyalty.uplift.commands",
-    "loyalty.uplift.commands",
+    "loyalty.targeting.commands",
     "loyalty.demo",
 )
 

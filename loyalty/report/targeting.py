@@ -1,0 +1,252 @@
+"""The targeting experiment's outputs: results.json, policies.csv, plots and a self-contained report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..atomic import atomic_write, write_csv, write_json  # noqa: E402
+from ..targeting.policies import BUILTIN_POLICIES  # noqa: E402
+
+__all__ = ["write_experiment", "results_document", "SCHEMA_PATH", "PLOTS"]
+
+#: The JSON schema results.json follows (kept in the package so users can validate their own runs).
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+#: Plot files every report contains.
+PLOTS = ("profit_curves.png", "qini_curves.png", "response_vs_profit.png", "clv_of_targeted.png")
+
+_OUTCOME_LABELS = {
+    "conversion": "incremental conversions",
+    "net_margin": "incremental window margin net of offer cost",
+    "long_net_margin": "incremental long-horizon net margin (discounted)",
+}
+
+
+def results_document(result) -> dict:
+    """The machine-readable results: every policy × budget × outcome with CI, KPIs, differences, headline."""
+    spec, evaluation = result.spec, result.evaluation
+    values = evaluation.values
+    budgets = values[values["share"].isin(spec.budgets)]
+    cells = []
+    for row in budgets.itertuples(index=False):
+        cell = {"policy": row.policy, "budget": row.share, "outcome": row.outcome,
+                "value_per_1000": row.value_per_1000, "ci_low_per_1000": row.ci_low_per_1000,
+                "ci_high_per_1000": row.ci_high_per_1000, "total": row.total}
+        if "true_value_per_1000" in values:
+            cell["true_value_per_1000"] = row.true_value_per_1000
+        cells.append(cell)
+    kpis = evaluation.kpis[evaluation.kpis["share"].isin(spec.budgets)].rename(columns={"share": "budget"})
+    differences = result.differences.rename(columns={"share": "budget"}).copy()
+    for column in ("difference", "ci_low", "ci_high", "se", "true_difference"):
+        if column in differences:
+            differences[column + "_per_1000"] = differences.pop(column) * 1000
+    document = {
+        "experiment": spec.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "loyalty_version": metadata.version("loyalty"),
+        "spec": spec.as_dict(),
+        "data": _jsonable(result.data.info),
+        "headline": _jsonable(result.headline),
+        "cells": _jsonable(cells),
+        "kpis": _jsonable(kpis.to_dict("records")),
+        "differences": _jsonable(differences.to_dict("records")),
+    }
+    oracle = _oracle_shares(result)
+    if oracle is not None:
+        document["oracle_share"] = oracle
+    return document
+
+
+def _oracle_shares(result) -> dict | None:
+    """True value of each policy as a share of the oracle's, at each budget (simulator only)."""
+    values = result.evaluation.values
+    if "true_value" not in values or "oracle" not in result.evaluation.policies:
+        return None
+    outcome = result.headline["outcome"]
+    shares = {}
+    for budget in result.spec.budgets:
+        at = values[(values["share"] == budget) & (values["outcome"] == outcome)].set_index("policy")["true_value"]
+        best = at["oracle"]
+        shares[f"{budget:g}"] = {p: float(v / best) if best > 0 else None for p, v in at.items() if p != "oracle"}
+    return {"outcome": outcome, "by_budget": shares}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# -- plots ---------------------------------------------------------------------------------------------------
+def _profit_curves(result):
+    evaluation, h = result.evaluation, result.headline
+    values = evaluation.values[evaluation.values["outcome"] == h["outcome"]]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for policy in evaluation.policies:
+        curve = values[values["policy"] == policy].sort_values("share")
+        line, = ax.plot(curve["share"] * 100, curve["value_per_1000"], label=policy)
+        ax.fill_between(curve["share"] * 100, curve["ci_low_per_1000"], curve["ci_high_per_1000"],
+                        color=line.get_color(), alpha=0.12)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.axvline(h["budget"] * 100, color="0.3", ls=":", lw=1)
+    ax.set_xlabel("budget: share of customers targeted (%)")
+    ax.set_ylabel(f"{_OUTCOME_LABELS[h['outcome']]}\nper 1,000 customers")
+    ax.set_title("Profit curves with 95% bootstrap bands")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _qini_curves(result):
+    from ..uplift import qini_auc_score, qini_curve
+
+    customers = result.scores
+    y, t = customers["converted"].to_numpy(), customers["treatment"].to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for policy in result.spec.policies:
+        score = BUILTIN_POLICIES[policy].score(customers).to_numpy()
+        x, q = qini_curve(y, score, t)
+        ax.plot(x / len(y) * 100, q, label=f"{policy} (Qini {qini_auc_score(y, score, t):.3f})")
+    ax.set_xlabel("customers targeted (%)")
+    ax.set_ylabel("incremental conversions (Qini)")
+    ax.set_title("Qini curves: who converts because of the offer")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _response_vs_profit(result):
+    h = result.headline
+    kpis = result.evaluation.kpis.set_index(["policy", "share"])
+    values = result.evaluation.values
+    at = values[(values["share"] == h["budget"]) & (values["outcome"] == h["outcome"])].set_index("policy")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for policy in result.evaluation.policies:
+        rate = kpis.loc[(policy, h["budget"]), "response_rate"] * 100
+        value = at.loc[policy]
+        ax.errorbar(rate, value["value_per_1000"],
+                    yerr=[[value["value_per_1000"] - value["ci_low_per_1000"]],
+                          [value["ci_high_per_1000"] - value["value_per_1000"]]], fmt="o", capsize=3)
+        ax.annotate(policy, (rate, value["value_per_1000"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel(f"response rate among targeted customers at {h['budget']:.0%} budget (%)")
+    ax.set_ylabel(f"{_OUTCOME_LABELS[h['outcome']]}\nper 1,000 customers")
+    ax.set_title("The campaign KPI vs what it earns")
+    fig.tight_layout()
+    return fig
+
+
+def _clv_of_targeted(result):
+    h = result.headline
+    customers = result.scores
+    fig, ax = plt.subplots(figsize=(7, 5))
+    column = "clv" if "clv" in customers else "net_margin"
+    label = "predicted CLV (margin, horizon)" if column == "clv" else "window net margin (no history: no CLV)"
+    values = customers[column].to_numpy(dtype=float)
+    j = result.evaluation.shares.index(h["budget"])
+    data = [values[result.evaluation.selections[p][:, j]] for p in result.evaluation.policies]
+    ax.boxplot(data, showfliers=False)
+    ax.set_xticks(range(1, len(data) + 1), result.evaluation.policies, rotation=30, fontsize=8)
+    ax.set_ylabel(label)
+    ax.set_title(f"Who each policy targets at {h['budget']:.0%} budget")
+    fig.tight_layout()
+    return fig
+
+
+_PLOTTERS = {"profit_curves.png": _profit_curves, "qini_curves.png": _qini_curves,
+             "response_vs_profit.png": _response_vs_profit, "clv_of_targeted.png": _clv_of_targeted}
+
+
+# -- writing -------------------------------------------------------------------------------------------------
+def write_experiment(result, out: str | Path) -> dict:
+    """Write results.json, policies.csv, the plots and report.html under ``out`` (each atomically).
+
+    Returns the results document (as written to results.json).
+    """
+    out = Path(out)
+    document = results_document(result)
+    images = {}
+    for name, plot in _PLOTTERS.items():
+        fig = plot(result)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        plt.close(fig)
+        images[name] = buffer.getvalue()
+        atomic_write(out / name, lambda tmp, data=images[name]: tmp.write_bytes(data))
+    table = result.evaluation.values.merge(result.evaluation.kpis, on=["policy", "share"], how="left")
+    write_csv(table.rename(columns={"share": "budget"}), out / "policies.csv", index=False)
+    write_json(document, out / "results.json")
+    page = _html(document, result, images)
+    atomic_write(out / "report.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return document
+
+
+def _html(document: dict, result, images: dict) -> str:
+    h = document["headline"]
+    values = result.evaluation.values
+    rows = values[(values["share"].isin(result.spec.budgets)) & (values["outcome"] == h["outcome"])]
+    kpis = result.evaluation.kpis.set_index(["policy", "share"])
+    table_rows = []
+    for row in rows.itertuples(index=False):
+        kpi = kpis.loc[(row.policy, row.share)]
+        true = f"<td>{row.true_value_per_1000:,.1f}</td>" if "true_value_per_1000" in values else ""
+        table_rows.append(
+            f"<tr><td>{html.escape(row.policy)}</td><td>{row.share:.0%}</td><td>{row.value_per_1000:,.1f}</td>"
+            f"<td>[{row.ci_low_per_1000:,.1f}, {row.ci_high_per_1000:,.1f}]</td>{true}"
+            f"<td>{kpi['response_rate']:.1%}</td><td>{kpi.get('discount_spent', float('nan')):,.0f}</td></tr>"
+        )
+    true_head = "<th>true value / 1,000</th>" if "true_value_per_1000" in values else ""
+    figures = "\n".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{name}</figcaption></figure>"
+        for name, data in images.items()
+    )
+    oracle = ""
+    if "oracle_share" in document:
+        shares = document["oracle_share"]["by_budget"][f"{h['budget']:g}"]
+        oracle = "<h2>Share of the oracle's true value</h2><ul>" + "".join(
+            f"<li>{html.escape(p)}: {s:.0%}</li>" if s is not None else f"<li>{html.escape(p)}: n/a</li>"
+            for p, s in shares.items()) + "</ul>"
+    accounting = html.escape(json.dumps(document["data"].get("accounting", {}), indent=1))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(document['experiment'])}: targeting report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}
+.headline{{font-size:1.25em;background:#f3f6fa;border-left:5px solid #2b6cb0;padding:1em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+figure{{display:inline-block;margin:0.5em}}img{{max-width:480px}}</style></head>
+<body>
+<h1>Targeting report: {html.escape(document['experiment'])}</h1>
+<p class="headline" id="headline">{html.escape(h['text'])}</p>
+<p>Value of treating each policy's targets instead of nobody, estimated by inverse propensity weighting on
+{h['customers']:,} randomized customers whose scores come from cross-fitted models; 95% intervals from a paired
+bootstrap ({result.spec.bootstrap['resamples']} resamples). Outcome: {html.escape(_OUTCOME_LABELS[h['outcome']])}.</p>
+<table><tr><th>policy</th><th>budget</th><th>value / 1,000</th><th>95% CI</th>{true_head}
+<th>response rate</th><th>discount spent</th></tr>
+{''.join(table_rows)}</table>
+{oracle}
+<h2>Plots</h2>
+{figures}
+<h2>Data accounting</h2><pre>{accounting}</pre>
+<p>Generated by loyalty {html.escape(document['loyalty_version'])} at {html.escape(document['created'])}.</p>
+</body></html>
+"""
