@@ -1,8 +1,12 @@
 """``loyalty demo``: the main job end to end on embedded data, no server needed.
 
-CDNOW (full cohort): validate the log, summarise at 1997-09-30 with a holdout to 1998-06-30, fit BG/NBD and
-Gamma-Gamma, score margin CLV with intervals for every customer, and follow up: predicted vs actual holdout
-purchases. Writes everything atomically under ``--out`` and prints where it is.
+1. CDNOW (full cohort): validate the log, summarise at 1997-09-30 with a holdout to 1998-06-30, fit BG/NBD and
+   Gamma-Gamma, score margin CLV with intervals for every customer, and follow up: predicted vs actual holdout
+   purchases.
+2. The trade-off number: the targeting experiments in ``experiments/`` (the simulated world and Hillstrom),
+   each comparing targeting by response with targeting by margin and lifetime value at the same budget.
+
+Writes everything atomically under ``--out`` and prints the headlines and where the reports are.
 """
 
 from __future__ import annotations
@@ -66,15 +70,44 @@ def run_clv_demo(out: Path) -> dict:
     return report
 
 
+DEMO_EXPERIMENTS = ("simulated.yaml", "hillstrom.yaml")
+
+
+def run_targeting_demo(out: Path, experiments: Path) -> list[dict]:
+    """Run the shipped targeting experiments; returns their headlines."""
+    from .report.targeting import write_experiment
+    from .targeting import load_experiment, run_experiment
+
+    headlines = []
+    for name in DEMO_EXPERIMENTS:
+        path = Path(experiments) / name
+        if not path.exists():
+            print(f"(no {path}: run the demo from the project folder to include the targeting experiments)")
+            continue
+        spec = load_experiment(path)
+        print(f"\n[targeting] {spec.name}: {', '.join(spec.policies)} on {spec.data_source}")
+        result = run_experiment(spec, progress=True)
+        write_experiment(result, Path(out) / spec.name)
+        print(f"  {result.headline['text']}")
+        print(f"  report: {(Path(out) / spec.name / 'report.html').resolve()}")
+        headlines.append(result.headline)
+    return headlines
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="run the main job end to end on embedded data",
                                    description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    parser.add_argument("--experiments", type=Path, default=Path("experiments"),
+                        help="folder with the targeting experiment specs (default experiments)")
+    parser.add_argument("--clv-only", action="store_true", help="skip the targeting experiments")
     parser.set_defaults(func=_demo)
 
 
 def _demo(args) -> int:
     run_clv_demo(args.out)
+    if not args.clv_only:
+        run_targeting_demo(args.out, args.experiments)
     print(f"\noutputs in {args.out.resolve()}:")
     for path in sorted(args.out.iterdir()):
         if not path.name.startswith("."):

@@ -71,7 +71,7 @@ def test_bad_input_is_an_error_message_not_a_traceback(tmp_path, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--clv-only"]) == 0
     report = json.loads((tmp_path / "clv_report.json").read_text())
     assert report["accounting"]["rows_read"] == 69_659
     for name in ("clv_scores.parquet", "clv_model.json", "holdout_purchases.png", "clv_distribution.png"):
@@ -103,3 +103,15 @@ def test_bad_model_specs_name_file_and_field(tmp_path, body, message):
     with pytest.raises(SpecError, match=message) as info:
         CLVModel.from_spec(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.slow
+def test_full_demo_prints_the_headlines_and_report_paths(tmp_path, capsys):
+    from pathlib import Path
+
+    experiments = Path(__file__).parents[1] / "experiments"
+    assert main(["demo", "--out", str(tmp_path), "--experiments", str(experiments)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("At a 20% budget") == 2
+    for name in ("simulated", "hillstrom"):
+        assert (tmp_path / name / "report.html").exists() and (tmp_path / name / "results.json").exists()
