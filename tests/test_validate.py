@@ -304,7 +304,7 @@ def test_mixing_aware_and_naive_timestamps_is_an_error_naming_counts_and_example
         validate_transactions(raw)
     message = str(error.value)
     assert "'timestamp'" in message
-    assert "1 rows, e.g. '2024-01-01T23:30:00+02:00'" in message
+    assert "1 row, e.g. '2024-01-01T23:30:00+02:00'" in message
     assert "2 rows, e.g. '2024-01-01 10:00', '2024-01-02'" in message
 
 
@@ -318,7 +318,7 @@ def test_customer_ids_of_mixed_types_are_an_error_naming_types_counts_and_exampl
     message = str(error.value)
     assert "'customer_id'" in message
     assert "str: 2 rows, e.g. '17', 'b'" in message
-    assert "int: 1 rows, e.g. 17" in message
+    assert "int: 1 row, e.g. 17" in message
 
 
 def test_fractional_numeric_customer_ids_are_an_error_naming_count_and_example():
@@ -347,7 +347,7 @@ def test_a_log_with_no_usable_row_is_an_error_naming_each_reason_count_and_examp
     message = str(error.value)
     assert "no usable transaction among 3 rows" in message
     assert "unparseable_timestamp: 2 rows, e.g. {'customer_id': 'a', 'timestamp': 'x', 'amount': 1.0}" in message
-    assert "missing_customer_id: 1 rows" in message
+    assert "missing_customer_id: 1 row" in message
 
 
 def test_an_empty_log_is_an_error():

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import DataValidationError
 
-__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values"]
+__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values", "rows"]
 
 #: Columns every transaction log must have.
 REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
@@ -58,3 +58,8 @@ def example_values(values: pd.Series, n: int = 3) -> str:
     """A short, readable list of example values for error messages."""
     shown = [repr(v) for v in values.head(n).tolist()]
     return ", ".join(shown) + (", ..." if len(values) > n else "")
+
+
+def rows(count: int) -> str:
+    """``"1 row"``, ``"2,345 rows"``."""
+    return f"{count:,} row" + ("" if count == 1 else "s")

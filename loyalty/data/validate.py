@@ -33,6 +33,7 @@ customers silently.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataValidationError
-from .contract import apply_column_mapping, example_values
+from .contract import apply_column_mapping, example_values, rows
 
 __all__ = ["validate_transactions", "ValidationResult", "RowAccounting", "REJECT_REASONS"]
 
@@ -256,7 +257,7 @@ def validate_transactions(
     if len(clean) == 0:
         given = rejects.drop(columns=["row", "reason"])
         detail = "; ".join(
-            f"{r}: {n:,} rows, e.g. {example_values(pd.Series(given[rejects['reason'] == r].to_dict('records')), 2)}"
+            f"{r}: {rows(n)}, e.g. {example_values(pd.Series(given[rejects['reason'] == r].to_dict('records')), 2)}"
             for r, n in rejected.items()
         )
         raise DataValidationError(f"no usable transaction among {len(raw):,} rows; {detail}")
@@ -273,7 +274,7 @@ def _clean_customer_id(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         parts = []
         for type_name, count in by_type.value_counts().items():
             sample = example_values(present[by_type == type_name], 2)
-            parts.append(f"{type_name}: {count:,} rows, e.g. {sample}")
+            parts.append(f"{type_name}: {rows(count)}, e.g. {sample}")
         raise DataValidationError(
             "column 'customer_id' mixes value types (" + "; ".join(parts) + "); "
             "cast it to one type first (e.g. all strings), so that 17 and '17' are not taken for two customers"
@@ -317,8 +318,8 @@ def _clean_timestamp(values: pd.Series, timezone: str, notes: dict) -> tuple[pd.
     naive = naive_parsed.notna().to_numpy()
     if aware.any() and naive.any():
         raise DataValidationError(
-            f"column 'timestamp' mixes time-zone-aware values ({int(aware.sum()):,} rows, e.g. "
-            f"{example_values(values[aware])}) with naive ones ({int(naive.sum()):,} rows, e.g. "
+            f"column 'timestamp' mixes time-zone-aware values ({rows(int(aware.sum()))}, e.g. "
+            f"{example_values(values[aware])}) with naive ones ({rows(int(naive.sum()))}, e.g. "
             f"{example_values(values[naive])}); the zone of the naive ones is unknown: localise them first"
         )
     if aware.any():
@@ -340,7 +341,9 @@ def _parse_naive(text: pd.Series) -> pd.Series:
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
     present = text.notna()
     if present.any() and parsed[present].isna().mean() > 0.5:
-        inferred = pd.to_datetime(text, errors="coerce")
+        with warnings.catch_warnings():  # "could not infer format": expected here, the result is checked below
+            warnings.simplefilter("ignore", UserWarning)
+            inferred = pd.to_datetime(text, errors="coerce")
         if inferred.isna().sum() < parsed.isna().sum():
             parsed = inferred
     return parsed
@@ -350,8 +353,8 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> int:
-    """Fold return rows into their purchases (in place); returns the number of return rows netted."""
+def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> None:
+    """Fold return rows into their purchases (in place); returns that cannot be netted get a reject reason."""
     netted = np.zeros(len(clean), dtype=bool)
     links = []  # (return row, purchase row) for every return netted into a purchase group
     purchase = (reason == _OK) & ~is_return
@@ -404,7 +407,6 @@ def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray)
         netted[orphaned] = False
     unmatched = is_return & ~netted & (reason == _OK)
     reason[unmatched] = _CODE["unmatched_return"]
-    return int(netted.sum())
 
 
 def _apply_netting(clean: pd.DataFrame, buyers: pd.DataFrame, matched: pd.DataFrame) -> None:
