@@ -257,3 +257,37 @@ def test_spark_collapsed_statistics_and_scoring_equal_the_local_path(spark, cdno
     expected = model.score(summary, interval=None)
     assert list(scored.index) == list(expected.index)
     np.testing.assert_allclose(scored[expected.columns].to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def test_duckdb_scoring_in_batches_equals_scoring_in_memory(cdnow_full, cdnow_files, tmp_path):
+    from loyalty.engines import duckdb_engine
+
+    stats, _ = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, unit="W", collapse=True,
+                         summary_path=tmp_path / "summary.parquet")
+    model = CLVModel(margin_rate=0.25)
+    model.bgnbd, model.gg = BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma)
+    folder = duckdb_engine.score(tmp_path / "summary.parquet", model, tmp_path / "scores", as_of=CDNOW_CUTOFF,
+                                 interval=0.9, batch_rows=5000)
+    scored = pd.read_parquet(folder).set_index("customer_id").sort_index()
+    summary, _ = summarize(cdnow_full, CDNOW_CUTOFF, unit="W")
+    expected = model.score(summary, interval=0.9)
+    assert list(scored.index) == list(expected.index)
+    point = ["p_alive", "expected_purchases", "expected_spend", "clv"]
+    np.testing.assert_allclose(scored[point].to_numpy(), expected[point].to_numpy(), rtol=1e-9, atol=1e-12)
+    # the interval is a finite-difference (delta-method) estimate: batch sizes move it in the 9th digit
+    interval = ["clv_se", "clv_lower", "clv_upper"]
+    np.testing.assert_allclose(scored[interval].to_numpy(), expected[interval].to_numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_cli_summarize_with_duckdb_writes_the_pandas_summary(cdnow_full, cdnow_files, tmp_path, capsys):
+    from loyalty.cli import main
+
+    args = ["summarize", str(cdnow_files / "cdnow.csv"), "--cutoff", CDNOW_CUTOFF, "--unit", "W"]
+    assert main([*args, "--out", str(tmp_path / "pandas.parquet")]) == 0
+    assert main([*args, "--engine", "duckdb", "--memory-limit", "256MB", "--out", str(tmp_path / "duck.parquet")]) == 0
+    printed = capsys.readouterr().out
+    assert "engine duckdb" in printed
+    expected, actual = (pd.read_parquet(tmp_path / f"{name}.parquet") for name in ("pandas", "duck"))
+    assert_same_summary(expected, actual)
+    counts = pd.read_parquet(tmp_path / "duck_rejects.parquet").set_index("reason")["rows"]
+    assert counts.to_dict() == {"after_cutoff": 20573, "duplicate_row": 113}

@@ -59,10 +59,18 @@ def register(subparsers) -> None:
     parser.add_argument("--holdout-end", default=None, help="end of a holdout period after the cut-off")
     parser.add_argument("--out", type=Path, required=True, help="summary parquet to write")
     parser.add_argument("--rejects", type=Path, default=None, help="parquet for rejected rows (default: beside --out)")
+    parser.add_argument(
+        "--engine", choices=("pandas", "duckdb", "spark"), default="pandas",
+        help="pandas (default: in memory, rejected rows written one by one), duckdb (logs larger than memory, "
+        "streamed; rejects written as counts by reason) or spark (local Spark session unless one is running)",
+    )
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
     parser.set_defaults(func=_summarize)
 
 
 def _summarize(args) -> int:
+    if args.engine != "pandas":
+        return _summarize_with_engine(args)
     cutoff = args.holdout_end or args.cutoff
     result = load_clean(args, cutoff=cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, holdout_end=args.holdout_end,
@@ -73,4 +81,32 @@ def _summarize(args) -> int:
                   rejects_path, index=False)
     print(f"summary: {len(summary):,} customers -> {args.out}")
     print(f"rejects: {result.accounting.rows_rejected:,} rows -> {rejects_path}")
+    return 0
+
+
+def _summarize_with_engine(args) -> int:
+    """``loyalty summarize --engine duckdb|spark``: the same summary and accounting, computed out of memory."""
+    import pandas as pd
+
+    from ..engines import summarize as summarize_with
+
+    options = {}
+    if args.engine == "duckdb" and args.memory_limit:
+        options["memory_limit"] = args.memory_limit
+    if args.engine == "spark":
+        from pyspark.sql import SparkSession
+
+        options["spark"] = SparkSession.builder.master("local[*]").config("spark.ui.enabled", "false").getOrCreate()
+    summary, accounting = summarize_with(
+        args.transactions, args.cutoff, period=args.period, holdout_end=args.holdout_end, unit=args.unit,
+        engine=args.engine, columns=parse_mapping(args.columns), margin_rate=args.margin_rate,
+        duplicates="keep" if args.keep_duplicates else "drop", **options,
+    )
+    print(f"validation: {accounting}")
+    write_parquet(summary, args.out)
+    rejects_path = args.rejects or args.out.with_name(args.out.stem + "_rejects.parquet")
+    counts = pd.DataFrame({"reason": list(accounting.rejected), "rows": list(accounting.rejected.values())})
+    write_parquet(counts, rejects_path, index=False)
+    print(f"summary: {len(summary):,} customers -> {args.out} (engine {args.engine})")
+    print(f"rejects: {accounting.rows_rejected:,} rows, counts by reason -> {rejects_path}")
     return 0

@@ -251,10 +251,11 @@ def summary_steps(
     periods_per_unit = d.double(unit_days(unit) / unit_days(period))
     cutoff_ordinal = _ordinal_of(cutoff, period)
     m_sum = ", SUM(margin) AS m" if has_margin else ""
+    # without a holdout every row kept is in the calibration period: no flag in the (large) group key
+    cal = f"ts <= {d.timestamp(cutoff)}" if holdout_end is not None else "TRUE"
     periods = (
-        f"SELECT customer_id, ts <= {d.timestamp(cutoff)} AS cal, "
-        f"{period_ordinal(d, 'ts', period)} AS period, SUM(amount) AS a{m_sum} "
-        f"FROM {source} WHERE ts <= {d.timestamp(end)} GROUP BY 1, 2, 3"
+        f"SELECT customer_id, {period_ordinal(d, 'ts', period)} AS period, {cal} AS cal, SUM(amount) AS a{m_sum} "
+        f"FROM {source} WHERE ts <= {d.timestamp(end)} GROUP BY customer_id, period, cal"
     )
     m_cal = f", SUM(m) AS m_total, {d.min_by('m', 'period')} AS m_first" if has_margin else ""
     calibration = (

@@ -15,7 +15,7 @@ from ..errors import DataValidationError
 from . import _sql
 from .result import CollapsedStatistics, SummaryResult, finish_summary
 
-__all__ = ["summarize", "connect", "source_sql"]
+__all__ = ["summarize", "score", "connect", "source_sql"]
 
 _DIALECT = _sql.DUCKDB
 
@@ -91,7 +91,10 @@ def summarize(
         has_margin = cols.contract.has_margin or margin_rate is not None
         steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
                                     holdout_end=holdout_end, has_margin=has_margin)
-        materialised = {"typed", "clean", "summary"}
+        # tables where several queries read a step (accounting, collapsing, writing); views stream otherwise
+        materialised = {"typed", "clean"} if validate else set()
+        if collapse or summary_path is not None:
+            materialised.add("summary")
         for name, sql in steps:
             kind = "TABLE" if name in materialised else "VIEW"
             con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
@@ -117,7 +120,7 @@ def summarize(
                 con.execute(queries["bgnbd"]).df(), con.execute(queries["gamma_gamma"]).df(), settings
             )
             return SummaryResult(collapsed, accounting)
-        summary = con.execute("SELECT * FROM summary").df()
+        summary = con.execute("SELECT * FROM summary ORDER BY customer_id").df()
         return SummaryResult(finish_summary(summary, settings), accounting)
     finally:
         if own:
@@ -131,3 +134,43 @@ def _copy_parquet(con, query: str, path) -> None:
     partial = path.with_name(path.name + ".partial")
     con.execute(f"COPY ({query}) TO '{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
     partial.replace(path)
+
+
+def score(summary_path, model, out_path, as_of, interval: float | None = None, batch_rows: int = 500_000,
+          connection: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Score every customer of a per-customer summary parquet with a fitted :class:`~loyalty.clv.CLVModel`,
+    batch by batch, so memory is bounded by ``batch_rows`` and not by the number of customers.
+
+    Scores (``customer_id``, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``clv`` and the interval
+    columns with ``interval``) are written to ``out_path/as_of=<date>/part-0.parquet``; the date's folder is
+    replaced as a whole, so re-running a date gives the same output and a failed run leaves the old one.
+    """
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    day = str(pd.Timestamp(as_of).date())
+    target = Path(out_path) / f"as_of={day}"
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    con = connection or connect()
+    writer = None
+    try:
+        reader = con.sql(f"SELECT * FROM {source_sql(summary_path)}").to_arrow_reader(batch_rows)
+        for batch in reader:
+            frame = batch.to_pandas().set_index("customer_id")
+            scores = pa.Table.from_pandas(model.score(frame, interval=interval).reset_index(), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(partial / "part-0.parquet", scores.schema)
+            writer.write_table(scores)
+    finally:
+        if writer is not None:
+            writer.close()
+        if connection is None:
+            con.close()
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return target

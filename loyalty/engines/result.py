@@ -81,8 +81,10 @@ def collapsed_statistics(summary: pd.DataFrame) -> CollapsedStatistics:
 def finish_summary(frame: pd.DataFrame, settings: dict) -> pd.DataFrame:
     """An engine's summary rows as :func:`loyalty.data.summarize` returns them: indexed by sorted
     ``customer_id``, float columns, NaN for undefined margin rates, and the settings in ``attrs``."""
-    summary = frame.set_index("customer_id").sort_index()
-    summary = summary.astype({c: float for c in summary.columns})
+    summary = frame.set_index("customer_id")
+    if not summary.index.is_monotonic_increasing:  # engines sort already; Python's order decides
+        summary = summary.sort_index()
+    summary = summary.astype({c: float for c in summary.columns if summary[c].dtype != float})
     if "margin_rate" in summary.columns:
         summary["margin_rate"] = summary["margin_rate"].fillna(np.nan)
     summary.attrs.update(_attrs(settings))

@@ -1,0 +1,338 @@
+"""Benchmark: the engines at scale (issue 8) on simulated logs of 1M and 10M customers (~11 rows each, parquet).
+
+Every measurement runs in a fresh Python subprocess (``--task``), so peak memory is the process's own: the peak
+resident set size (``VmHWM``) of the whole process, with DuckDB's native memory included; for Spark, the JVM's
+peak (a child process, from ``RUSAGE_CHILDREN`` after the session stops) is reported beside the driver's.
+Timings are ``perf_counter`` around the step, after imports. Sides alternate within one run (floor, ours,
+floor, ours, ...) so that load from other processes on the machine hits both; medians are reported.
+
+1. DuckDB ``summarize`` (trusted clean log, ``validate=False``; and with validation: rejects, duplicates,
+   returns netting) vs a bare DuckDB ``GROUP BY customer_id`` with min/max/count over the same files (the
+   floor), both fetched to pandas. Target: ours / floor <= 1.5.
+2. pandas ``loyalty.data.summarize`` vs lifetimes' ``summary_data_from_transaction_data`` at 1M customers, on
+   the same in-memory frame. Target: >= 20x.
+3. End to end with DuckDB (summarise + validate to the collapsed statistics and a per-customer summary
+   parquet, fit BG/NBD and Gamma-Gamma on the collapsed tables, score CLV for every customer in batches to
+   parquet) within a DuckDB ``memory_limit``. Target: under 6 GiB peak resident memory at 10M.
+4. Spark local[2] end to end at 1M (a correctness run of the distributed path, not a speed claim): the same
+   steps in Spark, scores compared with the DuckDB path's.
+
+Run: ``python benchmarks/bench_scale.py`` (``--sizes 1m`` for the 1M log only); writes
+``benchmarks/results/scale.json`` atomically. Logs are generated once into ``--data`` (default
+``$LOYALTY_BENCH_DATA`` or ``/tmp/loyalty_bench_scale``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+RESULTS = HERE / "results" / "scale.json"
+SIZES = {"1m": 1_000_000, "10m": 10_000_000}
+CUTOFF = "2024-03-31"
+PERIOD, UNIT = "D", "W"
+MEMORY_LIMIT = "3GB"  # DuckDB's own limit in every DuckDB run (the floor's too); it spills to disk beyond
+TARGETS = {"duckdb_over_floor_max": 1.5, "pandas_vs_lifetimes_min": 20.0, "end_to_end_peak_rss_gib_max": 6.0}
+GIB = 1024**3
+
+
+# -- tasks (run in a subprocess) ---------------------------------------------------------------------------------
+def _peak_rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _jvm_peak_rss(spark) -> int:
+    """Peak RSS of the local Spark JVM (the gateway process: spark-submit execs java), 0 if unknown."""
+    try:
+        pid = spark.sparkContext._gateway.proc.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (AttributeError, OSError):
+        pass
+    return 0
+
+
+def task_floor(source: Path, **_) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    start = time.perf_counter()
+    frame = con.execute(
+        f"SELECT customer_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n "
+        f"FROM read_parquet('{source}/*.parquet') GROUP BY customer_id"
+    ).df()
+    return {"seconds": time.perf_counter() - start, "customers": len(frame)}
+
+
+def _duckdb_summarize(source: Path, work: Path, validate: bool) -> dict:
+    from loyalty.engines import summarize
+
+    start = time.perf_counter()
+    summary, accounting = summarize(source, CUTOFF, period=PERIOD, unit=UNIT, validate=validate, engine="duckdb",
+                                    memory_limit=MEMORY_LIMIT, temp_directory=work / "spill")
+    return {"seconds": time.perf_counter() - start, "customers": len(summary),
+            "accounting": None if accounting is None else accounting.as_dict()}
+
+
+def task_duckdb_trusted(source: Path, work: Path, **_) -> dict:
+    return _duckdb_summarize(source, work, validate=False)
+
+
+def task_duckdb_validated(source: Path, work: Path, **_) -> dict:
+    return _duckdb_summarize(source, work, validate=True)
+
+
+def _frame(source: Path):
+    import pandas as pd
+
+    return pd.read_parquet(source, columns=["customer_id", "timestamp", "amount"])
+
+
+def task_pandas_ours(source: Path, **_) -> dict:
+    from loyalty.data import summarize
+
+    frame = _frame(source)
+    start = time.perf_counter()
+    summary = summarize(frame, CUTOFF, period=PERIOD)
+    return {"seconds": time.perf_counter() - start, "customers": len(summary), "rows": len(frame)}
+
+
+def task_lifetimes(source: Path, **_) -> dict:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lifetimes.utils import summary_data_from_transaction_data
+
+        frame = _frame(source)
+        start = time.perf_counter()
+        summary = summary_data_from_transaction_data(
+            frame, "customer_id", "timestamp", monetary_value_col="amount", observation_period_end=CUTOFF, freq=PERIOD
+        )
+    return {"seconds": time.perf_counter() - start, "customers": len(summary), "rows": len(frame)}
+
+
+def _fit(stats):
+    from loyalty.clv import BetaGeo, CLVModel, GammaGamma
+
+    model = CLVModel(margin_rate=0.3)
+    model.bgnbd = BetaGeo().fit(stats.bgnbd)
+    model.gg = GammaGamma().fit(stats.gamma_gamma)
+    return model
+
+
+def task_end_to_end_duckdb(source: Path, work: Path, **_) -> dict:
+    from loyalty.engines import duckdb_engine, summarize
+
+    steps = {}
+    start = time.perf_counter()
+    stats, accounting = summarize(
+        source, CUTOFF, period=PERIOD, unit=UNIT, engine="duckdb", collapse=True,
+        summary_path=work / "summary.parquet", memory_limit=MEMORY_LIMIT, temp_directory=work / "spill",
+    )
+    steps["summarize_s"] = time.perf_counter() - start
+    t = time.perf_counter()
+    model = _fit(stats)
+    steps["fit_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    duckdb_engine.score(work / "summary.parquet", model, work / "scores_duckdb", as_of=CUTOFF)
+    steps["score_s"] = time.perf_counter() - t
+    model.save(work / "model_duckdb.json")
+    return {"seconds": time.perf_counter() - start, **steps, "customers": stats.n_customers,
+            "collapsed_rows": len(stats.bgnbd), "accounting": accounting.as_dict(),
+            "bgnbd": model.bgnbd.params_, "gamma_gamma": model.gg.params_}
+
+
+def task_end_to_end_spark(source: Path, work: Path, **_) -> dict:
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    from loyalty.engines import spark_engine, summarize
+
+    spark = (
+        SparkSession.builder.master("local[2]").appName("loyalty-bench")
+        .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "4g").config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    steps = {}
+    start = time.perf_counter()
+    stats, accounting = summarize(spark_engine.read(spark, source), CUTOFF, period=PERIOD, unit=UNIT,
+                                  collapse=True, summary_path=work / "summary_spark")
+    steps["summarize_s"] = time.perf_counter() - start
+    t = time.perf_counter()
+    model = _fit(stats)
+    steps["fit_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    spark_engine.score(spark.read.parquet(str(work / "summary_spark")), model, work / "scores_spark", as_of=CUTOFF)
+    steps["score_s"] = time.perf_counter() - t
+    seconds = time.perf_counter() - start
+    jvm_peak = _jvm_peak_rss(spark)
+    spark.stop()
+    model.save(work / "model_spark.json")
+    return {"seconds": seconds, **steps, "customers": stats.n_customers, "collapsed_rows": len(stats.bgnbd),
+            "accounting": accounting.as_dict(), "bgnbd": model.bgnbd.params_, "gamma_gamma": model.gg.params_,
+            "jvm_peak_rss_gib": jvm_peak / GIB}
+
+
+TASKS = {name[5:]: fn for name, fn in globals().items() if name.startswith("task_")}
+
+
+# -- the driver --------------------------------------------------------------------------------------------------
+def run_task(name: str, source: Path, work: Path) -> dict:
+    command = [sys.executable, __file__, "--task", name, "--source", str(source), "--work", str(work)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"task {name} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {name:<22} {result['seconds']:8.2f} s  peak {result['peak_rss_gib']:.2f} GiB", flush=True)
+    return result
+
+
+def alternate(names: list[str], repeats: int, source: Path, work: Path, once=()) -> dict[str, list[dict]]:
+    """Each repeat runs every task in turn; tasks in ``once`` run in the first repeat only (the slow ones)."""
+    runs = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names:
+            if repeat == 0 or name not in once:
+                runs[name].append(run_task(name, source, work))
+    return runs
+
+
+def summary_of(runs: list[dict]) -> dict:
+    return {
+        "seconds_median": statistics.median(r["seconds"] for r in runs),
+        "seconds": [round(r["seconds"], 3) for r in runs],
+        "peak_rss_gib": max(r["peak_rss_gib"] for r in runs),
+    }
+
+
+def ensure_log(data: Path, size: str) -> tuple[Path, dict]:
+    from scale_log import write_log
+
+    folder = data / f"log_{size}"
+    info_path = data / f"log_{size}.json"
+    if not folder.exists():
+        print(f"generating the {size} log in {folder}", flush=True)
+        start = time.perf_counter()
+        info = write_log(folder, SIZES[size])
+        info["generate_s"] = time.perf_counter() - start
+        info_path.write_text(json.dumps(info))
+    if not info_path.exists():
+        import pyarrow.parquet as pq
+
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+        info_path.write_text(json.dumps({"customers": SIZES[size], "rows": rows}))
+    info = json.loads(info_path.read_text())
+    info["bytes"] = sum(p.stat().st_size for p in folder.glob("*.parquet"))
+    return folder, info
+
+
+def compare_scores(work: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    folder = f"as_of={CUTOFF}"
+    duck = pd.read_parquet(work / "scores_duckdb" / folder).set_index("customer_id").sort_index()
+    spark = pd.read_parquet(work / "scores_spark" / folder).set_index("customer_id").sort_index()
+    same_customers = bool(duck.index.equals(spark.index))
+    columns = ["p_alive", "expected_purchases", "expected_spend", "clv"]
+    diff = np.abs(duck[columns].to_numpy() - spark.loc[duck.index, columns].to_numpy())
+    scale = np.maximum(np.abs(duck[columns].to_numpy()), 1e-12)
+    return {"same_customers": same_customers, "max_abs_diff": float(diff.max()),
+            "max_rel_diff": float((diff / scale).max()), "customers": len(duck)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS))
+    parser.add_argument("--source", type=Path)
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--sizes", default="1m,10m", help="logs to run, e.g. 1m or 1m,10m")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of the summarize comparison")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOYALTY_BENCH_DATA", "/tmp/loyalty_bench_scale")))
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: lifetimes, spark, end_to_end, summarize")
+    args = parser.parse_args(argv)
+    if args.task:
+        args.work.mkdir(parents=True, exist_ok=True)
+        result = TASKS[args.task](source=args.source, work=args.work)
+        result["peak_rss_gib"] = _peak_rss() / GIB
+        print(json.dumps(result, default=float))
+        return 0
+
+    from loyalty.atomic import write_json
+
+    skip = set(filter(None, args.skip.split(",")))
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = {
+        "benchmark": "scale (issue 8)",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)},
+        "settings": {"cutoff": CUTOFF, "period": PERIOD, "unit": UNIT, "duckdb_memory_limit": MEMORY_LIMIT,
+                     "repeats": args.repeats},
+        "targets": TARGETS,
+        "sizes": dict(previous.get("sizes", {})),
+    }
+    for size in filter(None, args.sizes.split(",")):
+        source, info = ensure_log(args.data, size)
+        work = args.data / f"work_{size}"
+        # parts not run this time (--skip) keep their previous results
+        entry = dict(results["sizes"].get(size, {}))
+        entry.update({"log": info, "load_average_1m_at_start": os.getloadavg()[0]})
+        print(f"{size}: {info['customers']:,} customers, {info['rows']:,} rows", flush=True)
+        if "summarize" not in skip:
+            once = ("duckdb_validated",) if SIZES[size] > 1_000_000 else ()
+            runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], args.repeats, source, work, once)
+            floor, trusted, validated = (summary_of(runs[k]) for k in ("floor", "duckdb_trusted", "duckdb_validated"))
+            entry["duckdb_summarize"] = {
+                "floor_group_by": floor, "ours_trusted": trusted, "ours_validated": validated,
+                "ratio_trusted_over_floor": trusted["seconds_median"] / floor["seconds_median"],
+                "ratio_validated_over_floor": validated["seconds_median"] / floor["seconds_median"],
+                "accounting": runs["duckdb_validated"][0]["accounting"],
+            }
+        if size == "1m" and "lifetimes" not in skip:
+            runs = alternate(["pandas_ours", "lifetimes"], 2, source, work)
+            ours, theirs = summary_of(runs["pandas_ours"]), summary_of(runs["lifetimes"])
+            entry["pandas_vs_lifetimes"] = {"ours": ours, "lifetimes": theirs,
+                                            "speedup": theirs["seconds_median"] / ours["seconds_median"]}
+        if "end_to_end" not in skip:
+            e2e = run_task("end_to_end_duckdb", source, work)
+            entry["end_to_end_duckdb"] = e2e
+        if size == "1m" and "spark" not in skip and "end_to_end" not in skip:
+            spark = run_task("end_to_end_spark", source, work)
+            comparison = compare_scores(work)
+            comparison["accounting_equal"] = spark["accounting"] == entry["end_to_end_duckdb"]["accounting"]
+            comparison["bgnbd_max_rel_diff"] = max(
+                abs(spark["bgnbd"][k] / entry["end_to_end_duckdb"]["bgnbd"][k] - 1) for k in spark["bgnbd"])
+            comparison["gamma_gamma_max_rel_diff"] = max(
+                abs(spark["gamma_gamma"][k] / entry["end_to_end_duckdb"]["gamma_gamma"][k] - 1)
+                for k in spark["gamma_gamma"])
+            spark["equal_to_duckdb"] = comparison
+            entry["end_to_end_spark_local2"] = spark
+        entry["load_average_1m_at_end"] = os.getloadavg()[0]  # the machine is shared: context for the timings
+        results["sizes"][size] = entry
+        write_json(results, RESULTS)  # after every size, so a long run keeps what it measured
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
