@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "loyalty.uplift.commands",
     "loyalty.targeting.commands",
     "loyalty.demo",
+    "loyalty.jobs_commands",
 )
 
 

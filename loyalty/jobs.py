@@ -1,0 +1,316 @@
+"""Fit, score and follow-up jobs run from pipeline specs, each as one MLflow run.
+
+- :func:`run_fit`: validate the log up to the cut-off, fit the models named in the spec, log them as pyfunc
+  models and register new versions with the ``challenger`` alias.
+- :func:`run_score`: read the log up to the as-of date, load the models by alias, check their signatures
+  against the point-in-time inputs, score every customer and write the scores atomically (parquet, optionally
+  a database table). The same date gives byte-identical output.
+- :func:`run_follow_up`: compare an earlier scoring run's predictions with what customers then did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from .atomic import atomic_write
+from .clv.model import CLVModel
+from .data import read_transactions, summarize, validate_transactions
+from .errors import DataValidationError, SpecError
+from .mlflow_models import (
+    REGISTERED_NAMES, check_signature, load_by_alias, log_clv_model, model_input,
+)
+from .pipeline_spec import resolve_path, spec_date
+from .tracking import log_accounting, tracked_run
+
+__all__ = ["load_log", "run_fit", "run_score", "run_follow_up", "read_scores", "SCORES_METADATA_KEY"]
+
+#: Parquet schema metadata key holding the scoring context (as-of date, model versions, horizons).
+SCORES_METADATA_KEY = b"loyalty.scores"
+
+
+# -- data --------------------------------------------------------------------------------------------------------
+def load_log(data: dict, spec: dict, cutoff):
+    """Read the spec's ``data`` source and validate it up to ``cutoff``; returns the ValidationResult."""
+    source = data["source"]
+    if source in ("cdnow", "cdnow_sample"):
+        from .datasets import load_cdnow
+
+        raw = load_cdnow(sample=source == "cdnow_sample")
+    else:
+        path = resolve_path(source, spec)
+        if not path.exists():
+            raise SpecError(f"{spec['__file__']}: field 'data.source': file {source!r} does not exist")
+        raw = read_transactions(path, data.get("columns") or None)
+    return validate_transactions(raw, cutoff=cutoff, margin_rate=data.get("margin_rate"),
+                                 duplicates=data["duplicates"])
+
+
+def _summary(transactions: pd.DataFrame, data: dict, cutoff, holdout_end=None) -> pd.DataFrame:
+    return summarize(transactions, cutoff, period=data["period"], unit=data["unit"], holdout_end=holdout_end)
+
+
+# -- fit ---------------------------------------------------------------------------------------------------------
+def run_fit(spec: dict, as_of=None) -> dict:
+    """Fit and log the spec's models at its cut-off (``cutoff: as_of`` takes ``as_of``); returns
+    ``{"run_id", "cutoff", "models": {kind: {"name", "version", "model_uri"}}, "fitted": {kind: model}}``."""
+    cutoff = _date(spec.get("cutoff") if spec.get("cutoff") != "as_of" else as_of, as_of, spec, "cutoff")
+    data = spec["data"]
+    out = {"cutoff": cutoff, "models": {}, "fitted": {}}
+    with tracked_run(spec["experiment"], run_name=f"fit {cutoff}", spec=spec,
+                     tags={"job": "fit", "cutoff": cutoff}) as run:
+        result = load_log(data, spec, cutoff)
+        log_accounting(result.accounting)
+        print(f"validation: {result.accounting}")
+        summary = _summary(result.transactions, data, cutoff)
+        mlflow.log_metric("customers", len(summary))
+        if "clv" in spec["models"]:
+            model = CLVModel.from_spec(resolve_path(spec["models"]["clv"], spec)).fit(summary)
+            _log_clv_fit(model)
+            info = log_clv_model(model, summary, register=spec["register"])
+            out["fitted"]["clv"] = model
+            out["models"]["clv"] = _registered(info, "clv", spec["register"])
+        out["run_id"] = run.info.run_id
+    for kind, ref in out["models"].items():
+        print(f"{kind}: {ref['model_uri']}" + (f" -> {ref['name']} version {ref['version']} (challenger)"
+                                               if ref["version"] else ""))
+    return out
+
+
+def _log_clv_fit(model: CLVModel) -> None:
+    for prefix, fitted in (("bgnbd", model.bgnbd), ("gamma_gamma", model.gg)):
+        mlflow.log_metrics({f"{prefix}.{k}": float(v) for k, v in fitted.params_.items()})
+        mlflow.log_metric(f"{prefix}.log_likelihood", float(fitted.log_likelihood_))
+        mlflow.log_table(fitted.summary_.reset_index(names="parameter"), f"tables/{prefix}_summary.json")
+
+
+def _registered(info, kind: str, registered: bool) -> dict:
+    return {"name": REGISTERED_NAMES[kind] if registered else None, "version": info.registered_model_version,
+            "model_uri": info.model_uri, "run_model_uri": f"runs:/{info.run_id}/{info.name}"}
+
+
+# -- score -------------------------------------------------------------------------------------------------------
+def run_score(spec: dict, as_of=None) -> dict:
+    """Score every customer as of ``as_of`` (or the spec's ``as_of``) with the models named by alias.
+
+    Returns ``{"run_id", "as_of", "path", "scores"}``. Nothing is written if a model's signature does not
+    match the inputs built for it.
+    """
+    as_of = _date(spec.get("as_of"), as_of, spec, "as_of")
+    data = spec["data"]
+    path = Path(spec["output"]["path"].format(as_of=as_of))
+    with tracked_run(spec["experiment"], run_name=f"score {as_of}", spec=spec,
+                     tags={"job": "score", "as_of": as_of}) as run:
+        result = load_log(data, spec, as_of)
+        log_accounting(result.accounting)
+        print(f"validation: {result.accounting}")
+        summary = _summary(result.transactions, data, as_of)
+
+        ref = spec["models"]["clv"]
+        clv, clv_version = load_by_alias(ref["name"], ref["alias"])
+        clv_inputs = model_input(summary)
+        check_signature(clv, clv_inputs, f"{ref['name']}@{ref['alias']} (version {clv_version.version})")
+        context = {"as_of": as_of, "models": {"clv": f"models:/{ref['name']}/{clv_version.version}"},
+                   "clv": _clv_settings(clv)}
+        mlflow.set_tags({"model.clv": context["models"]["clv"]})
+
+        scores = _predict(clv, _conform(clv, clv_inputs), "CLV")
+        scores = scores.sort_index()
+        _log_distributions(scores)
+        write_scores(scores, path, context, row_group_size=spec["output"].get("row_group_size"))
+        table = spec["output"].get("table")
+        if table:
+            _write_table(scores, table)
+        mlflow.log_param("output.resolved_path", str(path))
+        mlflow.log_metric("customers_scored", len(scores))
+        print(f"scores: {len(scores):,} customers as of {as_of}, total CLV {scores['clv'].sum():,.2f} -> {path}")
+        return {"run_id": run.info.run_id, "as_of": as_of, "path": path, "scores": scores}
+
+
+def _clv_settings(pyfunc_model) -> dict:
+    model = pyfunc_model.unwrap_python_model().model
+    return {"horizon": model.horizon, "period": model.period, "value": model.value}
+
+
+def _conform(model, inputs: pd.DataFrame) -> pd.DataFrame:
+    """Cast numeric inputs to the signature's types (an int column where the model was fitted on floats)."""
+    types = {spec.name: spec.type.to_numpy() for spec in model.metadata.get_input_schema().inputs}
+    numeric = {name: t for name, t in types.items() if np.issubdtype(t, np.number)}
+    return inputs[list(types)].astype(numeric)
+
+
+def _predict(model, inputs: pd.DataFrame, what: str, chunk: int = 50_000) -> pd.DataFrame:
+    parts = [model.predict(inputs.iloc[start:start + chunk])
+             for start in tqdm(range(0, len(inputs), chunk), desc=f"scoring {what}", unit="chunk", disable=None)]
+    return pd.concat(parts, ignore_index=True).set_index("customer_id")
+
+
+def _log_distributions(scores: pd.DataFrame) -> None:
+    quantiles = scores.select_dtypes("number").quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+    for column in quantiles.columns:
+        mlflow.log_metric(f"scores.{column}.mean", float(scores[column].mean()))
+        for q, value in quantiles[column].items():
+            mlflow.log_metric(f"scores.{column}.p{int(round(q * 100)):02d}", float(value))
+    mlflow.log_table(quantiles.reset_index(names="quantile"), "tables/score_distribution.json")
+
+
+def write_scores(scores: pd.DataFrame, path: str | Path, context: dict, row_group_size: int | None = None) -> Path:
+    """Write ``scores`` (indexed by customer, sorted) as parquet atomically, with ``context`` in the file's
+    metadata; written in row groups with a progress bar. Stale temporary files of ``path`` are removed first."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    table = pa.Table.from_pandas(scores, preserve_index=True)
+    metadata = dict(table.schema.metadata or {})
+    metadata[SCORES_METADATA_KEY] = json.dumps(context, sort_keys=True).encode()
+    table = table.replace_schema_metadata(metadata)
+    size = row_group_size or 100_000
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, table.schema) as writer:
+            for start in tqdm(range(0, max(len(table), 1), size), desc=f"writing {path.name}", unit="row group",
+                              disable=None):
+                writer.write_table(table.slice(start, size))
+
+    return atomic_write(path, write)
+
+
+def read_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Scores written by :func:`write_scores` and their context (as-of date, model versions, settings)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(f"scores file {str(path)!r} does not exist: run the scoring job for that date")
+    metadata = pq.read_schema(path).metadata or {}
+    context = json.loads(metadata.get(SCORES_METADATA_KEY, b"{}"))
+    return pd.read_parquet(path), context
+
+
+def _write_table(scores: pd.DataFrame, table: dict) -> None:
+    """Replace a database table with the scores in one transaction (SQLAlchemy URL)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(table["url"])
+    try:
+        with engine.begin() as connection:
+            scores.to_sql(table["name"], connection, if_exists="replace", index=True, chunksize=10_000)
+    finally:
+        engine.dispose()
+
+
+# -- follow-up ---------------------------------------------------------------------------------------------------
+def run_follow_up(spec: dict, as_of=None) -> dict:
+    """Compare the predictions made at ``predictions.as_of`` with what customers did up to ``as_of``.
+
+    Logs, per quantity, the predicted and actual totals, their ratio, the mean absolute error and a drift flag
+    (``|ratio - 1| > drift_threshold``): purchases to date (BG/NBD expected purchases over the elapsed
+    window, from the model version the scoring run used) and margin to date (undiscounted CLV over the window);
+    and, when the scores have ``p_churn`` and its horizon has elapsed, the churn Brier score, calibration
+    error and predicted vs observed churn rate. Returns ``{"run_id", "metrics", "by_frequency"}``.
+    """
+    as_of = _date(spec.get("as_of"), as_of, spec, "as_of")
+    predicted_at = spec_date(spec["predictions"]["as_of"], "predictions.as_of")
+    if pd.Timestamp(as_of) <= pd.Timestamp(predicted_at):
+        raise SpecError(f"{spec['__file__']}: --as-of {as_of} must be after predictions.as_of {predicted_at}")
+    data = spec["data"]
+    threshold = float(spec["drift_threshold"])
+    path = Path(spec["predictions"]["path"].format(as_of=predicted_at))
+    with tracked_run(spec["experiment"], run_name=f"follow-up {predicted_at} -> {as_of}", spec=spec,
+                     tags={"job": "follow_up", "as_of": as_of, "predicted_as_of": predicted_at}) as run:
+        predictions, context = read_scores(path)
+        mlflow.set_tags({"predictions.path": str(path), **{f"model.{k}": v for k, v in context["models"].items()}})
+        result = load_log(data, spec, as_of)
+        log_accounting(result.accounting)
+        summary = _summary(result.transactions, data, predicted_at, holdout_end=as_of)
+        model = mlflow.pyfunc.load_model(context["models"]["clv"]).unwrap_python_model().model
+        comparison = follow_up_table(model, summary, result.transactions, predicted_at, as_of)
+        comparison = comparison.join(predictions.drop(columns=comparison.columns, errors="ignore"), how="left")
+        metrics = follow_up_metrics(comparison, threshold)
+        mlflow.log_metrics(metrics)
+        by_frequency = purchases_by_frequency(comparison)
+        mlflow.log_table(by_frequency.reset_index(), "tables/purchases_by_frequency.json")
+        mlflow.log_figure(_follow_up_figure(by_frequency, predicted_at, as_of), "plots/predicted_vs_actual.png")
+        drifted = [k.removeprefix("drift.") for k, v in metrics.items() if k.startswith("drift.") and v]
+        mlflow.set_tag("drift", ",".join(drifted) or "none")
+        for name in drifted:
+            print(f"drift: {name} off by more than {threshold:.0%} (predicted {metrics[f'{name}.predicted']:,.4g}, "
+                  f"actual {metrics[f'{name}.actual']:,.4g})")
+        print(f"follow-up {predicted_at} -> {as_of}: purchases predicted {metrics['purchases.predicted']:,.1f}, "
+              f"actual {metrics['purchases.actual']:,.0f}; drift: {', '.join(drifted) or 'none'}")
+        return {"run_id": run.info.run_id, "metrics": metrics, "by_frequency": by_frequency}
+
+
+def follow_up_table(model: CLVModel, summary: pd.DataFrame, transactions: pd.DataFrame, predicted_at, as_of):
+    """Per customer of ``summary`` (calibration to ``predicted_at``, holdout to ``as_of``): predicted and actual
+    purchase periods and value (margin or revenue, as the model's ``value``) in ``(predicted_at, as_of]``."""
+    days = (pd.Timestamp(as_of) - pd.Timestamp(predicted_at)).days
+    window = dataclasses.replace(model, horizon=days, period="D", annual_discount_rate=0.0)
+    predicted = window.score(summary, interval=None)
+    column = "margin" if model.value == "margin" else "amount"
+    if column not in transactions:
+        raise DataValidationError(f"the log has no {column!r} column to follow up {model.value} CLV; set "
+                                  "data.margin_rate in the spec")
+    timestamps = transactions["timestamp"]
+    after = transactions.loc[(timestamps > pd.Timestamp(predicted_at)) & (timestamps <= pd.Timestamp(as_of))]
+    actual_value = after.groupby("customer_id")[column].sum().reindex(summary.index, fill_value=0.0)
+    return pd.DataFrame({
+        "frequency": summary["frequency"],
+        "purchases_predicted": predicted["expected_purchases"],
+        "purchases_actual": summary["frequency_holdout"].astype(float),
+        "value_predicted": predicted["clv"],
+        "value_actual": actual_value.astype(float),
+    })
+
+
+def follow_up_metrics(comparison: pd.DataFrame, threshold: float) -> dict:
+    """Calibration metrics of a :func:`follow_up_table` (joined with the scores) and drift flags."""
+    metrics = {"customers": float(len(comparison))}
+    for name, stem in (("purchases", "purchases"), ("value_to_date", "value")):
+        predicted, actual = comparison[f"{stem}_predicted"], comparison[f"{stem}_actual"]
+        ratio = float(predicted.sum() / actual.sum()) if actual.sum() else float("nan")
+        metrics.update({
+            f"{name}.predicted": float(predicted.sum()), f"{name}.actual": float(actual.sum()),
+            f"{name}.ratio": ratio, f"{name}.mae": float((predicted - actual).abs().mean()),
+            f"{name}.rmse": float(np.sqrt(((predicted - actual) ** 2).mean())),
+            f"drift.{name}": float(not abs(ratio - 1.0) <= threshold),
+        })
+    return metrics
+
+
+def purchases_by_frequency(comparison: pd.DataFrame, top: int = 7) -> pd.DataFrame:
+    """Mean predicted and actual purchases by calibration repeat purchases (0 .. ``top``+), as in FHL (2005)."""
+    group = comparison["frequency"].clip(upper=top).astype(int).rename("frequency")
+    return comparison.groupby(group)[["purchases_predicted", "purchases_actual"]].mean().assign(
+        customers=comparison.groupby(group).size())
+
+
+def _follow_up_figure(by_frequency: pd.DataFrame, predicted_at: str, as_of: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    labels = [str(f) if f < by_frequency.index.max() else f"{f}+" for f in by_frequency.index]
+    ax.plot(labels, by_frequency["purchases_actual"], "o-", label="actual")
+    ax.plot(labels, by_frequency["purchases_predicted"], "s--", label="predicted")
+    ax.set_xlabel(f"repeat purchases to {predicted_at}")
+    ax.set_ylabel(f"mean purchases ({predicted_at}, {as_of}]")
+    ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _date(value, override, spec: dict, field: str) -> str:
+    chosen = override if override is not None else value
+    if chosen is None or chosen == "as_of":
+        raise SpecError(f"{spec['__file__']}: no {field}: set field {field!r} in the spec or pass --as-of DATE")
+    return spec_date(chosen, f"{spec['__file__']}: {field}")

@@ -1,0 +1,167 @@
+"""Fit and scoring jobs for the CLV model against a real MLflow SQLite store in a fresh working folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from loyalty.clv import CLVModel
+from loyalty.data import summarize, validate_transactions
+from loyalty.datasets import load_cdnow
+from loyalty.errors import SpecError
+from loyalty.jobs import read_scores
+from loyalty.jobs_commands import run_spec
+from loyalty.mlflow_models import SignatureMismatchError, promote
+
+ROOT = Path(__file__).resolve().parents[1]
+CUTOFF = "1997-09-30"
+
+
+def _spec(tmp: Path, name: str, **changes) -> Path:
+    """A copy of a shipped pipeline spec in ``tmp`` with top-level / data / output fields changed."""
+    spec = yaml.safe_load((ROOT / "pipelines" / name).read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            spec[section][field] = value
+        else:
+            spec[section] = value
+    if spec.get("job") == "fit":
+        spec["models"] = {k: str(ROOT / v) for k, v in spec["models"].items()}
+    path = tmp / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _loyalty(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "loyalty.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": ""}, timeout=300)
+
+
+def _in_memory_scores(sample: bool) -> pd.DataFrame:
+    result = validate_transactions(load_cdnow(sample=sample), cutoff=CUTOFF, margin_rate=0.25, duplicates="keep")
+    summary = summarize(result.transactions, CUTOFF, period="D", unit="W")
+    return CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary).score(summary)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def sample_champion(workdir):
+    """A CLV model fitted on the CDNOW sample, registered and promoted to champion in ``workdir``'s store."""
+    run_spec(_spec(workdir, "fit.yaml", data__source="cdnow_sample"))
+    promote("loyalty-clv", 1)
+    return workdir
+
+
+def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
+    fit = _loyalty("run", str(_spec(workdir, "fit.yaml")), cwd=workdir)
+    assert fit.returncode == 0, fit.stderr
+    promoted = _loyalty("promote", "loyalty-clv", "1", cwd=workdir)
+    assert promoted.returncode == 0, promoted.stderr
+    score = _loyalty("run", str(_spec(workdir, "score.yaml")), "--as-of", CUTOFF, cwd=workdir)
+    assert score.returncode == 0, score.stderr
+
+    scores, context = read_scores(workdir / "scores" / f"scores_{CUTOFF}.parquet")
+    expected = _in_memory_scores(sample=False)
+    assert len(scores) == 23_570 and scores.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(scores[expected.columns], expected, check_exact=False, rtol=1e-9, atol=1e-9,
+                                  check_names=False, check_index_type=False)
+    assert context["models"]["clv"] == "models:/loyalty-clv/1"
+
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert sorted(runs["tags.job"]) == ["fit", "score"]
+    assert (runs["status"] == "FINISHED").all()
+    assert set(runs["metrics.data.rows_read"]) == {69_659}
+    assert runs["params.data.source"].eq("cdnow").all()
+    version = MlflowClient().get_model_version_by_alias("loyalty-clv", "champion")
+    assert str(version.version) == "1"
+    assert str(MlflowClient().get_model_version_by_alias("loyalty-clv", "challenger").version) == "1"
+    assert (workdir / "mlartifacts" / "loyalty-fit").is_dir() and not (workdir / "mlruns").exists()
+
+
+def test_scoring_twice_for_one_date_gives_byte_identical_files(sample_champion):
+    spec = _spec(sample_champion, "score.yaml", data__source="cdnow_sample")
+    path = run_spec(spec, as_of=CUTOFF)["path"]
+    first = path.read_bytes()
+    run_spec(spec, as_of=CUTOFF)
+    assert path.read_bytes() == first
+
+
+def _kill_mid_write(cmd: list[str], cwd: Path, target: Path) -> bool:
+    """Start ``cmd`` and SIGKILL it as soon as its temporary output file appears; True if killed mid-write."""
+    process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None:
+            if any(target.parent.glob(f".{target.name}.*.tmp")):
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return True
+            time.sleep(0.0005)
+        return False
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_scoring_killed_mid_write_leaves_previous_output_or_none(sample_champion):
+    spec = _spec(sample_champion, "score.yaml", data__source="cdnow_sample",
+                 output={"path": "scores/scores_{as_of}.parquet", "row_group_size": 10})
+    target = sample_champion / "scores" / f"scores_{CUTOFF}.parquet"
+    cmd = [sys.executable, "-m", "loyalty.cli", "run", str(spec), "--as-of", CUTOFF]
+
+    assert _kill_mid_write(cmd, sample_champion, target), "the job finished before it could be killed mid-write"
+    assert not target.exists()
+
+    rerun = subprocess.run(cmd, cwd=sample_champion, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    complete = target.read_bytes()
+    assert not any(target.parent.glob("*.tmp"))
+
+    assert _kill_mid_write(cmd, sample_champion, target), "the job finished before it could be killed mid-write"
+    assert target.read_bytes() == complete
+    assert pd.read_parquet(target).shape[0] == 2_357
+
+
+def test_model_whose_signature_does_not_match_is_refused_before_writing(sample_champion):
+    # fitted with margin columns (margin_rate 0.25); scored on a log without margin: no margin_value column
+    spec = _spec(sample_champion, "score.yaml", data={"source": "cdnow_sample", "duplicates": "keep"})
+    with pytest.raises(SignatureMismatchError, match=r"margin_rate.*margin_value|margin_value"):
+        run_spec(spec, as_of=CUTOFF)
+    assert not (sample_champion / "scores").exists()
+
+
+def test_scoring_without_a_champion_says_how_to_promote(workdir):
+    run_spec(_spec(workdir, "fit.yaml", data__source="cdnow_sample"))
+    with pytest.raises(SpecError, match=r"loyalty promote loyalty-clv"):
+        run_spec(_spec(workdir, "score.yaml", data__source="cdnow_sample"), as_of=CUTOFF)
+
+
+def test_promote_moves_champion_and_new_versions_are_challengers(workdir):
+    spec = _spec(workdir, "fit.yaml", data__source="cdnow_sample")
+    run_spec(spec)
+    run_spec(spec, as_of="1997-06-30")
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("loyalty-clv", "challenger").version) == "2"
+    assert promote("loyalty-clv", 1) == ""
+    assert promote("loyalty-clv", 2) == "1"
+    assert str(client.get_model_version_by_alias("loyalty-clv", "champion").version) == "2"
+    with pytest.raises(SpecError, match=r"no version 7; versions: \[1, 2\]"):
+        promote("loyalty-clv", 7)
