@@ -22,13 +22,15 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write
+from .churn.deploy import churn_inputs, fit_churn_model
+from .churn.spec import load_churn_spec
 from .clv.model import CLVModel
 from .data import read_transactions, summarize, validate_transactions
 from .errors import DataValidationError, SpecError
 from .mlflow_models import (
-    REGISTERED_NAMES, check_signature, load_by_alias, log_clv_model, model_input,
+    REGISTERED_NAMES, check_signature, load_by_alias, log_churn_model, log_clv_model, model_input,
 )
-from .pipeline_spec import resolve_path, spec_date
+from .pipeline_spec import MODEL_KINDS, resolve_path, spec_date
 from .tracking import log_accounting, tracked_run
 
 __all__ = ["load_log", "run_fit", "run_score", "run_follow_up", "read_scores", "SCORES_METADATA_KEY"]
@@ -78,6 +80,18 @@ def run_fit(spec: dict, as_of=None) -> dict:
             info = log_clv_model(model, summary, register=spec["register"])
             out["fitted"]["clv"] = model
             out["models"]["clv"] = _registered(info, "clv", spec["register"])
+        if "churn" in spec["models"]:
+            settings = load_churn_spec(resolve_path(spec["models"]["churn"], spec))
+            model, features, metadata = fit_churn_model(result.transactions, cutoff, settings,
+                                                        summary_period=data["period"], summary_unit=data["unit"])
+            mlflow.log_metrics({"churn.train_customers": metadata["train_customers"],
+                                "churn.train_churn_rate": metadata["train_churn_rate"],
+                                "churn.best_iteration": model.best_iteration_})
+            mlflow.log_table(model.feature_importance().rename_axis("feature").reset_index(name="gain"),
+                             "tables/churn_feature_importance.json")
+            info = log_churn_model(model, features, metadata, register=spec["register"])
+            out["fitted"]["churn"] = model
+            out["models"]["churn"] = _registered(info, "churn", spec["register"])
         out["run_id"] = run.info.run_id
     for kind, ref in out["models"].items():
         print(f"{kind}: {ref['model_uri']}" + (f" -> {ref['name']} version {ref['version']} (challenger)"
@@ -114,15 +128,25 @@ def run_score(spec: dict, as_of=None) -> dict:
         print(f"validation: {result.accounting}")
         summary = _summary(result.transactions, data, as_of)
 
-        ref = spec["models"]["clv"]
-        clv, clv_version = load_by_alias(ref["name"], ref["alias"])
-        clv_inputs = model_input(summary)
-        check_signature(clv, clv_inputs, f"{ref['name']}@{ref['alias']} (version {clv_version.version})")
-        context = {"as_of": as_of, "models": {"clv": f"models:/{ref['name']}/{clv_version.version}"},
-                   "clv": _clv_settings(clv)}
-        mlflow.set_tags({"model.clv": context["models"]["clv"]})
+        models, inputs, context = {}, {}, {"as_of": as_of, "models": {}}
+        for kind in [k for k in MODEL_KINDS if k in spec["models"]]:  # check every model before any scoring
+            ref = spec["models"][kind]
+            models[kind], version = load_by_alias(ref["name"], ref["alias"])
+            if kind == "clv":
+                inputs[kind] = model_input(summary)
+                context["clv"] = _clv_settings(models[kind])
+            else:
+                metadata = models[kind].unwrap_python_model().metadata
+                inputs[kind] = model_input(churn_inputs(result.transactions, as_of, metadata))
+                context["churn"] = {"horizon": metadata["horizon"], "horizon_unit": metadata["horizon_unit"]}
+            check_signature(models[kind], inputs[kind], f"{ref['name']}@{ref['alias']} (version {version.version})")
+            context["models"][kind] = f"models:/{ref['name']}/{version.version}"
+        mlflow.set_tags({f"model.{kind}": uri for kind, uri in context["models"].items()})
 
-        scores = _predict(clv, _conform(clv, clv_inputs), "CLV")
+        scores = _predict(models["clv"], _conform(models["clv"], inputs["clv"]), "CLV")
+        if "churn" in models:
+            churn = _predict(models["churn"], _conform(models["churn"], inputs["churn"]), "churn")
+            scores = scores.join(churn["p_churn"], how="left")
         scores = scores.sort_index()
         _log_distributions(scores)
         write_scores(scores, path, context, row_group_size=spec["output"].get("row_group_size"))
@@ -213,7 +237,7 @@ def run_follow_up(spec: dict, as_of=None) -> dict:
     (``|ratio - 1| > drift_threshold``): purchases to date (BG/NBD expected purchases over the elapsed
     window, from the model version the scoring run used) and margin to date (undiscounted CLV over the window);
     and, when the scores have ``p_churn`` and its horizon has elapsed, the churn Brier score, calibration
-    error and predicted vs observed churn rate. Returns ``{"run_id", "metrics", "by_frequency"}``.
+    error and predicted vs observed churn rate (:func:`churn_follow_up_metrics`). Returns ``{"run_id", "metrics", "by_frequency"}``.
     """
     as_of = _date(spec.get("as_of"), as_of, spec, "as_of")
     predicted_at = spec_date(spec["predictions"]["as_of"], "predictions.as_of")
@@ -233,6 +257,9 @@ def run_follow_up(spec: dict, as_of=None) -> dict:
         comparison = follow_up_table(model, summary, result.transactions, predicted_at, as_of)
         comparison = comparison.join(predictions.drop(columns=comparison.columns, errors="ignore"), how="left")
         metrics = follow_up_metrics(comparison, threshold)
+        if "p_churn" in predictions and "churn" in context:
+            metrics.update(churn_follow_up_metrics(predictions["p_churn"], result.transactions, predicted_at, as_of,
+                                                   context["churn"], threshold))
         mlflow.log_metrics(metrics)
         by_frequency = purchases_by_frequency(comparison)
         mlflow.log_table(by_frequency.reset_index(), "tables/purchases_by_frequency.json")
@@ -282,6 +309,28 @@ def follow_up_metrics(comparison: pd.DataFrame, threshold: float) -> dict:
             f"drift.{name}": float(not abs(ratio - 1.0) <= threshold),
         })
     return metrics
+
+
+def churn_follow_up_metrics(p_churn: pd.Series, transactions: pd.DataFrame, predicted_at, as_of, churn: dict,
+                            threshold: float) -> dict:
+    """Predicted vs observed churn over the model's horizon after ``predicted_at`` (empty until it has elapsed
+    by ``as_of``): rates, Brier score, expected calibration error and a drift flag
+    (``|predicted rate - observed rate| > threshold``)."""
+    from .churn.evaluate import expected_calibration_error
+    from .units import convert
+
+    start = pd.Timestamp(predicted_at)
+    end = start + pd.Timedelta(days=float(convert(churn["horizon"], churn["horizon_unit"], "D")))
+    if end > pd.Timestamp(as_of):
+        return {}
+    timestamps = transactions["timestamp"]
+    buyers = transactions.loc[(timestamps > start) & (timestamps <= end), "customer_id"].unique()
+    churned = (~p_churn.index.isin(buyers)).astype(float)
+    predicted = p_churn.to_numpy(dtype=float)
+    gap = float(predicted.mean() - churned.mean())
+    return {"churn.predicted_rate": float(predicted.mean()), "churn.actual_rate": float(churned.mean()),
+            "churn.brier": float(np.mean((predicted - churned) ** 2)),
+            "churn.ece": expected_calibration_error(churned, predicted), "drift.churn": float(not abs(gap) <= threshold)}
 
 
 def purchases_by_frequency(comparison: pd.DataFrame, top: int = 7) -> pd.DataFrame:

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from loyalty.churn.deploy import churn_inputs, fit_churn_model
+from loyalty.churn.spec import load_churn_spec
 from loyalty.clv import CLVModel
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
@@ -50,9 +52,14 @@ def _loyalty(*args, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _in_memory_scores(sample: bool) -> pd.DataFrame:
+    """CLV and churn models fitted and scored in this process, as the fit and score specs describe."""
     result = validate_transactions(load_cdnow(sample=sample), cutoff=CUTOFF, margin_rate=0.25, duplicates="keep")
     summary = summarize(result.transactions, CUTOFF, period="D", unit="W")
-    return CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary).score(summary)
+    scores = CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary).score(summary)
+    churn, _, metadata = fit_churn_model(result.transactions, CUTOFF, load_churn_spec(ROOT / "models" / "churn.yaml"))
+    inputs = churn_inputs(result.transactions, CUTOFF, metadata)
+    scores["p_churn"] = churn.predict_proba(inputs[list(churn.feature_names_in_)])[:, 1]
+    return scores
 
 
 @pytest.fixture
@@ -67,14 +74,16 @@ def sample_champion(workdir):
     """A CLV model fitted on the CDNOW sample, registered and promoted to champion in ``workdir``'s store."""
     run_spec(_spec(workdir, "fit.yaml", data__source="cdnow_sample"))
     promote("loyalty-clv", 1)
+    promote("loyalty-churn", 1)
     return workdir
 
 
 def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     fit = _loyalty("run", str(_spec(workdir, "fit.yaml")), cwd=workdir)
     assert fit.returncode == 0, fit.stderr
-    promoted = _loyalty("promote", "loyalty-clv", "1", cwd=workdir)
-    assert promoted.returncode == 0, promoted.stderr
+    for name in ("loyalty-clv", "loyalty-churn"):
+        promoted = _loyalty("promote", name, "1", cwd=workdir)
+        assert promoted.returncode == 0, promoted.stderr
     score = _loyalty("run", str(_spec(workdir, "score.yaml")), "--as-of", CUTOFF, cwd=workdir)
     assert score.returncode == 0, score.stderr
 
@@ -83,7 +92,7 @@ def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     assert len(scores) == 23_570 and scores.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(scores[expected.columns], expected, check_exact=False, rtol=1e-9, atol=1e-9,
                                   check_names=False, check_index_type=False)
-    assert context["models"]["clv"] == "models:/loyalty-clv/1"
+    assert context["models"] == {"clv": "models:/loyalty-clv/1", "churn": "models:/loyalty-churn/1"}
 
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
     runs = mlflow.search_runs(search_all_experiments=True)
@@ -91,9 +100,10 @@ def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     assert (runs["status"] == "FINISHED").all()
     assert set(runs["metrics.data.rows_read"]) == {69_659}
     assert runs["params.data.source"].eq("cdnow").all()
-    version = MlflowClient().get_model_version_by_alias("loyalty-clv", "champion")
-    assert str(version.version) == "1"
-    assert str(MlflowClient().get_model_version_by_alias("loyalty-clv", "challenger").version) == "1"
+    for name in ("loyalty-clv", "loyalty-churn"):
+        version = MlflowClient().get_model_version_by_alias(name, "champion")
+        assert str(version.version) == "1" and set(version.aliases) == {"champion", "challenger"}
+        assert version.run_id == runs.loc[runs["tags.job"] == "fit", "run_id"].item()
     assert (workdir / "mlartifacts" / "loyalty-fit").is_dir() and not (workdir / "mlruns").exists()
 
 

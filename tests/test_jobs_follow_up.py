@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -39,10 +40,12 @@ def follow_up(tmp_path_factory):
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         run_spec(_copy(tmp, "fit.yaml"))
         promote("loyalty-clv", 1)
+        promote("loyalty-churn", 1)
         run_spec(_copy(tmp, "score.yaml"), as_of=PREDICTED_AT)
         result = run_spec(_copy(tmp, "follow_up.yaml"), as_of=AS_OF)
         run = MlflowClient().get_run(result["run_id"])
         artifacts = [a.path for a in MlflowClient().list_artifacts(result["run_id"], "plots")]
+    result["workdir"] = tmp
     return result, run, artifacts
 
 
@@ -96,3 +99,16 @@ def test_predicted_vs_actual_plot_and_table_are_logged(follow_up):
 def test_follow_up_date_must_be_after_the_predictions(tmp_path):
     with pytest.raises(SpecError, match="must be after predictions.as_of"):
         run_spec(_copy(tmp_path, "follow_up.yaml"), as_of="1997-06-30", tracking_uri=f"sqlite:///{tmp_path}/m.db")
+
+
+def test_churn_predictions_are_compared_with_who_then_bought(follow_up):
+    result, run, _ = follow_up
+    scores = pd.read_parquet(Path(run.data.tags["predictions.path"]) if Path(run.data.tags["predictions.path"]).is_absolute()
+                             else result["workdir"] / run.data.tags["predictions.path"])
+    clean = validate_transactions(load_cdnow(sample=False), duplicates="keep").transactions
+    window = clean.loc[(clean["timestamp"] > PREDICTED_AT) & (clean["timestamp"] <= "1997-12-29")]  # 90 days
+    churned = (~scores.index.isin(window["customer_id"].unique())).astype(float)
+    metrics = run.data.metrics
+    assert metrics["churn.actual_rate"] == pytest.approx(churned.mean(), rel=1e-12)
+    assert metrics["churn.predicted_rate"] == pytest.approx(scores["p_churn"].mean(), rel=1e-9)
+    assert metrics["churn.brier"] == pytest.approx(np.mean((scores["p_churn"] - churned) ** 2), rel=1e-9)
