@@ -291,3 +291,16 @@ def test_cli_summarize_with_duckdb_writes_the_pandas_summary(cdnow_full, cdnow_f
     assert_same_summary(expected, actual)
     counts = pd.read_parquet(tmp_path / "duck_rejects.parquet").set_index("reason")["rows"]
     assert counts.to_dict() == {"after_cutoff": 20573, "duplicate_row": 113}
+
+
+def test_score_dispatch_gives_the_same_scores_in_memory_and_from_a_file(cdnow_files, tmp_path):
+    from loyalty.engines import score
+
+    summary, _ = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, unit="W", summary_path=tmp_path / "s.parquet")
+    model = CLVModel(margin_rate=0.25).fit(summary)
+    in_memory = score(summary, model, tmp_path / "pandas", as_of=CDNOW_CUTOFF)
+    from_file = score(tmp_path / "s.parquet", model, tmp_path / "duckdb", as_of=CDNOW_CUTOFF)
+    assert in_memory.name == from_file.name == f"as_of={CDNOW_CUTOFF}"
+    expected = pd.read_parquet(in_memory).set_index("customer_id")
+    actual = pd.read_parquet(from_file).set_index("customer_id").sort_index()
+    pd.testing.assert_frame_equal(actual, expected, rtol=1e-12, check_index_type=False)

@@ -26,7 +26,9 @@ from ..data.validate import validate_transactions
 from ..errors import DataValidationError
 from .result import CollapsedStatistics, SummaryResult, collapsed_statistics
 
-__all__ = ["ENGINES", "summarize", "default_engine", "collapsed_statistics", "CollapsedStatistics", "SummaryResult"]
+__all__ = [
+    "ENGINES", "summarize", "score", "default_engine", "collapsed_statistics", "CollapsedStatistics", "SummaryResult",
+]
 
 ENGINES = ("pandas", "duckdb", "spark")
 
@@ -128,3 +130,34 @@ def _summarize_pandas(source, cutoff, period, holdout_end, unit, *, columns, val
         clean = raw.rename(columns={v: k for k, v in (columns or {}).items()})
     summary = _pandas_summarize(clean, cutoff, period=period, holdout_end=holdout_end, unit=unit)
     return SummaryResult(collapsed_statistics(summary) if collapse else summary, accounting)
+
+
+def score(summary, model, out_path, as_of, *, engine: str | None = None, interval: float | None = None,
+          **engine_options) -> Path:
+    """Score every customer of a per-customer summary with a fitted :class:`~loyalty.clv.CLVModel` and write
+    the scores to ``out_path/as_of=<date>/`` (parquet), replacing that date's scores.
+
+    ``summary`` is a pandas summary (``engine="pandas"``), the path of a summary parquet written by
+    ``summarize(..., summary_path=...)`` (``"duckdb"``: scored in batches, bounded memory) or a Spark DataFrame
+    (``"spark"``: ``mapInPandas`` with the parameters broadcast). Returns the date's folder.
+    """
+    engine = engine or default_engine(summary)
+    if engine == "duckdb":
+        from . import duckdb_engine
+
+        return duckdb_engine.score(summary, model, out_path, as_of, interval=interval, **engine_options)
+    if engine == "spark":
+        from . import spark_engine
+
+        return spark_engine.score(summary, model, out_path, as_of, interval=interval) / f"as_of={_day(as_of)}"
+    if engine != "pandas":
+        raise DataValidationError(f"engine must be one of {ENGINES}, got {engine!r}")
+    from ..atomic import write_parquet
+
+    target = Path(out_path) / f"as_of={_day(as_of)}"
+    write_parquet(model.score(summary, interval=interval).reset_index(), target / "part-0.parquet", index=False)
+    return target
+
+
+def _day(as_of) -> str:
+    return str(pd.Timestamp(as_of).date())
