@@ -184,6 +184,26 @@ def _log_distributions(scores: pd.DataFrame) -> None:
         for q, value in quantiles[column].items():
             mlflow.log_metric(f"scores.{column}.p{int(round(q * 100)):02d}", float(value))
     mlflow.log_table(quantiles.reset_index(names="quantile"), "tables/score_distribution.json")
+    mlflow.log_figure(_distribution_figure(scores), "plots/score_distribution.png")
+
+
+def _distribution_figure(scores: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [c for c in ("p_alive", "expected_purchases", "clv", "p_churn") if c in scores]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3))
+    for ax, column in zip(np.atleast_1d(axes), columns):
+        values = scores[column].to_numpy(dtype=float)
+        upper = np.nanquantile(values, 0.99)  # a few very large CLVs would flatten the histogram
+        ax.hist(np.clip(values, None, upper), bins=40)
+        ax.set_title(column if upper >= np.nanmax(values) else f"{column} (clipped at p99)")
+        ax.set_ylabel("customers")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 def write_scores(scores: pd.DataFrame, path: str | Path, context: dict, row_group_size: int | None = None) -> Path:

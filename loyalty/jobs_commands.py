@@ -24,6 +24,8 @@ def register(subparsers) -> None:
                      help="date the job runs as of (scoring date, follow-up date, or the fit cut-off)")
     run.add_argument("--data", default="cdnow",
                      help="for a model spec: transaction log path, or cdnow / cdnow_sample (default cdnow)")
+    run.add_argument("--margin-rate", type=float, default=None,
+                     help="for a model spec: margin share of revenue when the log has no margin column")
     run.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                      "else sqlite:///mlflow.db in the working folder)")
     run.set_defaults(func=_run)
@@ -40,7 +42,8 @@ def register(subparsers) -> None:
     promote.set_defaults(func=_promote)
 
 
-def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: str | None = None) -> dict:
+def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: str | None = None,
+             margin_rate: float | None = None) -> dict:
     """Run the spec at ``path`` (see ``loyalty run --help``); returns the job's result dict."""
     kind = read_spec(path).get("kind")
     if kind not in KINDS:
@@ -54,13 +57,13 @@ def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: st
         job = {"fit": run_fit, "score": run_score, "follow_up": run_follow_up}[spec["job"]]
         return job(spec, as_of=as_of)
     if kind == "model":
-        return _run_model(path, as_of, data)
+        return _run_model(path, as_of, data, margin_rate)
     from .experiment_runs import run_tracked_experiment
 
     return run_tracked_experiment(path)
 
 
-def _run_model(path, as_of, data: str) -> dict:
+def _run_model(path, as_of, data: str, margin_rate: float | None) -> dict:
     from .jobs import run_fit
 
     family = read_spec(path, kind="model").get("family")
@@ -68,13 +71,14 @@ def _run_model(path, as_of, data: str) -> dict:
         raise SpecError(f"{path}: a model spec is fitted on --data up to a cut-off: pass --as-of DATE")
     spec = {"__file__": str(Path(path).resolve().parent.parent / "pipelines" / "<model>.yaml"),
             "kind": "pipeline", "job": "fit", "experiment": f"loyalty-{family}",
-            "data": {"source": data, "columns": {}, "duplicates": "drop", "period": "D", "unit": "W"},
+            "data": {"source": data, "columns": {}, "duplicates": "drop", "period": "D", "unit": "W",
+                     "margin_rate": margin_rate},
             "models": {family: str(Path(path).resolve())}, "register": True}
     return run_fit(spec, as_of=as_of)
 
 
 def _run(args) -> int:
-    run_spec(args.spec, as_of=args.as_of, data=args.data, tracking_uri=args.tracking_uri)
+    run_spec(args.spec, as_of=args.as_of, data=args.data, tracking_uri=args.tracking_uri, margin_rate=args.margin_rate)
     return 0
 
 

@@ -3,7 +3,8 @@
 The embedded default store is a SQLite file in the working folder (``sqlite:///mlflow.db``) with artifacts in
 ``./mlartifacts`` beside it; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` point elsewhere (another file, a
 tracking server). Every run logs its spec (flattened as parameters and the YAML as an artifact), the row
-accounting of the data it read, and the git commit of the working folder when there is one.
+accounting of the data it read, and the git commits of the spec and of the ``loyalty`` code when they are in
+a git work tree.
 """
 
 from __future__ import annotations
@@ -91,10 +92,9 @@ def tracked_run(
     if not nested:
         mlflow.set_experiment(experiment_id=ensure_experiment(experiment))
     with mlflow.start_run(run_name=run_name, nested=nested) as run:
-        commit = git_commit(Path(spec["__file__"]).parent if spec and "__file__" in spec else Path.cwd())
         run_tags = dict(tags or {})
-        if commit and not nested:
-            run_tags["git_commit"] = commit
+        if not nested:
+            run_tags.update(_commits(spec))
         if run_tags:
             mlflow.set_tags(run_tags)
         if spec is not None:
@@ -131,6 +131,15 @@ def flatten(data: Mapping, prefix: str = "") -> dict:
         else:
             flat[name] = value
     return flat
+
+
+def _commits(spec: Mapping | None) -> dict:
+    """``git_commit`` of the spec's work tree (else the working folder's) and ``code_git_commit`` of the
+    ``loyalty`` source, each when it is in a git work tree."""
+    folders = [Path(spec["__file__"]).resolve().parent] if spec and "__file__" in spec else []
+    commit = next(filter(None, (git_commit(f) for f in folders + [Path.cwd()])), None)
+    code = git_commit(Path(__file__).resolve().parent)
+    return {name: value for name, value in (("git_commit", commit), ("code_git_commit", code)) if value}
 
 
 def git_commit(folder: str | Path) -> str | None:

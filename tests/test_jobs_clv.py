@@ -175,3 +175,35 @@ def test_promote_moves_champion_and_new_versions_are_challengers(workdir):
     assert str(client.get_model_version_by_alias("loyalty-clv", "champion").version) == "2"
     with pytest.raises(SpecError, match=r"no version 7; versions: \[1, 2\]"):
         promote("loyalty-clv", 7)
+
+
+def test_scores_can_also_replace_a_database_table(sample_champion):
+    url = f"sqlite:///{sample_champion / 'scores.db'}"
+    spec = _spec(sample_champion, "score.yaml", data__source="cdnow_sample",
+                 output={"path": "scores/s_{as_of}.parquet", "table": {"url": url, "name": "scores"}})
+    for _ in range(2):  # the second run replaces the table, it does not append
+        result = run_spec(spec, as_of=CUTOFF)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    table = pd.read_sql_table("scores", engine, index_col="customer_id")
+    engine.dispose()
+    assert len(table) == 2_357
+    np.testing.assert_allclose(table["clv"].to_numpy(), result["scores"]["clv"].to_numpy(), rtol=1e-12)
+
+
+def test_score_run_logs_accounting_distributions_and_plot(sample_champion):
+    result = run_spec(_spec(sample_champion, "score.yaml", data__source="cdnow_sample"), as_of=CUTOFF)
+    run = MlflowClient().get_run(result["run_id"])
+    assert run.data.metrics["data.rows_read"] == 6_919
+    assert run.data.metrics["data.rows_read"] == run.data.metrics["data.rows_used"] + run.data.metrics["data.rows_rejected"]
+    assert run.data.metrics["scores.clv.mean"] == pytest.approx(result["scores"]["clv"].mean())
+    assert run.data.tags["code_git_commit"] and run.data.tags["model.clv"] == "models:/loyalty-clv/1"
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result["run_id"], "plots")}
+    assert "plots/score_distribution.png" in artifacts
+
+
+def test_a_model_spec_runs_as_a_fit_on_the_named_data(workdir):
+    result = run_spec(ROOT / "models" / "clv.yaml", as_of=CUTOFF, data="cdnow_sample", margin_rate=0.25)
+    assert str(result["models"]["clv"]["version"]) == "1"
+    assert len(result["fitted"]) == 1
