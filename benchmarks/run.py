@@ -1,11 +1,14 @@
-"""``make bench``: the CLV benchmark against lifetimes, and the simulator's benchmark when it exists.
+"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, and the scale benchmark.
 
-Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to each benchmark.
+Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
+The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
+``LOYALTY_BENCH_SCALE`` names other sizes (e.g. ``1m,10m``), and is skipped with ``--quick``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +29,10 @@ def main(argv=None) -> None:
         spec.loader.exec_module(module)
         if hasattr(module, "run"):
             module.run(sizes)
+    if not args.quick:
+        import bench_scale
+
+        bench_scale.main(["--sizes", os.environ.get("LOYALTY_BENCH_SCALE", "1m")])
 
 
 if __name__ == "__main__":
