@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -25,15 +26,18 @@ from .atomic import atomic_write
 from .churn.deploy import churn_inputs, fit_churn_model
 from .churn.spec import load_churn_spec
 from .clv.model import CLVModel
+from .uplift.deploy import fit_uplift_model, load_uplift_spec, uplift_inputs
 from .data import read_transactions, summarize, validate_transactions
 from .errors import DataValidationError, SpecError
 from .mlflow_models import (
-    REGISTERED_NAMES, check_signature, load_by_alias, log_churn_model, log_clv_model, model_input,
+    REGISTERED_NAMES, check_signature, load_by_alias, log_churn_model, log_clv_model, log_uplift_model,
+    model_input,
 )
 from .pipeline_spec import MODEL_KINDS, resolve_path, spec_date
 from .tracking import log_accounting, tracked_run
 
-__all__ = ["load_log", "run_fit", "run_score", "run_follow_up", "read_scores", "SCORES_METADATA_KEY"]
+__all__ = ["load_log", "run_fit", "run_score", "run_follow_up", "read_scores", "write_scores", "recommend_actions",
+           "SCORES_METADATA_KEY"]
 
 #: Parquet schema metadata key holding the scoring context (as-of date, model versions, horizons).
 SCORES_METADATA_KEY = b"loyalty.scores"
@@ -92,6 +96,13 @@ def run_fit(spec: dict, as_of=None) -> dict:
             info = log_churn_model(model, features, metadata, register=spec["register"])
             out["fitted"]["churn"] = model
             out["models"]["churn"] = _registered(info, "churn", spec["register"])
+        if "uplift" in spec["models"]:
+            model, features, metadata = fit_uplift_model(load_uplift_spec(resolve_path(spec["models"]["uplift"], spec)))
+            mlflow.log_metrics({"uplift.campaign_customers": metadata["campaign_customers"],
+                                "uplift.treated_share": metadata["treated_share"]})
+            info = log_uplift_model(model, features, metadata, register=spec["register"])
+            out["fitted"]["uplift"] = model
+            out["models"]["uplift"] = _registered(info, "uplift", spec["register"])
         out["run_id"] = run.info.run_id
     for kind, ref in out["models"].items():
         print(f"{kind}: {ref['model_uri']}" + (f" -> {ref['name']} version {ref['version']} (challenger)"
@@ -135,10 +146,14 @@ def run_score(spec: dict, as_of=None) -> dict:
             if kind == "clv":
                 inputs[kind] = model_input(summary)
                 context["clv"] = _clv_settings(models[kind])
-            else:
+            elif kind == "churn":
                 metadata = models[kind].unwrap_python_model().metadata
                 inputs[kind] = model_input(churn_inputs(result.transactions, as_of, metadata))
                 context["churn"] = {"horizon": metadata["horizon"], "horizon_unit": metadata["horizon_unit"]}
+            else:
+                metadata = models[kind].unwrap_python_model().metadata
+                inputs[kind] = model_input(uplift_inputs(result.transactions, as_of, metadata))
+                context["uplift"] = {"outcome": metadata["outcome"], "window_days": metadata["window_days"]}
             check_signature(models[kind], inputs[kind], f"{ref['name']}@{ref['alias']} (version {version.version})")
             context["models"][kind] = f"models:/{ref['name']}/{version.version}"
         mlflow.set_tags({f"model.{kind}": uri for kind, uri in context["models"].items()})
@@ -147,7 +162,13 @@ def run_score(spec: dict, as_of=None) -> dict:
         if "churn" in models:
             churn = _predict(models["churn"], _conform(models["churn"], inputs["churn"]), "churn")
             scores = scores.join(churn["p_churn"], how="left")
+        if "uplift" in models:
+            scores = scores.join(_predict(models["uplift"], _conform(models["uplift"], inputs["uplift"]), "uplift"))
         scores = scores.sort_index()
+        if spec.get("targeting"):
+            scores = recommend_actions(scores, **spec["targeting"])
+            context["targeting"] = spec["targeting"]
+            mlflow.log_metric("customers_contacted", int((scores["recommended_action"] != "none").sum()))
         _log_distributions(scores)
         write_scores(scores, path, context, row_group_size=spec["output"].get("row_group_size"))
         table = spec["output"].get("table")
@@ -157,6 +178,32 @@ def run_score(spec: dict, as_of=None) -> dict:
         mlflow.log_metric("customers_scored", len(scores))
         print(f"scores: {len(scores):,} customers as of {as_of}, total CLV {scores['clv'].sum():,.2f} -> {path}")
         return {"run_id": run.info.run_id, "as_of": as_of, "path": path, "scores": scores}
+
+
+def recommend_actions(scores: pd.DataFrame, policy: str, budget: float, seed: int = 0) -> pd.DataFrame:
+    """Add ``policy_score`` and ``recommended_action`` to ``scores``: the ``budget`` share of customers ranked
+    first by ``policy`` get their best offer (largest predicted uplift; ``contact`` without an uplift model),
+    everyone else ``none``. Ties are broken by a seeded random order, so the result is reproducible."""
+    from .targeting.budgets import TopShare, select
+    from .targeting.policies import get_policy
+
+    customers = scores.copy()
+    offers = [c for c in scores.columns if c.startswith("uplift_")]
+    if offers:
+        outcome = offers[0].split("[")[0]  # uplift_net_margin / uplift_converted
+        best = scores[offers].to_numpy(dtype=float).argmax(axis=1)
+        customers["uplift_net_margin" if outcome == "uplift_net_margin" else "uplift_response"] = \
+            scores[offers].max(axis=1)
+        best_offer = np.array([c[len(outcome) + 1:-1] for c in offers], dtype=object)[best]
+    else:
+        best_offer = np.full(len(scores), "contact", dtype=object)
+    chosen_policy = get_policy(policy)
+    policy_score = chosen_policy.score(customers)
+    chosen = select(policy_score, TopShare(float(budget)), customers, money=chosen_policy.money, seed=seed)
+    out = scores.copy()
+    out["policy_score"] = policy_score.to_numpy(dtype=float)
+    out["recommended_action"] = np.where(chosen, best_offer, "none").astype(object)
+    return out
 
 
 def _clv_settings(pyfunc_model) -> dict:
@@ -179,10 +226,13 @@ def _predict(model, inputs: pd.DataFrame, what: str, chunk: int = 50_000) -> pd.
 
 def _log_distributions(scores: pd.DataFrame) -> None:
     quantiles = scores.select_dtypes("number").quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+    metrics = {}
     for column in quantiles.columns:
-        mlflow.log_metric(f"scores.{column}.mean", float(scores[column].mean()))
+        name = re.sub(r"[^\w\-. :/]", "_", column)  # MLflow metric names: no brackets (uplift_x[offer])
+        metrics[f"scores.{name}.mean"] = float(scores[column].mean())
         for q, value in quantiles[column].items():
-            mlflow.log_metric(f"scores.{column}.p{int(round(q * 100)):02d}", float(value))
+            metrics[f"scores.{name}.p{int(round(q * 100)):02d}"] = float(value)
+    mlflow.log_metrics(metrics)
     mlflow.log_table(quantiles.reset_index(names="quantile"), "tables/score_distribution.json")
     mlflow.log_figure(_distribution_figure(scores), "plots/score_distribution.png")
 

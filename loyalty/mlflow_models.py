@@ -30,9 +30,11 @@ __all__ = [
     "CHAMPION",
     "CLVPyfunc",
     "ChurnPyfunc",
+    "UpliftPyfunc",
     "model_input",
     "log_clv_model",
     "log_churn_model",
+    "log_uplift_model",
     "promote",
     "load_by_alias",
     "check_signature",
@@ -145,6 +147,56 @@ def log_churn_model(model, features: pd.DataFrame, metadata: dict, register: boo
         )
     if register:
         _set_challenger(REGISTERED_NAMES["churn"], info.registered_model_version)
+    return info
+
+
+# -- uplift ------------------------------------------------------------------------------------------------------
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """A :class:`loyalty.uplift.MultiArmUplift` (artifact ``uplift_model``: a pickle of the model and its
+    metadata, written by :func:`log_uplift_model`; load only models you logged) as a pyfunc.
+
+    Input: ``customer_id`` and the behavioural features. Output: ``customer_id`` and one
+    ``uplift_<outcome>[<offer>]`` column per offer.
+    """
+
+    def load_context(self, context) -> None:
+        import pickle
+
+        with open(context.artifacts["uplift_model"], "rb") as fh:
+            bundle = pickle.load(fh)
+        self.model, self.metadata = bundle["model"], bundle["metadata"]
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        from .uplift.deploy import uplift_columns
+
+        features = model_input.set_index("customer_id")[self.metadata["features"]]
+        uplift = self.model.predict(features).reset_index(drop=True)
+        uplift.columns = uplift_columns(self.metadata)
+        return _scores_frame(model_input["customer_id"], uplift)
+
+
+def log_uplift_model(model, features: pd.DataFrame, metadata: dict, register: bool = True):
+    """Log a fitted uplift model (``metadata`` from :func:`loyalty.uplift.deploy.fit_uplift_model`) as pyfunc
+    ``uplift`` and register it as ``loyalty-uplift`` (``challenger``)."""
+    import pickle
+
+    from .uplift.deploy import uplift_columns
+
+    inputs = model_input(features, metadata["features"])
+    uplift = model.predict(features[metadata["features"]]).reset_index(drop=True)
+    uplift.columns = uplift_columns(metadata)
+    outputs = _scores_frame(inputs["customer_id"], uplift)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "uplift_model.pkl"
+        path.write_bytes(pickle.dumps({"model": model, "metadata": metadata}))
+        info = mlflow.pyfunc.log_model(
+            name="uplift", python_model=UpliftPyfunc(), artifacts={"uplift_model": str(path)},
+            signature=infer_signature(inputs, outputs), input_example=inputs.head(_EXAMPLE_ROWS),
+            registered_model_name=REGISTERED_NAMES["uplift"] if register else None,
+            pip_requirements=_requirements(),
+        )
+    if register:
+        _set_challenger(REGISTERED_NAMES["uplift"], info.registered_model_version)
     return info
 
 

@@ -18,19 +18,19 @@ __all__ = ["JOBS", "DATA_SOURCES", "load_pipeline", "resolve_path", "spec_date"]
 JOBS = ("fit", "score", "follow_up")
 #: Shipped logs; any other ``source`` is a path to a CSV / parquet log.
 DATA_SOURCES = ("cdnow", "cdnow_sample")
-MODEL_KINDS = ("clv", "churn")
+MODEL_KINDS = ("clv", "churn", "uplift")
 
 _DATE = (str, dt.date)
 _TOP = {
     "kind": str, "job": str, "description": str, "experiment": str, "data": dict, "cutoff": _DATE,
     "as_of": _DATE, "models": dict, "register": bool, "output": dict, "predictions": dict,
-    "drift_threshold": (int, float),
+    "drift_threshold": (int, float), "targeting": dict,
 }
 _REQUIRED = {"fit": ("data", "models"), "score": ("data", "models", "output"),
              "follow_up": ("data", "predictions")}
 _ALLOWED_BY_JOB = {
     "fit": {"kind", "job", "description", "experiment", "data", "cutoff", "models", "register"},
-    "score": {"kind", "job", "description", "experiment", "data", "as_of", "models", "output"},
+    "score": {"kind", "job", "description", "experiment", "data", "as_of", "models", "output", "targeting"},
     "follow_up": {"kind", "job", "description", "experiment", "data", "as_of", "predictions", "drift_threshold"},
 }
 _DATA = {"source": str, "columns": dict, "margin_rate": (int, float), "duplicates": str, "period": str,
@@ -71,6 +71,8 @@ def load_pipeline(path: str | Path) -> dict:
                 raise SpecError(f"{where}: output.table needs 'url' (SQLAlchemy URL) and 'name'")
         if output.get("row_group_size") is not None and output["row_group_size"] < 1:
             raise SpecError(f"{where}: output.row_group_size must be a positive integer")
+        if spec.get("targeting") is not None:
+            spec["targeting"] = _check_targeting(spec["targeting"], where)
     else:
         predictions = check_fields(spec["predictions"], _PREDICTIONS, f"{where}: predictions")
         for name in ("path", "as_of"):
@@ -113,6 +115,22 @@ def _check_data(data: dict, where: str) -> dict:
     data.setdefault("unit", "W")
     data.setdefault("columns", {})
     return data
+
+
+def _check_targeting(targeting: dict, where: str) -> dict:
+    from .targeting.policies import BUILTIN_POLICIES
+
+    targeting = dict(check_fields(targeting, {"policy": str, "budget": (int, float), "seed": int},
+                                  f"{where}: targeting"))
+    usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response", "lifecycle"})
+    if targeting.get("policy") not in usable:
+        raise SpecError(f"{where}: field 'targeting.policy' must be one of {usable}, got {targeting.get('policy')!r}")
+    budget = targeting.get("budget")
+    if budget is None or not 0 <= budget <= 1:
+        raise SpecError(f"{where}: field 'targeting.budget' (share of customers to contact) must be within [0, 1], "
+                        f"got {budget!r}")
+    targeting.setdefault("seed", 0)
+    return targeting
 
 
 def _check_model_paths(models: dict, where: str) -> dict:

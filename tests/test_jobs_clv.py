@@ -19,6 +19,8 @@ from mlflow import MlflowClient
 from loyalty.churn.deploy import churn_inputs, fit_churn_model
 from loyalty.churn.spec import load_churn_spec
 from loyalty.clv import CLVModel
+from loyalty.jobs import recommend_actions
+from loyalty.uplift.deploy import fit_uplift_model, load_uplift_spec, uplift_columns, uplift_inputs
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
 from loyalty.errors import SpecError
@@ -59,7 +61,10 @@ def _in_memory_scores(sample: bool) -> pd.DataFrame:
     churn, _, metadata = fit_churn_model(result.transactions, CUTOFF, load_churn_spec(ROOT / "models" / "churn.yaml"))
     inputs = churn_inputs(result.transactions, CUTOFF, metadata)
     scores["p_churn"] = churn.predict_proba(inputs[list(churn.feature_names_in_)])[:, 1]
-    return scores
+    uplift, _, metadata = fit_uplift_model(load_uplift_spec(ROOT / "models" / "uplift.yaml"))
+    offers = uplift.predict(uplift_inputs(result.transactions, CUTOFF, metadata))
+    scores[uplift_columns(metadata)] = offers.to_numpy()
+    return recommend_actions(scores, policy="margin_uplift", budget=0.2)
 
 
 @pytest.fixture
@@ -73,15 +78,15 @@ def workdir(tmp_path, monkeypatch):
 def sample_champion(workdir):
     """A CLV model fitted on the CDNOW sample, registered and promoted to champion in ``workdir``'s store."""
     run_spec(_spec(workdir, "fit.yaml", data__source="cdnow_sample"))
-    promote("loyalty-clv", 1)
-    promote("loyalty-churn", 1)
+    for name in ("loyalty-clv", "loyalty-churn", "loyalty-uplift"):
+        promote(name, 1)
     return workdir
 
 
 def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     fit = _loyalty("run", str(_spec(workdir, "fit.yaml")), cwd=workdir)
     assert fit.returncode == 0, fit.stderr
-    for name in ("loyalty-clv", "loyalty-churn"):
+    for name in ("loyalty-clv", "loyalty-churn", "loyalty-uplift"):
         promoted = _loyalty("promote", name, "1", cwd=workdir)
         assert promoted.returncode == 0, promoted.stderr
     score = _loyalty("run", str(_spec(workdir, "score.yaml")), "--as-of", CUTOFF, cwd=workdir)
@@ -90,9 +95,12 @@ def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     scores, context = read_scores(workdir / "scores" / f"scores_{CUTOFF}.parquet")
     expected = _in_memory_scores(sample=False)
     assert len(scores) == 23_570 and scores.index.is_monotonic_increasing
-    pd.testing.assert_frame_equal(scores[expected.columns], expected, check_exact=False, rtol=1e-9, atol=1e-9,
+    numbers = expected.columns.drop("recommended_action")
+    pd.testing.assert_frame_equal(scores[numbers], expected[numbers], check_exact=False, rtol=1e-9, atol=1e-9,
                                   check_names=False, check_index_type=False)
-    assert context["models"] == {"clv": "models:/loyalty-clv/1", "churn": "models:/loyalty-churn/1"}
+    assert (scores["recommended_action"].to_numpy() == expected["recommended_action"].to_numpy()).all()
+    assert (scores["recommended_action"] != "none").sum() == round(0.2 * 23_570)
+    assert context["models"] == {k: f"models:/loyalty-{k}/1" for k in ("clv", "churn", "uplift")}
 
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
     runs = mlflow.search_runs(search_all_experiments=True)
@@ -100,7 +108,7 @@ def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     assert (runs["status"] == "FINISHED").all()
     assert set(runs["metrics.data.rows_read"]) == {69_659}
     assert runs["params.data.source"].eq("cdnow").all()
-    for name in ("loyalty-clv", "loyalty-churn"):
+    for name in ("loyalty-clv", "loyalty-churn", "loyalty-uplift"):
         version = MlflowClient().get_model_version_by_alias(name, "champion")
         assert str(version.version) == "1" and set(version.aliases) == {"champion", "challenger"}
         assert version.run_id == runs.loc[runs["tags.job"] == "fit", "run_id"].item()

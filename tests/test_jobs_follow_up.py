@@ -39,8 +39,8 @@ def follow_up(tmp_path_factory):
         mp.chdir(tmp)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         run_spec(_copy(tmp, "fit.yaml"))
-        promote("loyalty-clv", 1)
-        promote("loyalty-churn", 1)
+        for name in ("loyalty-clv", "loyalty-churn", "loyalty-uplift"):
+            promote(name, 1)
         run_spec(_copy(tmp, "score.yaml"), as_of=PREDICTED_AT)
         result = run_spec(_copy(tmp, "follow_up.yaml"), as_of=AS_OF)
         run = MlflowClient().get_run(result["run_id"])

@@ -87,3 +87,30 @@ def test_unknown_model_reference_field_is_named(tmp_path):
     path = _write(tmp_path, "score.yaml", models={"clv": {"name": "loyalty-clv", "stage": "Production"}})
     with pytest.raises(SpecError, match=r"models.clv: unknown field\(s\) \['stage'\]; allowed fields are"):
         load_pipeline(path)
+
+
+def test_targeting_policy_must_be_one_the_scoring_job_can_rank_by(tmp_path):
+    path = _write(tmp_path, "score.yaml", targeting={"policy": "lifecycle", "budget": 0.2})
+    with pytest.raises(SpecError, match=r"'targeting.policy' must be one of \['churn_risk', 'clv', 'margin_uplift', "
+                                         r"'random', 'uplift'\], got 'lifecycle'"):
+        load_pipeline(path)
+
+
+def test_targeting_budget_is_a_share(tmp_path):
+    path = _write(tmp_path, "score.yaml", targeting={"policy": "clv", "budget": 20})
+    with pytest.raises(SpecError, match=r"'targeting.budget' .* must be within \[0, 1\], got 20"):
+        load_pipeline(path)
+
+
+def test_model_spec_errors_name_the_setting(tmp_path):
+    from loyalty.churn.spec import load_churn_spec
+    from loyalty.uplift.deploy import load_uplift_spec
+
+    churn = tmp_path / "churn.yaml"
+    churn.write_text("kind: model\nfamily: churn\nsettings: {horizon: 90, lightgbm: {n_trees: 5}}\n")
+    with pytest.raises(SpecError, match=r"churn\.yaml: settings.lightgbm: unknown parameter\(s\) \['n_trees'\]"):
+        load_churn_spec(churn)
+    uplift = tmp_path / "uplift.yaml"
+    uplift.write_text("kind: model\nfamily: uplift\nsettings: {campaign: {simulator: {}}, learner: Q}\n")
+    with pytest.raises(SpecError, match=r"uplift\.yaml: settings.learner must be one of \['T', 'S', 'X'\], got 'Q'"):
+        load_uplift_spec(uplift)
