@@ -50,7 +50,8 @@ def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: st
         raise SpecError(f"{path}: field 'kind' must be one of {list(KINDS)}, got {kind!r}")
     use_tracking(tracking_uri)
     if kind == "pipeline":
-        from .jobs import run_fit, run_follow_up, run_score
+        from .follow_up import run_follow_up
+        from .jobs import run_fit, run_score
         from .pipeline_spec import load_pipeline
 
         spec = load_pipeline(path)
