@@ -97,8 +97,7 @@ class LikelihoodModel(BaseEstimator):
             sample_objective = self._mean_objective(sample)
             with np.errstate(all="ignore"):
                 warm = optimize.minimize(
-                    sample_objective, start, jac=True, method="L-BFGS-B",
-                    options={"maxiter": self.max_iter, "ftol": 1e-12, "gtol": 1e-7, "maxcor": 20},
+                    sample_objective, start, jac=True, method="BFGS", options={"maxiter": self.max_iter, "gtol": 1e-7}
                 )
                 curvature = _numerical_hessian(lambda t: sample_objective(t)[1], warm.x)
             if np.all(np.isfinite(warm.x)) and np.all(np.abs(warm.x) < _LOG_BOUND):
@@ -135,6 +134,18 @@ class LikelihoodModel(BaseEstimator):
         if self.penalizer:
             natural = np.exp(theta)
             hessian = hessian + np.diag(self.penalizer * total_weight * 4 * natural**2)
+        # One Newton step with the Hessian the standard errors need anyway: quasi-Newton methods stop at their
+        # gradient tolerance, a Newton step from there lands on the optimum to near machine precision.
+        try:
+            newton = theta - np.linalg.solve(hessian, grad * total_weight)
+        except np.linalg.LinAlgError:
+            newton = None
+        if newton is not None and np.all(np.isfinite(newton)):
+            stepped_ll, stepped_grad = self._objective(newton, stats)
+            stepped_value, stepped = self._penalised(newton, stepped_ll, stepped_grad, total_weight)
+            if stepped_value <= value:
+                theta, negative_ll, value = newton, stepped_ll, stepped_value
+                grad_norm = float(np.max(np.abs(stepped)))
         natural_log = self._to_natural(theta, stats)
         covariance = _invert(hessian)
 

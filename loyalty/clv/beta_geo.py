@@ -77,11 +77,14 @@ class BetaGeo(LikelihoodModel):
             )
         weights = customer_weights(summary)
         if weights is None:
-            (ux, ut_x, uT), weights = collapse(x, t_x, T)
+            # no collapsing: customers without repeats are summed per distinct T in the statistics anyway, and
+            # the repeat customers' (x, t_x, T) rows are mostly distinct, so sorting them would cost more than
+            # it saves
+            weights = np.ones(len(x))
         else:
-            (ux, ut_x, uT), weights = collapse_weighted([x, t_x, T], weights)
-        scale = 10.0 / float(uT.max())  # time rescaled for conditioning, as in lifetimes
-        stats = _statistics(ux, ut_x * scale, uT * scale, weights)
+            (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
+        scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
+        stats = _statistics(x, t_x * scale, T * scale, weights)
         stats["scale"] = scale
         self._fit_statistics(stats)
         self.time_unit_ = summary.attrs.get("unit")
@@ -290,17 +293,17 @@ def _statistics(x, t_x, T, weights) -> dict:
     per distinct T, and the repeat customers' rows with indices into the distinct T and t_x values."""
     ux, inv_x = unique_counts(x)
     zero = x == 0
-    uT0, inv_T0 = np.unique(T[zero], return_inverse=True)
+    inv_T0, uT0 = pd.factorize(T[zero])
     repeat = ~zero
-    uT, inv_T1 = np.unique(T[repeat], return_inverse=True)
-    ut_x, inv_tx1 = np.unique(t_x[repeat], return_inverse=True)
+    inv_T1, uT = pd.factorize(T[repeat])
+    inv_tx1, ut_x = pd.factorize(t_x[repeat])
     ux1, inv_x1 = unique_counts(x[repeat])
     return {
         "x": x, "t_x": t_x, "T": T, "weights": weights,
-        "ux": ux, "wx": np.bincount(inv_x.ravel(), weights=weights, minlength=len(ux)),
-        "uT0": uT0, "wT0": np.bincount(inv_T0.ravel(), weights=weights[zero], minlength=len(uT0)),
-        "x1": x[repeat], "w1": weights[repeat], "uT": uT, "inv_T1": inv_T1.ravel(),
-        "ut_x": ut_x, "inv_tx1": inv_tx1.ravel(), "ux1": ux1, "inv_x1": inv_x1.ravel(),
+        "ux": ux, "wx": np.bincount(inv_x, weights=weights, minlength=len(ux)),
+        "uT0": np.asarray(uT0, dtype=float), "wT0": np.bincount(inv_T0, weights=weights[zero], minlength=len(uT0)),
+        "x1": x[repeat], "w1": weights[repeat], "uT": np.asarray(uT, dtype=float), "inv_T1": inv_T1,
+        "ut_x": np.asarray(ut_x, dtype=float), "inv_tx1": inv_tx1, "ux1": ux1, "inv_x1": inv_x1,
     }
 
 

@@ -164,7 +164,11 @@ def _period_stats(codes, ordinal, amount, margin, n_customers: int) -> dict[str,
                 "first_amount": zeros, "margin": zeros, "first_margin": zeros}
     low = int(ordinal.min())
     span = int(ordinal.max()) - low + 1
-    key = np.sort(codes.astype(np.int64) * span + (ordinal - low))
+    key = codes.astype(np.int64)  # a copy, updated in place below: one temporary instead of three
+    key *= span
+    key += ordinal
+    key -= low
+    key.sort()
     distinct = np.empty(len(key), dtype=bool)
     distinct[0] = True
     np.not_equal(key[1:], key[:-1], out=distinct[1:])
