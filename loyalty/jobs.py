@@ -83,6 +83,7 @@ def run_fit(spec: dict, as_of=None) -> dict:
         if "clv" in spec["models"]:
             model = CLVModel.from_spec(resolve_path(spec["models"]["clv"], spec)).fit(summary)
             _log_clv_fit(model)
+            mlflow.log_figure(_distribution_figure(model.score(summary, interval=None)), "plots/clv_in_sample.png")
             info = log_clv_model(model, summary, register=spec["register"])
             out["fitted"]["clv"] = model
             out["models"]["clv"] = _registered(info, "clv", spec["register"])

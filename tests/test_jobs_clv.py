@@ -215,3 +215,7 @@ def test_a_model_spec_runs_as_a_fit_on_the_named_data(workdir):
     result = run_spec(ROOT / "models" / "clv.yaml", as_of=CUTOFF, data="cdnow_sample", margin_rate=0.25)
     assert str(result["models"]["clv"]["version"]) == "1"
     assert len(result["fitted"]) == 1
+    run = MlflowClient().get_run(result["run_id"])
+    assert run.data.params["models.clv"].endswith("clv.yaml") and run.data.metrics["bgnbd.r"] > 0
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result["run_id"])}
+    assert {"spec.yaml", "data_accounting.json", "plots", "tables"} <= artifacts
