@@ -181,19 +181,22 @@ def _period_stats(codes, ordinal, amount, margin, n_customers: int) -> dict[str,
     ends = np.empty(len(key), dtype=bool)
     ends[-1] = True
     ends[:-1] = starts[1:]
-    first = np.zeros(n_customers, dtype=np.int64)
-    last = np.zeros(n_customers, dtype=np.int64)
-    first[customer[starts]] = period[starts]
-    last[customer[ends]] = period[ends]
-    in_first = ordinal == first[codes]
+    if int(starts.sum()) == n_customers:  # every customer has a row here: runs are customers 0..n-1 in order
+        first, last = period[starts], period[ends]
+    else:
+        first = np.zeros(n_customers, dtype=np.int64)
+        last = np.zeros(n_customers, dtype=np.int64)
+        first[customer[starts]] = period[starts]
+        last[customer[ends]] = period[ends]
+    in_first = (ordinal == first[codes]).astype(float)
     out = {
         "count": np.bincount(customer, minlength=n_customers),
         "first": first.astype(float),
         "last": last.astype(float),
         "amount": np.bincount(codes, weights=amount, minlength=n_customers),
-        "first_amount": np.bincount(codes[in_first], weights=amount[in_first], minlength=n_customers),
+        "first_amount": np.bincount(codes, weights=amount * in_first, minlength=n_customers),
     }
     if margin is not None:
         out["margin"] = np.bincount(codes, weights=margin, minlength=n_customers)
-        out["first_margin"] = np.bincount(codes[in_first], weights=margin[in_first], minlength=n_customers)
+        out["first_margin"] = np.bincount(codes, weights=margin * in_first, minlength=n_customers)
     return out
