@@ -8,10 +8,12 @@ returns are left out so that the model can score a log without them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightgbm
 import pandas as pd
 
-from ..data import validate_transactions
+from ..data import read_transactions, validate_transactions
 from ..errors import SpecError
 from ..features import DEFAULT_WINDOWS, build_features
 from ..specs import check_fields, read_spec
@@ -41,9 +43,22 @@ def load_uplift_spec(path) -> dict:
                  {"kind": str, "family": str, "settings": dict}, where)
     settings = dict(check_fields(spec.get("settings") or {}, _SETTINGS, f"{where}: settings"))
     campaign = settings.get("campaign") or {}
-    if set(campaign) != {"simulator"}:
-        raise SpecError(f"{where}: settings.campaign must be {{simulator: {{customers, seed}}}}, got {campaign!r}")
-    check_fields(campaign["simulator"] or {}, {"customers": int, "seed": int}, f"{where}: settings.campaign.simulator")
+    if set(campaign) == {"simulator"}:
+        check_fields(campaign["simulator"] or {}, {"customers": int, "seed": int},
+                     f"{where}: settings.campaign.simulator")
+    elif set(campaign) == {"files"}:
+        files = check_fields(campaign["files"] or {}, {"transactions": str, "assignments": str},
+                             f"{where}: settings.campaign.files")
+        for name in ("transactions", "assignments"):
+            if name not in files:
+                raise SpecError(f"{where}: settings.campaign.files.{name} is required (a CSV or parquet path)")
+            if not Path(files[name]).exists():
+                raise SpecError(f"{where}: settings.campaign.files.{name}: file {files[name]!r} does not exist")
+    else:
+        raise SpecError(
+            f"{where}: settings.campaign must be {{files: {{transactions, assignments}}}} (your randomized campaign) "
+            f"or {{simulator: {{customers, seed}}}}, got {campaign!r}"
+        )
     settings.setdefault("outcome", "net_margin")
     if settings["outcome"] not in OUTCOMES:
         raise SpecError(f"{where}: settings.outcome must be one of {list(OUTCOMES)}, got {settings['outcome']!r}")
@@ -59,14 +74,7 @@ def load_uplift_spec(path) -> dict:
 def fit_uplift_model(settings: dict) -> tuple[MultiArmUplift, pd.DataFrame, dict]:
     """Fit the uplift model of ``settings`` on its campaign; returns the model, its training features and the
     metadata scoring needs (outcome, features, arms)."""
-    from ..simulate import SimulationConfig, simulate
-
-    options = settings["campaign"]["simulator"] or {}
-    config = SimulationConfig()
-    config = config.replace(n_customers=options.get("customers", config.n_customers))
-    world = simulate(config, seed=options.get("seed", 0))
-    clean = validate_transactions(world.transactions).transactions
-    assignments = world.assignments.reset_index(drop=True)
+    clean, assignments = _campaign(settings["campaign"])
     X = campaign_features(clean, assignments)[list(BEHAVIOURAL_FEATURES)]
     outcomes = campaign_outcomes(clean, assignments, settings["window_days"])
     binary = settings["outcome"] == "converted"
@@ -83,6 +91,26 @@ def fit_uplift_model(settings: dict) -> tuple[MultiArmUplift, pd.DataFrame, dict
     X.index = assignments["customer_id"].astype(str)
     X.index.name = "customer_id"
     return model, X, metadata
+
+
+def _campaign(campaign: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clean transaction log, assignments) of the campaign to learn from: files, or a simulated world."""
+    if "files" in campaign:
+        files = campaign["files"]
+        clean = validate_transactions(read_transactions(files["transactions"])).transactions
+        path = Path(files["assignments"])
+        assignments = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+        assignments["assigned_at"] = pd.to_datetime(assignments["assigned_at"])
+        if "customer_id" in assignments and clean["customer_id"].dtype == object:
+            assignments["customer_id"] = assignments["customer_id"].astype(str)
+        return clean, assignments.reset_index(drop=True)
+    from ..simulate import SimulationConfig, simulate
+
+    options = campaign["simulator"] or {}
+    config = SimulationConfig()
+    config = config.replace(n_customers=options.get("customers", config.n_customers))
+    world = simulate(config, seed=options.get("seed", 0))
+    return validate_transactions(world.transactions).transactions, world.assignments.reset_index(drop=True)
 
 
 def uplift_inputs(transactions: pd.DataFrame, as_of, metadata: dict) -> pd.DataFrame:
