@@ -20,6 +20,7 @@ from loyalty.churn.deploy import churn_inputs, fit_churn_model
 from loyalty.churn.spec import load_churn_spec
 from loyalty.clv import CLVModel
 from loyalty.jobs import recommend_actions
+from loyalty.tracking import use_tracking
 from loyalty.uplift.deploy import fit_uplift_model, load_uplift_spec, uplift_columns, uplift_inputs
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
@@ -102,7 +103,7 @@ def test_fit_then_score_in_fresh_processes_match_in_memory_model(workdir):
     assert (scores["recommended_action"] != "none").sum() == round(0.2 * 23_570)
     assert context["models"] == {k: f"models:/loyalty-{k}/1" for k in ("clv", "churn", "uplift")}
 
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    use_tracking(f"sqlite:///{workdir / 'mlflow.db'}")  # tracking and registry: earlier tests pointed both elsewhere
     runs = mlflow.search_runs(search_all_experiments=True)
     assert sorted(runs["tags.job"]) == ["fit", "score"]
     assert (runs["status"] == "FINISHED").all()
