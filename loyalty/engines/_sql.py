@@ -22,20 +22,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..data.validate import REJECT_REASONS
 from ..errors import DataValidationError
 from ..units import unit_days
 
 __all__ = ["Dialect", "DUCKDB", "SPARK", "validation_steps", "summary_steps", "accounting_queries", "period_ordinal"]
 
-#: Reasons the SQL engines can give (the pandas path's, without the zero-spend rejection option).
-EARLY_REASONS = (
-    "missing_customer_id",
-    "missing_timestamp",
-    "unparseable_timestamp",
-    "invalid_amount",
-    "invalid_margin",
-    "after_cutoff",
-)
+#: Row-level reasons the SQL engines check before duplicates and returns: the start of the pandas path's order.
+EARLY_REASONS = REJECT_REASONS[: REJECT_REASONS.index("after_cutoff") + 1]
 
 
 @dataclass(frozen=True)
@@ -312,7 +306,7 @@ def _ordinal_of(timestamp: pd.Timestamp, period: str) -> int:
 
 def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
     """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries`."""
-    from ..data.validate import REJECT_REASONS, RowAccounting
+    from ..data.validate import RowAccounting
 
     counts: dict[str, int] = {}
     rows_read = 0
