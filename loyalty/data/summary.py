@@ -133,7 +133,8 @@ def summarize(
         holdout_ordinal = int(_period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
 
-    summary = summary.loc[present]
+    if not present.all():  # customers whose first purchase is after the cut-off
+        summary = summary.loc[present]
     summary.attrs.update(
         {"period": period, "unit": unit, "cutoff": str(cutoff), "holdout_end": None if holdout_end is None else str(holdout_end)}
     )
