@@ -101,15 +101,7 @@ def log_clv_model(model: CLVModel, summary: pd.DataFrame, register: bool = True)
     outputs = _scores_frame(inputs["customer_id"], model.score(summary))
     with tempfile.TemporaryDirectory() as tmp:
         path = model.save(Path(tmp) / "clv_model.json")
-        info = mlflow.pyfunc.log_model(
-            name="clv", python_model=CLVPyfunc(), artifacts={"clv_model": str(path)},
-            signature=infer_signature(inputs, outputs), input_example=example,
-            registered_model_name=REGISTERED_NAMES["clv"] if register else None,
-            pip_requirements=_requirements(),
-        )
-    if register:
-        _set_challenger(REGISTERED_NAMES["clv"], info.registered_model_version)
-    return info
+        return _log_and_register("clv", CLVPyfunc(), path, inputs, outputs, register, example)
 
 
 # -- churn -------------------------------------------------------------------------------------------------------
@@ -139,15 +131,7 @@ def log_churn_model(model, features: pd.DataFrame, metadata: dict, register: boo
     outputs = _scores_frame(inputs["customer_id"], p_churn)
     with tempfile.TemporaryDirectory() as tmp:
         path = model.save(Path(tmp) / "churn_model", metadata)
-        info = mlflow.pyfunc.log_model(
-            name="churn", python_model=ChurnPyfunc(), artifacts={"churn_model": str(path)},
-            signature=infer_signature(inputs, outputs), input_example=inputs.head(_EXAMPLE_ROWS),
-            registered_model_name=REGISTERED_NAMES["churn"] if register else None,
-            pip_requirements=_requirements(),
-        )
-    if register:
-        _set_challenger(REGISTERED_NAMES["churn"], info.registered_model_version)
-    return info
+        return _log_and_register("churn", ChurnPyfunc(), path, inputs, outputs, register)
 
 
 # -- uplift ------------------------------------------------------------------------------------------------------
@@ -189,14 +173,23 @@ def log_uplift_model(model, features: pd.DataFrame, metadata: dict, register: bo
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "uplift_model.pkl"
         path.write_bytes(pickle.dumps({"model": model, "metadata": metadata}))
-        info = mlflow.pyfunc.log_model(
-            name="uplift", python_model=UpliftPyfunc(), artifacts={"uplift_model": str(path)},
-            signature=infer_signature(inputs, outputs), input_example=inputs.head(_EXAMPLE_ROWS),
-            registered_model_name=REGISTERED_NAMES["uplift"] if register else None,
-            pip_requirements=_requirements(),
-        )
+        return _log_and_register("uplift", UpliftPyfunc(), path, inputs, outputs, register)
+
+
+# -- logging -----------------------------------------------------------------------------------------------------
+def _log_and_register(family: str, python_model, artifact: Path, inputs: pd.DataFrame, outputs: pd.DataFrame,
+                      register: bool, example: pd.DataFrame | None = None):
+    """Log ``python_model`` with its saved ``artifact`` as pyfunc ``family`` (signature from ``inputs`` →
+    ``outputs``); with ``register``, register it as ``loyalty-<family>`` and point ``challenger`` at it."""
+    info = mlflow.pyfunc.log_model(
+        name=family, python_model=python_model, artifacts={f"{family}_model": str(artifact)},
+        signature=infer_signature(inputs, outputs),
+        input_example=inputs.head(_EXAMPLE_ROWS) if example is None else example,
+        registered_model_name=REGISTERED_NAMES[family] if register else None,
+        pip_requirements=_requirements(),
+    )
     if register:
-        _set_challenger(REGISTERED_NAMES["uplift"], info.registered_model_version)
+        _set_challenger(REGISTERED_NAMES[family], info.registered_model_version)
     return info
 
 

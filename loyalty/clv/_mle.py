@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import ConvergenceError, NotFittedError
 
-__all__ = ["LikelihoodModel", "collapse", "unique_rows", "unique_counts"]
+__all__ = ["LikelihoodModel", "unique_rows", "unique_counts"]
 
 #: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
@@ -37,12 +37,6 @@ def unique_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return values.astype(x.dtype), position[whole]
     values, inverse = np.unique(x, return_inverse=True)
     return values, inverse.ravel()
-
-
-def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Collapse identical rows of the given columns into unique rows with integer weights."""
-    unique, _, counts = unique_rows(*columns)
-    return unique, counts.astype(float)
 
 
 def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

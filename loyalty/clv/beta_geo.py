@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, collapse, unique_rows, unique_counts
+from ._mle import LikelihoodModel, unique_counts, unique_rows
 
 __all__ = ["BetaGeo"]
 
@@ -282,7 +282,7 @@ def customer_weights(summary: pd.DataFrame) -> np.ndarray | None:
 
 
 def collapse_weighted(columns: list[np.ndarray], weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Like :func:`._mle.collapse` for rows that already carry weights: identical rows merged, weights summed."""
+    """Identical rows of already weighted columns merged, their weights summed."""
     unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
     summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
     return [unique[:, i] for i in range(unique.shape[1])], summed

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, collapse, unique_counts
+from ._mle import LikelihoodModel, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
 
 __all__ = ["GammaGamma"]

@@ -33,6 +33,8 @@ class PolicyEvaluation:
         One row per policy × budget: ``targeted`` customers, ``response_rate`` (conversion among targeted
         customers who got the offer), ``redemptions`` and ``discount_spent`` per targeted-and-treated customer
         scaled to the targeted count (what the campaign would see), ``mean_clv_targeted`` when ``clv`` is known.
+    point : ndarray
+        The estimates (policies × budgets × outcomes) the rows of ``values`` show.
     replicates : ndarray
         Bootstrap replicates (resamples × policies × budgets × outcomes), paired across everything.
     policies, shares, outcomes : the axes of ``replicates``.
@@ -42,6 +44,7 @@ class PolicyEvaluation:
 
     values: pd.DataFrame
     kpis: pd.DataFrame
+    point: np.ndarray
     replicates: np.ndarray
     policies: list[str]
     shares: list[float]
@@ -53,7 +56,7 @@ class PolicyEvaluation:
         """V(policy) − V(baseline) at a budget share with its paired bootstrap interval (per customer)."""
         p, q = self.policies.index(policy), self.policies.index(baseline)
         s, o = self.shares.index(share), self.outcomes.index(outcome)
-        point = self._point[p, s, o] - self._point[q, s, o]
+        point = self.point[p, s, o] - self.point[q, s, o]
         reps = self.replicates[:, p, s, o] - self.replicates[:, q, s, o]
         low, high = percentile_interval(reps, level)
         return {"policy": policy, "baseline": baseline, "share": share, "outcome": outcome,
@@ -127,7 +130,6 @@ def evaluate_policies(
     )
     low, high = percentile_interval(replicates, level)
 
-    true = None
     if truth:
         true_z = {name: frame[column].to_numpy(dtype=float) for name, column in truth.items()}
 
@@ -147,9 +149,7 @@ def evaluate_policies(
     values["total"] = values["value"] * n
 
     kpis = _kpis(frame, selections, shares, treatment)
-    result = PolicyEvaluation(values, kpis, replicates, names, shares, outcome_names, n, selections)
-    result._point = point
-    return result
+    return PolicyEvaluation(values, kpis, point, replicates, names, shares, outcome_names, n, selections)
 
 
 def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment: str) -> pd.DataFrame:
