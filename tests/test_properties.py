@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from loyalty.clv import BetaGeo, GammaGamma
 from loyalty.clv import beta_geo, gamma_gamma
 from loyalty.data import summarize
+from loyalty.data.summary import factorize_sorted
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 START = pd.Timestamp("2024-01-01")  # a Monday
@@ -98,6 +99,51 @@ def test_the_order_of_rows_does_not_change_the_summary(case, random):
     pd.testing.assert_frame_equal(shuffled[["frequency", "recency", "T"]], summary[["frequency", "recency", "T"]],
                                   check_exact=True)
     np.testing.assert_allclose(shuffled["monetary_value"], summary["monetary_value"], rtol=1e-12, atol=0)
+
+
+def _arranged(log, arrangement, random):
+    """The log's rows sorted by customer, grouped by customer in a random customer order, or shuffled."""
+    order = list(range(len(log)))
+    random.shuffle(order)
+    shuffled = log.iloc[order]
+    if arrangement == "shuffled":
+        return shuffled.reset_index(drop=True)
+    customers = sorted(set(log["customer_id"]))
+    if arrangement == "grouped":
+        random.shuffle(customers)
+    rank = {c: i for i, c in enumerate(customers)}
+    by_customer = shuffled["customer_id"].map(rank).to_numpy().argsort(kind="stable")
+    return shuffled.iloc[by_customer].reset_index(drop=True)
+
+
+@SETTINGS
+@given(logs(), st.sampled_from(["sorted", "grouped", "shuffled"]), st.randoms(use_true_random=False))
+def test_logs_sorted_or_grouped_by_customer_give_the_same_summary_as_shuffled_ones(case, arrangement, random):
+    log, cutoff, period = case
+    summary = summarize(log, cutoff=cutoff, period=period)
+    arranged = summarize(_arranged(log, arrangement, random), cutoff=cutoff, period=period)
+    pd.testing.assert_frame_equal(arranged[["frequency", "recency", "T"]], summary[["frequency", "recency", "T"]],
+                                  check_exact=True)
+    np.testing.assert_allclose(arranged["monetary_value"], summary["monetary_value"], rtol=1e-12, atol=0)
+
+
+@SETTINGS
+@given(
+    st.lists(st.integers(0, 30), min_size=1, max_size=80),
+    st.sampled_from(["sorted", "grouped", "shuffled"]),
+    st.sampled_from(["str", "int64", "object"]),
+    st.randoms(use_true_random=False),
+)
+def test_factorize_sorted_equals_pandas_factorize_with_sort(values, arrangement, dtype, random):
+    log = pd.DataFrame({"customer_id": values})
+    ids = _arranged(log, arrangement, random)["customer_id"]
+    ids = ids.map(lambda v: f"c{v:02d}") if dtype != "int64" else ids
+    ids = ids.astype(dtype)
+    codes, uniques = factorize_sorted(ids)
+    expected_codes, expected_uniques = pd.factorize(ids, sort=True)
+    assert codes.tolist() == expected_codes.tolist()
+    assert uniques.tolist() == list(expected_uniques)
+    assert uniques.dtype == pd.Index(expected_uniques).dtype
 
 
 @SETTINGS

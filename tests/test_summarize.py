@@ -283,3 +283,25 @@ def test_an_unknown_period_is_an_error_listing_the_choices():
     log = hand_log([("a", "2024-01-01", 10.0)])
     with pytest.raises(DataValidationError, match=r"period must be one of \['D', 'W', 'h'\], got 'M'"):
         summarize(log, cutoff="2024-01-10", period="M")
+
+
+def test_a_missing_customer_id_is_an_error_counting_them():
+    log = hand_log([("a", "2024-01-01", 10.0), ("b", "2024-01-02", 5.0), ("c", "2024-01-03", 5.0)])
+    log.loc[1, "customer_id"] = None
+    with pytest.raises(DataValidationError, match="column 'customer_id' has 1 missing values of 3 rows"):
+        summarize(log, cutoff="2024-01-10")
+
+
+@pytest.mark.parametrize("resolution", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("period", ["h", "D", "W"])
+def test_the_timestamp_resolution_does_not_change_the_summary(resolution, period):
+    log = hand_log([
+        ("a", "2024-01-01 09:30", 10.0),
+        ("a", "2024-01-03 23:59:59", 5.0),
+        ("a", "2024-01-04 00:00:00", 7.0),
+        ("b", "2023-12-31 23:00", 3.0),
+        ("b", "2024-01-08 12:00", 30.0),
+    ])
+    reference = summarize(log, cutoff="2024-01-15", period=period)
+    log["timestamp"] = log["timestamp"].astype(f"datetime64[{resolution}]")
+    pd.testing.assert_frame_equal(summarize(log, cutoff="2024-01-15", period=period), reference, check_exact=True)

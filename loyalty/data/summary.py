@@ -8,7 +8,7 @@ import pandas as pd
 from ..errors import DataValidationError
 from ..units import unit_days
 
-__all__ = ["summarize", "PERIODS"]
+__all__ = ["summarize", "factorize_sorted", "PERIODS"]
 
 #: Periods purchases are grouped by ("several purchases in one period count as one repeat transaction").
 PERIODS = {"h": "h", "D": "D", "W": "W"}
@@ -100,12 +100,11 @@ def summarize(
         raise DataValidationError(
             f"no transaction on or before the cutoff {cutoff}; the log starts at {timestamp.min()}"
         )
-    codes, customers = pd.factorize(transactions["customer_id"], sort=True)
+    codes, customers = factorize_sorted(transactions["customer_id"])
     amount = transactions["amount"].to_numpy(dtype=float)
     margin = transactions["margin"].to_numpy(dtype=float) if "margin" in transactions.columns else None
 
-    cal = _period_stats(codes[in_calibration], ordinal[in_calibration], amount[in_calibration],
-                        None if margin is None else margin[in_calibration], len(customers))
+    cal = _period_stats(codes, ordinal, amount, margin, len(customers), in_calibration)
     present = cal["count"] > 0
     frequency = cal["count"] - 1
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -126,7 +125,7 @@ def summarize(
 
     if holdout_end is not None:
         in_holdout = ((timestamp > cutoff) & (timestamp <= holdout_end)).to_numpy()
-        hold = _period_stats(codes[in_holdout], ordinal[in_holdout], amount[in_holdout], None, len(customers))
+        hold = _period_stats(codes, ordinal, amount, None, len(customers), in_holdout)
         summary["frequency_holdout"] = hold["count"].astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             summary["monetary_holdout"] = np.where(hold["count"] > 0, hold["amount"] / hold["count"], 0.0)
@@ -141,63 +140,139 @@ def summarize(
     return summary
 
 
+def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of ``ids`` in the sorted order of their values, and the sorted distinct values.
+
+    The same result as ``pd.factorize(ids, sort=True)``, faster on the logs people have: exports grouped by
+    customer skip hashing altogether. The ids are first cut into runs of equal consecutive values (one
+    comparison per row); when those runs are already in sorted order (a log sorted by customer, the usual
+    export) each run is a customer and the codes are a running count. Otherwise only the run heads are hashed
+    (``pd.factorize``), and when most rows start a run (a log sorted by time) the ids are hashed directly.
+
+    Raises
+    ------
+    DataValidationError
+        When an id is missing (validate the log first).
+
+    Examples
+    --------
+    >>> codes, uniques = factorize_sorted(pd.Series(["b", "b", "a", "c", "a"]))
+    >>> codes.tolist(), uniques.tolist()
+    ([1, 1, 0, 2, 0], ['a', 'b', 'c'])
+    """
+    n = len(ids)
+    missing = int(ids.isna().sum())
+    if missing:
+        raise DataValidationError(
+            f"column 'customer_id' has {missing:,} missing values of {n:,} rows; run validate_transactions first"
+        )
+    values = ids.array
+    arrow = getattr(values, "_pa_array", None)  # pandas' pyarrow-backed strings
+    if n < 2 or (arrow is None and not pd.api.types.is_numeric_dtype(ids.dtype)):
+        codes, uniques = pd.factorize(ids, sort=True)
+        return codes.astype(np.int64, copy=False), pd.Index(uniques)
+    if arrow is not None:
+        import pyarrow.compute as pc
+
+        starts = np.empty(n, dtype=bool)
+        starts[0] = True
+        starts[1:] = pc.not_equal(arrow.slice(1), arrow.slice(0, n - 1)).to_numpy()
+    else:
+        raw = ids.to_numpy()
+        starts = np.empty(n, dtype=bool)
+        starts[0] = True
+        np.not_equal(raw[1:], raw[:-1], out=starts[1:])
+    n_runs = int(np.count_nonzero(starts))
+    if n_runs > n // 2:  # not grouped by customer: hashing the runs would not save anything
+        codes, uniques = pd.factorize(ids, sort=True)
+        return codes.astype(np.int64, copy=False), pd.Index(uniques)
+    if arrow is not None:
+        heads = arrow.filter(starts)
+        ascending = not pc.any(pc.less(heads.slice(1), heads.slice(0, n_runs - 1))).as_py()
+        head_values = type(values)._from_sequence(heads, dtype=ids.dtype)
+    else:
+        head_values = raw[starts]
+        ascending = bool(np.all(head_values[1:] > head_values[:-1]))
+    if ascending:  # consecutive runs differ, so ascending runs are distinct: one run per customer
+        codes = np.cumsum(starts, dtype=np.int64)
+        codes -= 1
+        return codes, pd.Index(head_values, dtype=ids.dtype)
+    head_codes, uniques = pd.factorize(pd.Series(head_values, dtype=ids.dtype), sort=True)
+    lengths = np.diff(np.append(np.flatnonzero(starts), n))
+    return np.repeat(head_codes.astype(np.int64, copy=False), lengths), pd.Index(uniques)
+
+
 def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
     """Integer index of each timestamp's period (consecutive periods differ by 1)."""
-    nanos = timestamp.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    if isinstance(timestamp.dtype, pd.DatetimeTZDtype):  # time-zone aware: their UTC instants
+        timestamp = timestamp.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = timestamp.to_numpy()
+    resolution, _ = np.datetime_data(values.dtype)
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[resolution]  # pandas' resolutions
+    ticks = values.view(np.int64)  # in the column's own resolution: no conversion pass
     if period == "h":
-        return nanos // (3600 * 10**9)
-    days = nanos // (86400 * 10**9)
+        return ticks // (3600 * per_second)
+    days = ticks // (86400 * per_second)
     if period == "D":
         return days
     # pandas' "W" periods end on Sunday; 1970-01-01 was a Thursday, so shift by 3 days to start on Monday.
     return (days + 3) // 7
 
 
-def _period_stats(codes, ordinal, amount, margin, n_customers: int) -> dict[str, np.ndarray]:
-    """Per customer: number of distinct periods, first and last period, total and first-period amounts.
+def _period_stats(codes, ordinal, amount, margin, n_customers: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per customer, over the ``rows`` selected (a boolean mask): number of distinct periods, first and last
+    period, total and first-period amounts (and margins).
 
-    One sort of the (customer, period) keys gives all of it: distinct keys are the purchase periods, and each
-    customer's run of sorted keys starts at their first period and ends at their last.
+    One sort of the (customer, period) keys gives all of it: each customer's sorted keys run from their first
+    period to their last, and a key that differs from the previous one starts a new purchase period. Rows left
+    out get a key past every customer's, so they sort to the end and are cut off: no filtered copies.
     """
-    if len(codes) == 0:
+    n_rows = int(np.count_nonzero(rows))
+    if n_rows == 0:
         zeros = np.zeros(n_customers)
         return {"count": zeros.astype(np.int64), "first": zeros, "last": zeros, "amount": zeros,
                 "first_amount": zeros, "margin": zeros, "first_margin": zeros}
+    everything = n_rows == len(rows)
     low = int(ordinal.min())
     span = int(ordinal.max()) - low + 1
     key = codes.astype(np.int64)  # a copy, updated in place below: one temporary instead of three
     key *= span
     key += ordinal
     key -= low
+    if not everything:
+        np.copyto(key, n_customers * span, where=~rows)
     key.sort()
-    distinct = np.empty(len(key), dtype=bool)
-    distinct[0] = True
-    np.not_equal(key[1:], key[:-1], out=distinct[1:])
-    key = key[distinct]
+    key = key[:n_rows]
     customer = key // span
-    period = key - customer * span + low
-    starts = np.empty(len(key), dtype=bool)
-    starts[0] = True
-    np.not_equal(customer[1:], customer[:-1], out=starts[1:])
-    ends = np.empty(len(key), dtype=bool)
-    ends[-1] = True
-    ends[:-1] = starts[1:]
-    if int(starts.sum()) == n_customers:  # every customer has a row here: runs are customers 0..n-1 in order
-        first, last = period[starts], period[ends]
+    rows_per_customer = np.bincount(customer, minlength=n_customers)
+    new_period = np.empty(n_rows, dtype=bool)
+    new_period[0] = True
+    np.not_equal(key[1:], key[:-1], out=new_period[1:])
+    count = np.bincount(customer, weights=new_period, minlength=n_customers).astype(np.int64)
+    ends = np.cumsum(rows_per_customer) - 1
+    if int(np.count_nonzero(rows_per_customer)) == n_customers:  # the usual case: every customer has a row
+        owner = np.arange(n_customers)
+        first = key[ends - rows_per_customer + 1] - owner * span + low
+        last = key[ends] - owner * span + low
     else:
         first = np.zeros(n_customers, dtype=np.int64)
         last = np.zeros(n_customers, dtype=np.int64)
-        first[customer[starts]] = period[starts]
-        last[customer[ends]] = period[ends]
-    in_first = (ordinal == first[codes]).astype(float)
+        present = np.flatnonzero(rows_per_customer)
+        first[present] = key[ends[present] - rows_per_customer[present] + 1] - present * span + low
+        last[present] = key[ends[present]] - present * span + low
+    in_first = ordinal == first[codes]
+    if not everything:
+        in_first &= rows
+    selected = amount if everything else np.where(rows, amount, 0.0)
     out = {
-        "count": np.bincount(customer, minlength=n_customers),
+        "count": count,
         "first": first.astype(float),
         "last": last.astype(float),
-        "amount": np.bincount(codes, weights=amount, minlength=n_customers),
-        "first_amount": np.bincount(codes, weights=amount * in_first, minlength=n_customers),
+        "amount": np.bincount(codes, weights=selected, minlength=n_customers),
+        "first_amount": np.bincount(codes, weights=np.where(in_first, amount, 0.0), minlength=n_customers),
     }
     if margin is not None:
-        out["margin"] = np.bincount(codes, weights=margin, minlength=n_customers)
-        out["first_margin"] = np.bincount(codes, weights=margin * in_first, minlength=n_customers)
+        selected = margin if everything else np.where(rows, margin, 0.0)
+        out["margin"] = np.bincount(codes, weights=selected, minlength=n_customers)
+        out["first_margin"] = np.bincount(codes, weights=np.where(in_first, margin, 0.0), minlength=n_customers)
     return out
