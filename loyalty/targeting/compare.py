@@ -14,9 +14,21 @@ Scores per customer (columns of the customer frame the policies read):
   - ``uplift_net_margin`` = uplift_response · s · (m − d) − d · s · E_w − contact cost: the incremental margin
     of the extra conversions at the discounted price, minus the discount on purchases the customer would have
     made anyway, minus the contact (d = the offer's discount rate): short-term profit;
-  - ``uplift_retention``: uplift learner of retention (a purchase after the window, within the horizon);
+  - ``p_retained_control`` and ``uplift_retention``: P(retained | control) and the offer's effect on it, retained
+    meaning a purchase after the window, within the horizon (:class:`~loyalty.targeting.retention.RetentionShift`:
+    a classifier on the control arm and one log-odds shift for the offer; ``models.retention: learner`` uses the
+    uplift meta-learner instead);
   - ``residual_clv`` = CLV over the horizon − CLV over the window;
-  - lifecycle value = uplift_net_margin + uplift_retention · residual_clv (DESIGN.md section 4);
+  - ``retention_value`` = uplift_retention / p_retained_control · residual_clv;
+  - lifecycle value = uplift_net_margin + retention_value (DESIGN.md section 4).
+
+  Why divide by P(retained | control): residual CLV is an *unconditional* expectation, P(retained) × E[post-window
+  margin | retained], so what one extra retained customer is worth is residual_clv / P(retained | control), not
+  residual_clv. Multiplying the retention uplift by the unconditional value undervalues exactly the customers
+  retention offers are for (those likely to lapse) by that factor. Equivalently, the offer changes the value of
+  the customer's remaining relationship in proportion to its relative effect on retention, which is exact when
+  the offer acts on survival (a customer lost at contact loses all of their residual value) and spend per
+  purchase after the window is unaffected.
 
 - without a history (Hillstrom): ``uplift_net_margin`` is an uplift learner of the window net margin;
 - ``true_lifecycle_uplift``: the simulator's truth (oracle only).
@@ -42,6 +54,7 @@ from ..uplift.learners import LIGHTGBM_DEFAULTS, SLearner
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES
+from .retention import RetentionShift
 from .spec import ExperimentSpec
 
 __all__ = ["ExperimentResult", "run_experiment", "load_campaign", "score_campaign", "headline"]
@@ -87,8 +100,14 @@ def _learner(kind: str, binary: bool, n_estimators: int, seed: int):
 
 
 def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, learner: str = "X",
-                   seed: int = 0, progress: bool = False) -> pd.DataFrame:
-    """Cross-fitted model scores for every customer of the campaign (see the module docstring)."""
+                   seed: int = 0, progress: bool = False, retention: str = "shift") -> pd.DataFrame:
+    """Cross-fitted model scores for every customer of the campaign (see the module docstring).
+
+    ``retention``: ``"shift"`` (:class:`RetentionShift`) or ``"learner"`` (the uplift meta-learner ``learner``)
+    for the offer's effect on retention.
+    """
+    if retention not in ("shift", "learner"):
+        raise DataValidationError(f"retention must be 'shift' or 'learner', got {retention!r}")
     frame, X = data.frame, data.X
     n = len(frame)
     treatment = frame["treatment"].to_numpy()
@@ -98,16 +117,20 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
         members = np.flatnonzero(treatment == arm)
         fold[rng.permutation(members)] = np.arange(len(members)) % folds
     history = data.summary is not None
+    retention_model = history and "retained" in frame
     targets = {"uplift_response": ("converted", True)}
-    if history and "retained" in frame:
-        targets["uplift_retention"] = ("retained", True)
     if not history:
         targets["uplift_net_margin"] = ("net_margin", False)
     scores = pd.DataFrame(index=frame.index, columns=["p_buy_treated", *targets], dtype=float)
-    steps = tqdm(total=folds * (1 + len(targets)), desc="cross-fitting", disable=not progress, leave=False)
+    if retention_model:
+        scores["p_retained_control"] = np.nan
+        scores["uplift_retention"] = np.nan
+    steps = tqdm(total=folds * (1 + len(targets) + retention_model), desc="cross-fitting", disable=not progress,
+                 leave=False)
+    settings = {**LIGHTGBM_DEFAULTS, "n_estimators": n_estimators}
     for k in range(folds):
         train, test = fold != k, fold == k
-        response = lightgbm.LGBMClassifier(random_state=seed, **{**LIGHTGBM_DEFAULTS, "n_estimators": n_estimators})
+        response = lightgbm.LGBMClassifier(random_state=seed, **settings)
         treated_train = train & (treatment == 1)
         response.fit(X[treated_train], frame["converted"].to_numpy()[treated_train])
         scores.loc[test, "p_buy_treated"] = response.predict_proba(X[test])[:, 1]
@@ -116,6 +139,17 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
             model = _learner(learner, binary, n_estimators, seed)
             model.fit(X[train], frame[target].to_numpy()[train], treatment[train])
             scores.loc[test, column] = model.predict(X[test])
+            steps.update()
+        if retention_model:
+            retained = frame["retained"].to_numpy()[train]
+            shift = RetentionShift(lightgbm.LGBMClassifier(random_state=seed, **settings)).fit(
+                X[train], retained, treatment[train])
+            scores.loc[test, "p_retained_control"] = shift.predict_control(X[test])
+            if retention == "shift":
+                scores.loc[test, "uplift_retention"] = shift.predict(X[test])
+            else:
+                model = _learner(learner, True, n_estimators, seed).fit(X[train], retained, treatment[train])
+                scores.loc[test, "uplift_retention"] = model.predict(X[test])
             steps.update()
     steps.close()
     if history:
@@ -126,8 +160,12 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
             scores["uplift_response"] * spend * (scores["margin_rate"] - d) - d * spend * expected
             - frame["contact_cost"].to_numpy(dtype=float)
         )
-        if "uplift_retention" in scores:
-            scores["uplift_lifecycle"] = scores["uplift_net_margin"] + scores["uplift_retention"] * scores["residual_clv"]
+        if retention_model:
+            # what one extra retained customer is worth: E[post-window margin | retained] (module docstring)
+            scores["retention_value"] = (
+                scores["uplift_retention"] / scores["p_retained_control"] * scores["residual_clv"]
+            )
+            scores["uplift_lifecycle"] = scores["uplift_net_margin"] + scores["retention_value"]
     scores["fold"] = fold
     return scores
 
@@ -176,7 +214,8 @@ def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignD
         raise DataValidationError("policy 'lifecycle' needs a long-horizon outcome: set economics.horizon_days")
     models = spec.models
     scores = score_campaign(data, folds=models.get("folds", 2), n_estimators=models.get("n_estimators", 100),
-                            learner=models.get("learner", "X"), seed=spec.bootstrap["seed"], progress=progress)
+                            learner=models.get("learner", "X"), seed=spec.bootstrap["seed"], progress=progress,
+                            retention=models.get("retention", "shift"))
     customers = pd.concat([data.frame, scores], axis=1)
     shares = sorted(set(CURVE_SHARES) | set(spec.budgets))
     evaluation = evaluate_policies(

@@ -14,8 +14,8 @@ policy                    ranks customers by (columns)                          
 ``uplift``                ``uplift_response``: P(buy | T) − P(buy | C)         incremental response
 ``margin_uplift``         ``uplift_net_margin``: incremental window margin       short-term profit
                           net of the offer's cost
-``lifecycle``             ``uplift_net_margin + uplift_retention ×              lifecycle economics
-                          residual_clv``
+``lifecycle``             ``uplift_net_margin + uplift_retention /              lifecycle economics
+                          p_retained_control × residual_clv``
 ``oracle``                ``true_lifecycle_uplift`` (simulator only)            the ceiling
 ========================= ===================================================== ===================================
 """

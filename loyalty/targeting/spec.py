@@ -13,7 +13,7 @@ Example (``experiments/simulated.yaml``)::
       annual_discount_rate: 0.10
       response_window_days: 28
       horizon_days: 364          # long-horizon outcome; null for short-horizon data
-    models: {folds: 2, n_estimators: 100, learner: X}
+    models: {folds: 2, n_estimators: 100, learner: X, retention: shift}
     policies: [random, response, churn_risk, clv, uplift, margin_uplift, lifecycle, oracle]
     budgets: [0.1, 0.2, 0.3]
     headline: {budget: 0.2, policy: lifecycle, baseline: response}
@@ -105,12 +105,14 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
         if value is not None and value < 0:
             raise SpecError(f"{where}: economics.{name} must be >= 0, got {value}")
 
-    models = check_fields(spec.get("models") or {}, {"folds": int, "n_estimators": int, "learner": str},
-                          f"{where}: models")
+    models = check_fields(spec.get("models") or {},
+                          {"folds": int, "n_estimators": int, "learner": str, "retention": str}, f"{where}: models")
     if models.get("folds", 2) < 2:
         raise SpecError(f"{where}: models.folds must be >= 2 (cross-fitting), got {models['folds']}")
     if models.get("learner", "X") not in ("T", "X", "S"):
         raise SpecError(f"{where}: models.learner must be one of T, X, S, got {models['learner']!r}")
+    if models.get("retention", "shift") not in ("shift", "learner"):
+        raise SpecError(f"{where}: models.retention must be 'shift' or 'learner', got {models['retention']!r}")
 
     policies = spec.get("policies") or ["random", "response", "uplift", "margin_uplift", "lifecycle"]
     unknown = [p for p in policies if p not in BUILTIN_POLICIES]
@@ -144,8 +146,9 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     bootstrap = {"resamples": 1000, "seed": 0, "level": 0.95, **bootstrap}
     if bootstrap["resamples"] < 100:
         raise SpecError(f"{where}: bootstrap.resamples must be >= 100 for a 95% interval, got {bootstrap['resamples']}")
+    models = {"folds": 2, "n_estimators": 100, "learner": "X", "retention": "shift", **models}
     return ExperimentSpec(
-        name=spec["name"], data=data, economics=dict(economics), models={"folds": 2, "n_estimators": 100, "learner": "X", **models},
+        name=spec["name"], data=data, economics=dict(economics), models=models,
         policies=list(policies), budgets=[float(b) for b in budgets], headline=headline, bootstrap=bootstrap,
         source=where,
     )
