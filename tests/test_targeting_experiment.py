@@ -42,6 +42,7 @@ def _spec(**changes):
         ({"policies": ["response", "lifecycle"]}, "need a transaction history"),
         ({"data": {"warehouse": {}}}, "field 'data' must name one source"),
         ({"modls": {}}, "unknown field"),
+        ({"models": {"retention": "guess"}}, "models.retention must be 'shift' or 'learner'"),
     ],
 )
 def test_bad_specs_fail_before_any_model_is_fitted(change, message):
@@ -129,6 +130,44 @@ def test_report_renders_with_headline_and_every_plot_and_results_validate(hillst
         assert decoded.size[0] > 300 and decoded.size[1] > 200
     for name in (*PLOTS, "policies.csv", "results.json", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def small_world_result():
+    return run_experiment(experiment_from_dict({
+        "name": "small-world", "data": {"simulator": {"customers": 5_000, "seed": 3}},
+        "economics": {"annual_discount_rate": 0.1, "response_window_days": 28, "horizon_days": 364},
+        "models": {"folds": 2, "n_estimators": 30},
+        "policies": ["random", "response", "churn_risk", "clv", "uplift", "margin_uplift", "lifecycle", "oracle"],
+        "budgets": [0.1, 0.2], "headline": {"budget": 0.2, "policy": "lifecycle", "baseline": "response"},
+        "bootstrap": {"resamples": 200},
+    }))
+
+
+def test_simulated_report_shows_every_policys_share_of_the_oracle(small_world_result, tmp_path):
+    document = write_experiment(small_world_result, tmp_path)
+    jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
+    oracle = document["oracle_share"]
+    values = small_world_result.evaluation.values
+    for budget in ("0.1", "0.2"):
+        at = values[(values["share"] == float(budget)) & (values["outcome"] == "long_net_margin")]
+        true = at.set_index("policy")["true_value"]
+        assert oracle["oracle_true_value_per_1000"][budget] == pytest.approx(true["oracle"] * 1000)
+        shares = oracle["by_budget"][budget]
+        assert set(shares) == set(true.index) - {"oracle"}
+        assert shares == pytest.approx((true / true["oracle"]).drop("oracle").to_dict())
+        assert oracle["best_policy"][budget] == max(shares, key=shares.get)
+    page = (tmp_path / "report.html").read_text()
+    table = page[page.index('id="oracle-share"'):]
+    assert all(f"<td>{policy}</td>" in table for policy in oracle["by_budget"]["0.2"])
+
+
+def test_lifecycle_score_values_an_extra_retained_customer_at_the_conditional_residual_clv(small_world_result):
+    scores = small_world_result.scores
+    expected = scores["uplift_net_margin"] + scores["uplift_retention"] / scores["p_retained_control"] * scores[
+        "residual_clv"]
+    assert np.allclose(scores["uplift_lifecycle"], expected)
+    assert ((scores["p_retained_control"] > 0) & (scores["p_retained_control"] < 1)).all()
 
 
 def test_headline_is_honest_when_the_interval_spans_zero(hillstrom_result):

@@ -70,17 +70,26 @@ def results_document(result) -> dict:
 
 
 def _oracle_shares(result) -> dict | None:
-    """True value of each policy as a share of the oracle's, at each budget (simulator only)."""
+    """True value of every non-oracle policy as a share of the oracle's, at each budget (simulator only).
+
+    True values come from the truth columns (each targeted customer's exact incremental value), as in
+    ``true_difference``. A share is None when the oracle's own value is not positive (no ceiling to share), and
+    negative when a policy loses money where the oracle earns it.
+    """
     values = result.evaluation.values
     if "true_value" not in values or "oracle" not in result.evaluation.policies:
         return None
     outcome = result.headline["outcome"]
-    shares = {}
+    shares, ceiling, best = {}, {}, {}
     for budget in result.spec.budgets:
         at = values[(values["share"] == budget) & (values["outcome"] == outcome)].set_index("policy")["true_value"]
-        best = at["oracle"]
-        shares[f"{budget:g}"] = {p: float(v / best) if best > 0 else None for p, v in at.items() if p != "oracle"}
-    return {"outcome": outcome, "by_budget": shares}
+        oracle = at["oracle"]
+        key = f"{budget:g}"
+        ceiling[key] = float(oracle * 1000)
+        shares[key] = {p: float(v / oracle) if oracle > 0 else None for p, v in at.items() if p != "oracle"}
+        known = {p: v for p, v in shares[key].items() if v is not None}
+        best[key] = max(known, key=known.get) if known else None
+    return {"outcome": outcome, "oracle_true_value_per_1000": ceiling, "by_budget": shares, "best_policy": best}
 
 
 def _jsonable(value):
@@ -201,6 +210,30 @@ def write_experiment(result, out: str | Path) -> dict:
     return document
 
 
+def _oracle_table(oracle: dict) -> str:
+    """Every policy's share of the oracle's true value at every budget, best first at the first budget."""
+    budgets = list(oracle["by_budget"])
+    first = oracle["by_budget"][budgets[0]]
+    policies = sorted(first, key=lambda p: -np.inf if first[p] is None else -first[p])
+
+    def cell(share, best):
+        text = "n/a" if share is None else f"{share:.0%}"
+        return f"<td><b>{text}</b></td>" if best else f"<td>{text}</td>"
+
+    head = "".join(f"<th>{float(b):.0%}</th>" for b in budgets)
+    ceiling = "".join(f"<td>{oracle['oracle_true_value_per_1000'][b]:,.1f}</td>" for b in budgets)
+    rows = "".join(
+        f"<tr><td>{html.escape(p)}</td>"
+        + "".join(cell(oracle["by_budget"][b][p], oracle["best_policy"][b] == p) for b in budgets) + "</tr>"
+        for p in policies)
+    return ("<h2 id=\"oracle-share\">Share of the oracle's true value</h2>"
+            "<p>True value of each policy's targets (from the simulator's truth) divided by the oracle's at the same "
+            "budget; the best non-oracle policy per budget in bold. Negative: the policy loses money where the "
+            "oracle earns it.</p>"
+            f"<table><tr><th>policy</th>{head}</tr>{rows}"
+            f"<tr><td>oracle: true value / 1,000</td>{ceiling}</tr></table>")
+
+
 def _html(document: dict, result, images: dict) -> str:
     h = document["headline"]
     values = result.evaluation.values
@@ -221,12 +254,7 @@ def _html(document: dict, result, images: dict) -> str:
         f"<figcaption>{name}</figcaption></figure>"
         for name, data in images.items()
     )
-    oracle = ""
-    if "oracle_share" in document:
-        shares = document["oracle_share"]["by_budget"][f"{h['budget']:g}"]
-        oracle = "<h2>Share of the oracle's true value</h2><ul>" + "".join(
-            f"<li>{html.escape(p)}: {s:.0%}</li>" if s is not None else f"<li>{html.escape(p)}: n/a</li>"
-            for p, s in shares.items()) + "</ul>"
+    oracle = _oracle_table(document["oracle_share"]) if "oracle_share" in document else ""
     accounting = html.escape(json.dumps(document["data"].get("accounting", {}), indent=1))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(document['experiment'])}: targeting report</title>
