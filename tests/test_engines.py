@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from loyalty.clv import BetaGeo, CLVModel, GammaGamma
+from loyalty.data import validate_transactions
 from loyalty.engines import CollapsedStatistics, collapsed_statistics, default_engine, summarize
 
 CDNOW_CUTOFF = "1997-09-30"
@@ -138,6 +139,39 @@ def test_kept_duplicates_and_margin_rate_match_pandas(cdnow_full, cdnow_files):
     assert accounting == expected_accounting
 
 
+def copies_and_returns_log() -> pd.DataFrame:
+    """Duplicates and returns of the same customers: copies of purchases that a return nets into, a copied
+    return, copies of a customer's only purchase, a fully returned order beside zero-price purchases (spend
+    exactly 0 after netting) and a copied row with a blank-padded id."""
+    rows = [
+        ("A", "2023-01-05 10:00", 10.37, 1.0, "a1"), ("A", "2023-01-05 10:00", 10.37, 1.0, "a1"),
+        ("A", "2023-01-05 10:00", 10.37, 1.0, "a1"), ("A", "2023-01-05 10:00", 4.10, 0.5, "a1"),
+        ("A", "2023-01-06 09:00", -5.0, -0.4, "a1"), ("A", "2023-01-06 09:00", -5.0, -0.4, "a1"),
+        ("A", "2023-02-01 12:00", 7.25, 0.7, "a2"), ("A", "2023-02-01 12:00", 7.25, 0.7, "a2"),
+        ("A", "2023-03-01 12:00", 3.10, 0.3, None),
+        ("B", "2023-01-10 08:00", 0.0, 0.0, "b1"), ("B", "2023-01-10 08:00", 10.37, 2.0, "b2"),
+        ("B", "2023-01-10 08:00", 20.11, 4.0, "b2"), ("B", "2023-01-11 08:00", -30.48, -6.0, "b2"),
+        ("B", "2023-02-10 08:00", 0.0, 0.0, "b3"), ("B", "2023-02-10 08:00", 0.0, 0.0, "b3"),
+        ("C", "2023-01-20 08:00", 12.5, 3.0, "c1"), ("C", "2023-01-20 08:00", 12.5, 3.0, "c1"),
+        (" C ", "2023-01-21 08:00", 2.5, 1.0, "c2"), ("C", "2023-01-21 08:00", -1.0, 0.0, None),
+        ("D", "2023-01-02 08:00", 8.0, 2.0, "d1"), ("D", "2023-01-03 08:00", -8.0, -2.0, "d1"),
+        ("D", "2023-01-09 08:00", 5.0, 1.0, "d2"),
+    ]
+    return pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "margin", "order_id"])
+
+
+@pytest.mark.parametrize("duplicates", ["drop", "keep"])
+def test_duckdb_nets_returns_into_copied_purchases_like_pandas(tmp_path, duplicates):
+    log = copies_and_returns_log()
+    log.to_parquet(tmp_path / "log.parquet")
+    expected, expected_accounting = summarize(log, "2023-06-30", duplicates=duplicates)
+    actual, accounting = summarize(tmp_path / "log.parquet", "2023-06-30", duplicates=duplicates)
+    assert_same_summary(expected, actual)
+    assert accounting == expected_accounting
+    assert expected_accounting.returns_netted > 0 and "fully_returned" in expected_accounting.rejected
+    assert expected_accounting.notes == {"zero_spend_customers_kept": 1}
+
+
 def test_duckdb_runs_within_a_memory_limit_and_spills(messy, tmp_path):
     log, folder = messy
     expected, expected_accounting = summarize(log, MESSY_CUTOFF)
@@ -243,6 +277,16 @@ def test_spark_rejects_and_nets_returns_like_pandas_and_duckdb(spark, messy):
 
 
 @pytest.mark.spark
+def test_spark_writes_the_rejected_rows_duckdb_writes(spark, messy, tmp_path):
+    _, folder = messy
+    summarize(folder / "messy.csv", MESSY_CUTOFF, rejects_path=tmp_path / "duck.parquet")
+    summarize(folder / "messy.csv", MESSY_CUTOFF, engine="spark", spark=spark, rejects_path=tmp_path / "spark")
+    rows = [sorted(map(tuple, pd.read_parquet(path).fillna("").astype(str).to_numpy()))
+            for path in (tmp_path / "duck.parquet", tmp_path / "spark")]
+    assert rows[1] == rows[0] and len(rows[0]) > 50
+
+
+@pytest.mark.spark
 def test_spark_collapsed_statistics_and_scoring_equal_the_local_path(spark, cdnow_full, cdnow_files, tmp_path):
     from loyalty.engines import spark_engine
 
@@ -279,18 +323,38 @@ def test_duckdb_scoring_in_batches_equals_scoring_in_memory(cdnow_full, cdnow_fi
     np.testing.assert_allclose(scored[interval].to_numpy(), expected[interval].to_numpy(), rtol=1e-6, atol=1e-9)
 
 
-def test_cli_summarize_with_duckdb_writes_the_pandas_summary(cdnow_full, cdnow_files, tmp_path, capsys):
+def test_cli_summarize_runs_on_duckdb_by_default_with_the_pandas_summary_and_rejected_rows(cdnow_files, tmp_path,
+                                                                                           capsys):
     from loyalty.cli import main
 
     args = ["summarize", str(cdnow_files / "cdnow.csv"), "--cutoff", CDNOW_CUTOFF, "--unit", "W"]
-    assert main([*args, "--out", str(tmp_path / "pandas.parquet")]) == 0
-    assert main([*args, "--engine", "duckdb", "--memory-limit", "256MB", "--out", str(tmp_path / "duck.parquet")]) == 0
+    assert main([*args, "--engine", "pandas", "--out", str(tmp_path / "pandas.parquet")]) == 0
+    in_memory = capsys.readouterr().out
+    assert main([*args, "--memory-limit", "256MB", "--out", str(tmp_path / "duck.parquet")]) == 0
     printed = capsys.readouterr().out
     assert "engine duckdb" in printed
+    assert printed.splitlines()[0] == in_memory.splitlines()[0]  # the accounting line
     expected, actual = (pd.read_parquet(tmp_path / f"{name}.parquet") for name in ("pandas", "duck"))
     assert_same_summary(expected, actual)
-    counts = pd.read_parquet(tmp_path / "duck_rejects.parquet").set_index("reason")["rows"]
-    assert counts.to_dict() == {"after_cutoff": 20573, "duplicate_row": 113}
+    columns = ["customer_id", "timestamp", "amount", "reason"]
+    rejected = [pd.read_parquet(tmp_path / f"{name}_rejects.parquet")[columns] for name in ("pandas", "duck")]
+    rows = [sorted(map(tuple, frame.astype(str).to_numpy())) for frame in rejected]
+    assert rows[1] == rows[0] and len(rows[0]) == 20573 + 113
+
+
+@pytest.mark.parametrize("duplicates", ["drop", "keep"])
+def test_duckdb_writes_the_rejected_rows_the_pandas_validator_rejects(messy, tmp_path, duplicates):
+    log, folder = messy
+    expected = validate_transactions(log, cutoff=MESSY_CUTOFF, duplicates=duplicates).rejects
+    _, accounting = summarize(folder / "messy.parquet", MESSY_CUTOFF, duplicates=duplicates,
+                              rejects_path=tmp_path / "rejects.parquet")
+    written = pd.read_parquet(tmp_path / "rejects.parquet")
+    assert written["reason"].value_counts().to_dict() == accounting.rejected
+    assert written["reason"].value_counts().to_dict() == expected["reason"].value_counts().to_dict()
+    for reason in expected["reason"].unique():  # the same customers' rows, whichever reason
+        ids = [sorted(frame.loc[frame["reason"] == reason, "customer_id"].fillna("").astype(str).str.strip())
+               for frame in (expected, written)]
+        assert ids[1] == ids[0], reason
 
 
 def test_score_dispatch_gives_the_same_scores_in_memory_and_from_a_file(cdnow_files, tmp_path):

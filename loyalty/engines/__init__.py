@@ -85,8 +85,9 @@ def summarize(
         Return :class:`CollapsedStatistics` instead of the per-customer summary.
     **engine_options :
         DuckDB: ``memory_limit`` (e.g. ``"4GB"``), ``temp_directory``, ``threads``, ``summary_path`` (write the
-        per-customer summary there as parquet, for scoring), ``connection``. Spark: ``spark`` (the session),
-        ``summary_path``.
+        per-customer summary there as parquet, for scoring), ``rejects_path`` (write every rejected row there
+        with its ``reason``, columns as text: one more pass over the log), ``connection``. Spark: ``spark``
+        (the session), ``summary_path``, ``rejects_path`` (a parquet folder).
 
     Returns
     -------

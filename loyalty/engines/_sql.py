@@ -12,13 +12,17 @@ those of :func:`loyalty.data.validate_transactions` and :func:`loyalty.data.summ
 - periods as integer ordinals (days since 1970-01-01, weeks ending Sunday, hours), recency and T divided by
   the periods per unit, monetary value the mean of the repeat periods' totals.
 
-Exact duplicates are counted with one ``GROUP BY`` over all columns (``__n`` copies of each distinct row),
-which is the same as pandas' ``duplicated(keep="first")``: copies are interchangeable.
+Exact duplicates are found with one ``GROUP BY`` over all columns (``__n`` copies of each distinct row),
+which is the same as pandas' ``duplicated(keep="first")``: copies are interchangeable. Only the rows with
+copies are kept from it; the log itself is read as it is, and the extra copies subtracted. Returns, and the
+purchases they can net into, are a small part of a log: they are set aside and netted on their own, so no
+join or window function runs over the whole log (see :func:`validation_steps`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -26,7 +30,11 @@ from ..data.validate import REJECT_REASONS
 from ..errors import DataValidationError
 from ..units import unit_days
 
-__all__ = ["Dialect", "DUCKDB", "SPARK", "validation_steps", "summary_steps", "accounting_queries", "period_ordinal"]
+__all__ = [
+    "Dialect", "DUCKDB", "SPARK", "Step", "typed_columns", "validation_steps", "summary_steps", "accounting_queries",
+    "rejected_rows_query",
+    "period_ordinal",
+]
 
 #: Row-level reasons the SQL engines check before duplicates and returns: the start of the pandas path's order.
 EARLY_REASONS = REJECT_REASONS[: REJECT_REASONS.index("after_cutoff") + 1]
@@ -68,6 +76,16 @@ class Dialect:
     def min_by(self, arg: str, key: str) -> str:
         return f"min_by({arg}, {key})"
 
+    def repeat_rows(self, table: str, times: str) -> str:
+        """Each row of ``table`` ``times`` times (an expression of its columns)."""
+        if self.name == "spark":
+            return f"SELECT t.* FROM {table} t LATERAL VIEW explode(sequence(1, {times})) s AS __copy WHERE {times} > 0"
+        return f"SELECT t.* FROM {table} t, range(CAST({times} AS BIGINT)) s"
+
+    def same(self, a: str, b: str) -> str:
+        """Equality with NULL equal to NULL, as in ``GROUP BY``."""
+        return f"{a} <=> {b}" if self.name == "spark" else f"{a} IS NOT DISTINCT FROM {b}"
+
 
 DUCKDB = Dialect("duckdb", '"', "TIMESTAMP")
 SPARK = Dialect("spark", "`", "TIMESTAMP_NTZ")
@@ -95,24 +113,24 @@ class Columns:
     has_order_id: bool
 
 
-def validation_steps(
-    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None
-) -> list[tuple[str, str]]:
-    """Steps from the raw source ``__raw`` to the clean purchases ``clean`` (returns netted) and the counts.
+class Step(NamedTuple):
+    """A named ``SELECT``; ``table`` marks the small results several later queries read (an engine
+    materialises them, and streams the rest as views)."""
 
-    Produces ``typed`` (one row per distinct raw row with ``__n`` copies and an early ``reason``),
-    the netting steps, and ``clean`` (customer_id, timestamp, amount[, margin]).
-    """
+    name: str
+    sql: str
+    table: bool = False
+
+
+def typed_columns(
+    d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None
+) -> dict[str, str]:
+    """The contract values of a raw row and its early reject ``reason``, as expressions over the raw columns."""
     q = d.ident
-    all_cols = ", ".join(q(c) for c in cols.names)
-    if duplicates == "drop":
-        dedup = f"SELECT {all_cols}, COUNT(*) AS __n FROM __raw GROUP BY {all_cols}"
-    else:
-        dedup = f"SELECT {all_cols}, 1 AS __n FROM __raw"
-
     cid = q("customer_id")
     if cols.id_kind == "string":
-        id_expr = f"NULLIF(trim({cid}), '')"
+        # trim only the ids that need it: trimming every id costs more than the rest of the row's checks
+        id_expr = f"NULLIF(CASE WHEN {cid} LIKE ' %' OR {cid} LIKE '% ' THEN trim({cid}) ELSE {cid} END, '')"
     elif cols.id_kind == "float":
         id_expr = f"CAST({cid} AS BIGINT)"
     else:
@@ -132,59 +150,184 @@ def validation_steps(
         margin = f"({amount} * {d.double(margin_rate)})"
     else:
         margin = None
-    order = q("order_id") if cols.has_order_id else "NULL"
-
     reasons = [
         f"WHEN {id_expr} IS NULL THEN 'missing_customer_id'",
         f"WHEN {ts_missing} THEN 'missing_timestamp'",
         f"WHEN {ts_expr} IS NULL THEN 'unparseable_timestamp'",
         f"WHEN {amount} IS NULL OR NOT {d.finite(amount)} THEN 'invalid_amount'",
     ]
+    # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
+    # the most selective test first, and the id's blank test without trimming ids that need no trimming
+    valid = [f"{ts_expr} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_expr} IS NOT NULL",
+             d.finite(amount)]
     if cols.has_margin:
         reasons.append(f"WHEN {margin} IS NULL OR NOT {d.finite(margin)} THEN 'invalid_margin'")
+        valid.append(d.finite(margin))
     if cutoff is not None:
         reasons.append(f"WHEN {ts_expr} > {d.timestamp(cutoff)} THEN 'after_cutoff'")
-    margin_select = f", {margin} AS margin" if margin is not None else ""
-    typed = (
-        f"SELECT {id_expr} AS customer_id, {ts_expr} AS ts, {amount} AS amount{margin_select}, "
-        f"{order} AS order_id, __n, CASE {' '.join(reasons)} END AS reason FROM __dedup"
-    )
-    m = ", margin" if margin is not None else ""
-    day = d.days_since_epoch("ts")
-    steps = [
-        ("__dedup", dedup),
-        ("typed", typed),
-        ("__ok", f"SELECT customer_id, ts, amount{m}, order_id, {day} AS pday FROM typed WHERE reason IS NULL"),
-        ("__ret", "SELECT * FROM __ok WHERE amount < 0"),
-        ("__pur0", "SELECT * FROM __ok WHERE amount >= 0"),
+    if cols.id_kind == "string":
+        valid.append(f"{cid} IS NOT NULL AND ({cid} NOT LIKE ' %' AND {cid} <> '' OR trim({cid}) <> '')")
+    else:
+        valid.append(f"{id_expr} IS NOT NULL")
+    columns = {"customer_id": id_expr, "ts": ts_expr, "amount": amount}
+    if margin is not None:
+        columns["margin"] = margin
+    columns["order_id"] = q("order_id") if cols.has_order_id else "NULL"
+    columns["pday"] = d.days_since_epoch(ts_expr)
+    columns["reason"] = f"CASE {' '.join(reasons)} END"
+    columns["valid"] = " AND ".join(f"({v})" for v in valid)  # NULL or false where reason is not NULL
+    return columns
+
+
+def _typed_select(typed: dict[str, str], source: str, extra: str = "") -> str:
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in typed.items() if name != "valid")
+    return f"SELECT {columns}{extra} FROM {source}"
+
+
+def validation_steps(
+    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None
+) -> list[Step]:
+    """Steps from the raw source ``__raw`` to ``clean``: the valid purchases, returns netted, duplicates out.
+
+    Besides ``clean`` itself (read once, by the summary) and the reject counts (``GROUP BY reason`` over the
+    view ``typed``), two steps read every row; everything else is small:
+
+    - ``__kept`` (``duplicates="drop"``): one ``GROUP BY`` over all raw columns of the valid rows, keeping the
+      rows with copies (``__dup``) and the returns (``__ret``), each distinct row with its ``__n`` copies;
+    - ``__returner_rows``: the valid purchases of the customers with a return (a semi join on the id), made
+      distinct (``__touched``) by setting the copies found in ``__dup`` aside. Of these, the purchases sharing
+      an order or a day with a return (``__near``) go through the netting passes (``__pur_last``: what is left
+      of them); the others (``__far``) are kept as they are;
+    - ``clean``: every valid purchase of the other customers straight from the log, plus rows of
+      ``-(n - 1) * amount`` for their duplicated rows (so no pass removes copies row by row), ``__pur_last``
+      and ``__far``.
+
+    Frequency, recency and T only depend on which periods have a purchase, which copies never change; money is
+    summed in another order than pandas' (equal to rounding). A customer's spend only reaches 0 if all their
+    purchases are 0, whatever the order, so the zero-spend count is exact.
+    """
+    q = d.ident
+    all_cols = ", ".join(q(c) for c in cols.names)
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    valid, amount = typed["valid"], typed["amount"]
+    m = ", margin" if "margin" in typed else ""
+    drop = duplicates == "drop"
+
+    of_valid = f"__raw WHERE {valid}"
+    if drop:
+        # the one pass over the log besides the summary's and the reject counts': the valid rows with copies,
+        # and the returns, each distinct row with its number of copies
+        steps = [
+            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
+                           f"HAVING COUNT(*) > 1 OR {amount} < 0", True),
+            Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
+            Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
+            Step("__ret", _typed_select(typed, f"__kept WHERE {amount} < 0", ", __n"), True),
+        ]
+    else:
+        steps = [Step("__ret", _typed_select(typed, f"{of_valid} AND {amount} < 0", ", 1 AS __n"), True)]
+    steps += [
+        Step("typed", _typed_select(typed, "__raw")),
+        Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
     ]
-    value_cols = ["amount"] + (["margin"] if margin is not None else [])
+    # every valid purchase of a customer with a return (netting only changes these), one row per distinct row
+    steps.append(Step("__returner_rows", (
+        f"SELECT {all_cols} FROM (SELECT {all_cols}, {typed['customer_id']} AS customer_id_ "
+        f"FROM {of_valid} AND {amount} >= 0) r SEMI JOIN __ret_customers c ON r.customer_id_ = c.customer_id"
+    ), True))
+    of_returners = "SELECT * FROM __returner_rows"
+    if drop:
+        same = " AND ".join(d.same(f"k.{q(c)}", f"u.{q(c)}") for c in cols.names)
+        touched_rows = (
+            f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k ANTI JOIN __dup_raw u ON {same} "
+            f"UNION ALL SELECT u.* FROM __dup_raw u SEMI JOIN __ret_customers c "
+            f"ON {typed['customer_id'].replace(q('customer_id'), 'u.' + q('customer_id'))} = c.customer_id "
+            f"WHERE {amount.replace(q('amount'), 'u.' + q('amount'))} >= 0) x"
+        )
+    else:
+        touched_rows = f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k) x"
+    steps.append(Step("__touched", _typed_select(typed, touched_rows, ", __n"), True))
+    # of these, netting can only change the purchases sharing an order or a day with a return: it runs on
+    # those (``__near``); the others (``__far``) go to ``clean`` as they are
+    key_joins = "LEFT JOIN __rkey_d kd ON t.customer_id = kd.customer_id AND t.pday = kd.pday"
+    apart = "kd.customer_id IS NULL"
+    steps.append(Step("__rkey_d", "SELECT DISTINCT customer_id, pday FROM __ret", True))
     if cols.has_order_id:
-        steps += _netting_pass(1, "order_id", "__pur0", "(SELECT * FROM __ret WHERE order_id IS NOT NULL)", value_cols)
+        steps.append(Step("__rkey_o", "SELECT DISTINCT customer_id, order_id FROM __ret WHERE order_id IS NOT NULL",
+                          True))
+        key_joins += " LEFT JOIN __rkey_o ko ON t.customer_id = ko.customer_id AND t.order_id = ko.order_id"
+        apart += " AND ko.customer_id IS NULL"
+    steps += [
+        Step("__near", f"SELECT t.* FROM __touched t {key_joins} WHERE NOT ({apart})", True),
+        Step("__far", f"SELECT t.* FROM __touched t {key_joins} WHERE {apart}"),
+        Step("__pur0", f"SELECT customer_id, ts, amount{m}, order_id, pday FROM __near"),
+        Step("__ret0", f"SELECT customer_id, ts, amount{m}, order_id, pday FROM __ret"),
+    ]
+    value_cols = ["amount"] + (["margin"] if "margin" in typed else [])
+    row = f"x.customer_id, x.ts, {', '.join(f'x.{c}' for c in value_cols)}, x.order_id"
+
+    def rejected(rows: str, groups: str, key: str, reason: str, join: str = "SEMI") -> str:
+        return (f"SELECT {row}, '{reason}' AS reason FROM {rows} x {join} JOIN {groups} g "
+                f"ON x.customer_id = g.customer_id AND x.{key} = g.{key}")
+
+    if cols.has_order_id:
+        by_order = "(SELECT * FROM __ret0 WHERE order_id IS NOT NULL)"
+        steps += _netting_pass(1, "order_id", "__pur0", by_order, value_cols)
         pending = (
-            "(SELECT r.* FROM __ret r ANTI JOIN __g1 g "
+            "(SELECT r.* FROM __ret0 r ANTI JOIN __g1 g "
             "ON r.customer_id = g.customer_id AND r.order_id = g.order_id)"
         )
         steps += _netting_pass(2, "pday", "__pur1", pending, value_cols)
         # a return netted by order whose purchases were all cancelled by the day pass goes with them
-        steps.append((
+        steps.append(Step(
             "__orphans",
             "SELECT g.customer_id, g.order_id, g.rn FROM __g1 g "
             "WHERE g.net > 0 AND NOT EXISTS (SELECT 1 FROM __pur2 p "
             "WHERE p.customer_id = g.customer_id AND p.order_id = g.order_id)",
         ))
         last = "__pur2"
+        cancelled = [
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
+            rejected(by_order, "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
+            rejected("__pur1", "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected(pending, "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected(by_order, "__orphans", "order_id", "fully_returned"),
+            rejected(pending, "__g2", "pday", "unmatched_return", join="ANTI"),
+        ]
     else:
-        steps += _netting_pass(1, "pday", "__pur0", "__ret", value_cols)
-        steps.append(("__orphans", "SELECT customer_id, 0 AS rn FROM __g1 WHERE 1 = 0"))
+        steps += _netting_pass(1, "pday", "__pur0", "__ret0", value_cols)
+        steps.append(Step("__orphans", "SELECT customer_id, 0 AS rn FROM __g1 WHERE 1 = 0"))
         last = "__pur1"
-    steps.append(("clean", f"SELECT customer_id, ts, amount{m} FROM {last}"))
+        cancelled = [
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__ret0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__ret0", "__g1", "pday", "unmatched_return", join="ANTI"),
+        ]
+    # the rows netting rejected, with their values as validated (read only to write the rejected rows)
+    steps.append(Step("__netting_rejects", " UNION ALL ".join(cancelled)))
+    steps.append(Step("__pur_last", f"SELECT customer_id, ts, amount{m} FROM {last}", True))
+    others = "ANTI JOIN __ret_customers c ON {a}.customer_id = c.customer_id"
+    parts = [
+        f"SELECT t.customer_id, t.ts, t.amount{m.replace(', ', ', t.')} FROM "
+        f"({_typed_select(typed, f'__raw WHERE {valid} AND {amount} >= 0')}) t {others.format(a='t')}",
+        f"SELECT customer_id, ts, amount{m} FROM __pur_last",
+        f"SELECT customer_id, ts, amount{m} FROM __far",
+    ]
+    if drop:
+        extra = "CAST(1 - __n AS DOUBLE)"
+        margin_fix = f", {extra} * u.margin AS margin" if m else ""
+        parts.append(
+            f"SELECT u.customer_id, u.ts, {extra} * u.amount AS amount{margin_fix} FROM __dup u "
+            f"{others.format(a='u')} WHERE u.amount >= 0"
+        )
+    steps.append(Step("clean", " UNION ALL ".join(parts)))
     return steps
 
 
-def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: list[str]) -> list[tuple[str, str]]:
+def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: list[str]) -> list[Step]:
     """One netting pass by (customer_id, ``key``): steps ``__r{k}`` (return groups), ``__t{k}`` (touched
-    purchases, netted), ``__g{k}`` (matched groups with their net and return count) and ``__pur{k}``."""
+    purchases, netted), ``__g{k}`` (matched groups with their net and return count) and ``__pur{k}``. All
+    small; the ones later passes read twice are tables, which keeps Spark's plans from growing pass by pass."""
     one = DUCKDB.double(1.0)
     on = f"p.customer_id = r.customer_id AND p.{key} = r.{key}"
     sums = ", ".join(f"SUM({c}) AS r_{c}" for c in value_cols)
@@ -192,8 +335,8 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
         f"{c} + (CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END) * r_{c} AS {c}" for c in value_cols
     )
     return [
-        (f"__r{k}", f"SELECT customer_id, {key}, {sums}, COUNT(*) AS rn FROM {returns} x GROUP BY customer_id, {key}"),
-        (
+        Step(f"__r{k}", f"SELECT customer_id, {key}, {sums}, COUNT(*) AS rn FROM {returns} x GROUP BY customer_id, {key}"),
+        Step(
             f"__t{k}",
             f"SELECT customer_id, ts, {netted}, order_id, pday, SUM(amount + (CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END) * r_amount) "
             f"OVER (PARTITION BY customer_id, {key}) AS net FROM ("
@@ -201,90 +344,128 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
             f"SUM(p.amount) OVER (PARTITION BY p.customer_id, p.{key}) AS ga, "
             f"COUNT(*) OVER (PARTITION BY p.customer_id, p.{key}) AS gn "
             f"FROM {purchases} p JOIN __r{k} r ON {on}) x",
+            True,
         ),
-        (
+        Step(
             f"__g{k}",
             f"SELECT r.customer_id, r.{key}, r.rn, t.net, t.np FROM __r{k} r JOIN "
             f"(SELECT customer_id, {key}, MIN(net) AS net, COUNT(*) AS np FROM __t{k} GROUP BY customer_id, {key}) t "
             f"ON r.customer_id = t.customer_id AND r.{key} = t.{key}",
+            True,
         ),
-        (
+        Step(
             f"__pur{k}",
             f"SELECT p.* FROM {purchases} p ANTI JOIN __r{k} r ON {on} "
             f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net > 0",
+            True,
         ),
     ]
 
 
-def accounting_queries(has_order_id: bool) -> dict[str, str]:
+def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop",
+                        margin_rate: float | None = None) -> str:
+    """Every rejected row with its ``reason``, all columns as text (as the pandas CLI writes them), over the
+    steps of :func:`validation_steps`: the row-level rejects and the extra copies of duplicates as read, the
+    rows netting rejected with their validated values (columns not in the contract are NULL there)."""
+    q = d.ident
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    text = ", ".join(f"CAST({q(c)} AS STRING) AS {q(c)}" for c in cols.names)
+    parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM __raw) x "
+             "WHERE reason IS NOT NULL"]
+    if duplicates == "drop":
+        parts.append(f"SELECT {text}, 'duplicate_row' AS reason FROM ({d.repeat_rows('__dup_raw', '__n - 1')}) x")
+    netted = {"customer_id": "customer_id", "timestamp": "ts", "amount": "amount", "margin": "margin",
+              "order_id": "order_id"}
+    if not cols.has_margin:
+        netted.pop("margin")
+    values = ", ".join(
+        f"CAST({netted[c]} AS STRING) AS {q(c)}" if c in netted else f"CAST(NULL AS STRING) AS {q(c)}"
+        for c in cols.names
+    )
+    parts.append(f"SELECT {values}, reason FROM __netting_rejects")
+    return " UNION ALL ".join(parts)
+
+
+def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str, str]:
     """Queries whose results make the :class:`~loyalty.data.RowAccounting`."""
     passes = (1, 2) if has_order_id else (1,)
     fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net <= 0)" for k in passes)
     netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net > 0)" for k in passes)
     last = passes[-1]
+    extra = "(SELECT COALESCE(SUM(__n - 1), 0) FROM __dup)" if duplicates == "drop" else "0"
     return {
-        "early": "SELECT reason, SUM(__n) AS n, SUM(__n - 1) AS dup FROM typed GROUP BY reason",
+        "early": "SELECT reason, COUNT(*) AS n FROM typed GROUP BY reason",
         "netting": (
             f"SELECT {fully} AS fully_returned, {netted} AS netted, "
             "(SELECT COALESCE(SUM(rn), 0) FROM __orphans) AS orphans, "
             f"(SELECT COALESCE(SUM(r.rn), 0) FROM __r{last} r ANTI JOIN __g{last} g "
             f"ON r.customer_id = g.customer_id AND r.pday = g.pday) AS unmatched, "
-            "(SELECT COUNT(*) FROM clean) AS clean_rows"
+            f"{extra} AS duplicates, "
+            "(SELECT COUNT(*) FROM __ret) AS returns, (SELECT COUNT(*) FROM __touched) AS touched, "
+            "(SELECT COUNT(*) FROM __pur_last) + (SELECT COUNT(*) FROM __touched) - (SELECT COUNT(*) FROM __near) "
+            "AS survivors"
         ),
-        "zero_spend": "SELECT COUNT(*) AS n FROM (SELECT customer_id FROM clean GROUP BY customer_id "
-        "HAVING SUM(amount) <= 0) z",
+        "zero_spend": "SELECT COUNT(*) AS n FROM __customers WHERE spend <= 0",
     }
 
 
 def summary_steps(
     d: Dialect, *, cutoff, period: str, unit: str, holdout_end=None, has_margin: bool, source: str = "clean"
-) -> list[tuple[str, str]]:
-    """Steps from a clean log ``source`` (customer_id, timestamp, amount[, margin]) to ``summary``."""
+) -> list[Step]:
+    """Steps from a clean log ``source`` (customer_id, ts, amount[, margin]) to ``summary``.
+
+    Two aggregations: per (customer, period) totals (``__periods``), then one row per customer
+    (``__customers``: calibration and holdout statistics side by side, and ``spend``, the customer's total
+    over both, for the zero-spend count). The first period's total is ``min_by(total, period)``.
+    """
     cutoff = pd.Timestamp(cutoff)
     end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
     periods_per_unit = d.double(unit_days(unit) / unit_days(period))
     cutoff_ordinal = _ordinal_of(cutoff, period)
     m_sum = ", SUM(margin) AS m" if has_margin else ""
+    holdout = holdout_end is not None
     # without a holdout every row kept is in the calibration period: no flag in the (large) group key
-    cal = f"ts <= {d.timestamp(cutoff)}" if holdout_end is not None else "TRUE"
+    cal_key = f", ts <= {d.timestamp(cutoff)} AS cal" if holdout else ""
     periods = (
-        f"SELECT customer_id, {period_ordinal(d, 'ts', period)} AS period, {cal} AS cal, SUM(amount) AS a{m_sum} "
-        f"FROM {source} WHERE ts <= {d.timestamp(end)} GROUP BY customer_id, period, cal"
+        f"SELECT customer_id, {period_ordinal(d, 'ts', period)} AS period{cal_key}, SUM(amount) AS a{m_sum} "
+        f"FROM {source} WHERE ts <= {d.timestamp(end)} GROUP BY customer_id, period{', cal' if holdout else ''}"
     )
-    m_cal = f", SUM(m) AS m_total, {d.min_by('m', 'period')} AS m_first" if has_margin else ""
-    calibration = (
-        f"SELECT customer_id, COUNT(*) AS n, MIN(period) AS first, MAX(period) AS last, SUM(a) AS total, "
-        f"{d.min_by('a', 'period')} AS first_total{m_cal} FROM __periods WHERE cal GROUP BY customer_id"
-    )
-    freq = "CAST(c.n - 1 AS DOUBLE)"
+    f = " FILTER (WHERE cal)" if holdout else ""
+    aggregates = [
+        f"COUNT(*){f} AS n", f"MIN(period){f} AS first", f"MAX(period){f} AS last", f"SUM(a){f} AS total",
+        f"{d.min_by('a', 'period')}{f} AS first_total",
+    ]
+    if has_margin:
+        aggregates += [f"SUM(m){f} AS m_total", f"{d.min_by('m', 'period')}{f} AS m_first"]
+    if holdout:
+        aggregates += ["COUNT(*) FILTER (WHERE NOT cal) AS h_n", "SUM(a) FILTER (WHERE NOT cal) AS h_total"]
+    aggregates.append("SUM(a) AS spend")
+    customers = f"SELECT customer_id, {', '.join(aggregates)} FROM __periods GROUP BY customer_id"
+    freq = "CAST(n - 1 AS DOUBLE)"
     zero = d.double(0.0)
     columns = [
         f"{freq} AS frequency",
-        f"CAST(c.last - c.first AS DOUBLE) / {periods_per_unit} AS recency",
-        f"CAST({cutoff_ordinal} - c.first AS DOUBLE) / {periods_per_unit} AS {d.ident('T')}",
-        f"CASE WHEN c.n > 1 THEN (c.total - c.first_total) / {freq} ELSE {zero} END AS monetary_value",
+        f"CAST(last - first AS DOUBLE) / {periods_per_unit} AS recency",
+        f"CAST({cutoff_ordinal} - first AS DOUBLE) / {periods_per_unit} AS {d.ident('T')}",
+        f"CASE WHEN n > 1 THEN (total - first_total) / {freq} ELSE {zero} END AS monetary_value",
     ]
     if has_margin:
         columns += [
-            f"CASE WHEN c.n > 1 THEN (c.m_total - c.m_first) / {freq} ELSE {zero} END AS margin_value",
-            f"CASE WHEN c.total <> 0 THEN c.m_total / c.total ELSE {d.double(float('nan'))} END AS margin_rate",
+            f"CASE WHEN n > 1 THEN (m_total - m_first) / {freq} ELSE {zero} END AS margin_value",
+            f"CASE WHEN total <> 0 THEN m_total / total ELSE {d.double(float('nan'))} END AS margin_rate",
         ]
-    steps = [("__periods", periods), ("__calibration", calibration)]
-    join = ""
-    if holdout_end is not None:
-        steps.append((
-            "__holdout",
-            "SELECT customer_id, COUNT(*) AS n, SUM(a) AS total FROM __periods WHERE NOT cal GROUP BY customer_id",
-        ))
+    if holdout:
         duration = (_ordinal_of(end, period) - cutoff_ordinal) / (unit_days(unit) / unit_days(period))
         columns += [
-            "CAST(COALESCE(h.n, 0) AS DOUBLE) AS frequency_holdout",
-            f"CASE WHEN h.n > 0 THEN h.total / CAST(h.n AS DOUBLE) ELSE {zero} END AS monetary_holdout",
+            "CAST(h_n AS DOUBLE) AS frequency_holdout",
+            f"CASE WHEN h_n > 0 THEN h_total / CAST(h_n AS DOUBLE) ELSE {zero} END AS monetary_holdout",
             f"{d.double(duration)} AS duration_holdout",
         ]
-        join = " LEFT JOIN __holdout h ON c.customer_id = h.customer_id"
-    steps.append(("summary", f"SELECT c.customer_id, {', '.join(columns)} FROM __calibration c{join}"))
-    return steps
+    return [
+        Step("__periods", periods),
+        Step("__customers", customers),
+        Step("summary", f"SELECT customer_id, {', '.join(columns)} FROM __customers WHERE n > 0"),
+    ]
 
 
 def collapse_steps(d: Dialect, source: str = "summary") -> dict[str, str]:
@@ -308,23 +489,22 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
     """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries`."""
     from ..data.validate import RowAccounting
 
-    counts: dict[str, int] = {}
-    rows_read = 0
-    for reason, n, dup in early:
-        rows_read += int(n)
-        if reason is None:
-            counts["duplicate_row"] = int(dup)
-        else:
-            counts[reason] = int(n)
+    counts = {reason: int(n) for reason, n in early}
+    rows_read = sum(counts.values())
+    valid = counts.pop(None, 0)
+    duplicates = int(netting["duplicates"])
+    counts["duplicate_row"] = duplicates
     orphans = int(netting["orphans"])
     counts["fully_returned"] = int(netting["fully_returned"]) + orphans
     counts["unmatched_return"] = int(netting["unmatched"])
     returns_netted = int(netting["netted"]) - orphans
+    # distinct valid rows, less the returns, less the purchases netting touched, plus those it kept
+    clean_rows = valid - duplicates - int(netting["returns"]) - int(netting["touched"]) + int(netting["survivors"])
     rejected = {name: counts[name] for name in REJECT_REASONS if counts.get(name, 0) > 0}
     notes = {"zero_spend_customers_kept": int(zero_spend)} if zero_spend else {}
     accounting = RowAccounting(
         rows_read=rows_read,
-        rows_used=int(netting["clean_rows"]) + returns_netted,
+        rows_used=clean_rows + returns_netted,
         returns_netted=returns_netted,
         rejected=rejected,
         notes=notes,

@@ -49,6 +49,7 @@ def summarize(
     margin_rate: float | None = None,
     collapse: bool = False,
     summary_path: str | Path | None = None,
+    rejects_path: str | Path | None = None,
     spark=None,
 ) -> SummaryResult:
     """Validate and summarise a Spark DataFrame (or a path read by Spark); see :func:`loyalty.engines.summarize`."""
@@ -69,27 +70,33 @@ def summarize(
         steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
                                       duplicates=duplicates, margin_rate=margin_rate)
     else:
-        steps = [("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
+        steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
     has_margin = cols.contract.has_margin or margin_rate is not None
     steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
                                 holdout_end=holdout_end, has_margin=has_margin)
     persisted = []
-    for name, sql in steps:
-        view = spark.sql(sql)
-        if name in ("typed", "clean", "summary"):  # read by several queries: computed once
-            view = view.persist()
+    for step in steps:
+        view = spark.sql(step.sql)
+        if step.table or step.name in ("__customers", "summary"):  # read by several queries: computed once
+            # a local checkpoint, not persist(): it also cuts the lineage, so that plans reading several of
+            # these steps stay small (cached plans nest their sources' plans, and grow with every step)
+            view = view.localCheckpoint(eager=True)
             persisted.append(view)
-        view.createOrReplaceTempView(name)
+        view.createOrReplaceTempView(step.name)
     try:
         accounting = None
         if validate:
-            queries = _sql.accounting_queries(cols.contract.has_order_id)
+            queries = _sql.accounting_queries(cols.contract.has_order_id, duplicates)
             early = [tuple(row) for row in spark.sql(queries["early"]).collect()]
             netting = spark.sql(queries["netting"]).collect()[0].asDict()
             zero_spend = spark.sql(queries["zero_spend"]).collect()[0][0]
             accounting = _sql.row_accounting(early, netting, zero_spend)
             if accounting.rows_used - accounting.returns_netted == 0:
                 raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+        if rejects_path is not None and validate:
+            query = _sql.rejected_rows_query(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
+                                             duplicates=duplicates, margin_rate=margin_rate)
+            spark.sql(query).write.mode("overwrite").parquet(str(rejects_path))
         if summary_path is not None:
             spark.table("summary").write.mode("overwrite").parquet(str(summary_path))
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
