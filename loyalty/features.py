@@ -26,20 +26,24 @@ _NS_PER_DAY = 86400 * 10**9
 
 
 def build_features(
-    transactions: pd.DataFrame,
+    transactions,
     as_of,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     attributes: pd.DataFrame | None = None,
     returns: pd.DataFrame | None = None,
+    *,
+    engine: str | None = None,
+    **engine_options,
 ) -> pd.DataFrame:
     """Behavioural features of every customer with a purchase on or before ``as_of``.
 
     Parameters
     ----------
-    transactions : DataFrame
+    transactions : DataFrame or path
         A log in the data contract (``customer_id``, ``timestamp`` datetime64, ``amount``; optional
-        ``margin``, ``discount``), e.g. the clean log of :func:`loyalty.data.validate_transactions`. Rows with a
-        negative ``amount`` are taken as returns (see ``returns``); all other rows as purchases.
+        ``margin``, ``discount``), e.g. the clean log of :func:`loyalty.data.validate_transactions`, or the path
+        of such a log (parquet file or folder) for ``engine="duckdb"``. Rows with a negative ``amount`` are
+        taken as returns (see ``returns``); all other rows as purchases.
     as_of : date-like
         The point in time, inclusive: rows with ``timestamp <= as_of`` are used, later rows are ignored.
     windows : sequence of int
@@ -54,6 +58,11 @@ def build_features(
         nets returns into their purchases, so a clean log has no negative rows; pass the raw log's negative rows
         here to get a returns share. Without ``returns``, the log's own negative rows are used; with neither,
         ``returns_share`` is NaN (unknown), not 0.
+    engine : {"pandas", "duckdb"}, optional
+        ``pandas`` (the default for a frame) or ``duckdb`` (the default for a path: SQL aggregates over the
+        file, streamed, so the log need not fit in memory); the same features either way (tested).
+    **engine_options :
+        DuckDB: ``memory_limit``, ``temp_directory``, ``threads``, ``connection``.
 
     Returns
     -------
@@ -75,6 +84,22 @@ def build_features(
 
         ``attrs["as_of"]`` records the date.
     """
+    from .engines import default_engine
+
+    engine = engine or default_engine(transactions)
+    if engine not in ("pandas", "duckdb"):
+        raise DataValidationError(f"build_features: engine must be 'pandas' or 'duckdb', got {engine!r}")
+    if any(w <= 0 for w in windows):
+        raise DataValidationError(f"feature windows must be positive numbers of days, got {list(windows)}")
+    if engine == "duckdb":
+        from .engines import duckdb_engine
+
+        features = duckdb_engine.build_features(transactions, as_of, windows, returns=returns, **engine_options)
+        if attributes is not None:
+            features = features.join(_attributes(attributes), how="left")
+        return features
+    if engine_options:
+        raise DataValidationError(f"options {sorted(engine_options)} do not apply to engine='pandas'")
     as_of = pd.Timestamp(as_of)
     frame = _check_log(transactions, "transactions")
     timestamp = frame["timestamp"]
