@@ -37,7 +37,7 @@ from .mlflow_models import (
 from .pipeline_spec import MODEL_KINDS, resolve_path, spec_date
 from .tracking import log_accounting, tracked_run
 
-__all__ = ["load_log", "summarize_log", "job_date", "run_fit", "run_score", "read_scores", "write_scores",
+__all__ = ["load_log", "load_summary", "summarize_log", "job_date", "run_fit", "run_score", "read_scores", "write_scores",
            "recommend_actions", "SCORES_METADATA_KEY"]
 
 #: Parquet schema metadata key holding the scoring context (as-of date, model versions, horizons).
@@ -61,6 +61,42 @@ def load_log(data: dict, spec: dict, cutoff):
                                  duplicates=data["duplicates"])
 
 
+def load_summary(data: dict, spec: dict, cutoff, *, keep_log: bool = False):
+    """The spec's data validated up to ``cutoff`` and summarised on ``data.engine``.
+
+    Returns ``(summary, accounting, transactions)``. ``transactions`` is the clean log in memory, which the
+    churn and uplift features are built from: with ``keep_log`` on an engine other than pandas it is read and
+    validated in memory as well (the summary, the step that grows with the log, stays on the engine);
+    otherwise it is ``None`` off pandas.
+    """
+    engine = data.get("engine") or ("pandas" if data["source"] in ("cdnow", "cdnow_sample") else "duckdb")
+    if engine == "pandas":
+        result = load_log(data, spec, cutoff)
+        return summarize_log(result.transactions, data, cutoff), result.accounting, result.transactions
+    from .engines import summarize as summarize_on
+
+    source = data["source"]
+    if source in ("cdnow", "cdnow_sample"):
+        from .datasets import load_cdnow
+
+        source = load_cdnow(sample=source == "cdnow_sample")
+    else:
+        source = resolve_path(source, spec)
+        if not source.exists():
+            raise SpecError(f"{spec['__file__']}: field 'data.source': file {data['source']!r} does not exist")
+    options = {}
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        options["spark"] = SparkSession.builder.master("local[*]").config("spark.ui.enabled", "false").getOrCreate()
+    summary, accounting = summarize_on(
+        source, cutoff, period=data["period"], unit=data["unit"], engine=engine, columns=data.get("columns") or None,
+        duplicates=data["duplicates"], margin_rate=data.get("margin_rate"), **options,
+    )
+    transactions = load_log(data, spec, cutoff).transactions if keep_log else None
+    return summary, accounting, transactions
+
+
 def summarize_log(transactions: pd.DataFrame, data: dict, cutoff, holdout_end=None) -> pd.DataFrame:
     """The customer summary at ``cutoff`` with the spec's ``data.period`` and ``data.unit``."""
     return summarize(transactions, cutoff, period=data["period"], unit=data["unit"], holdout_end=holdout_end)
@@ -75,10 +111,9 @@ def run_fit(spec: dict, as_of=None) -> dict:
     out = {"cutoff": cutoff, "models": {}, "fitted": {}}
     with tracked_run(spec["experiment"], run_name=f"fit {cutoff}", spec=spec,
                      tags={"job": "fit", "cutoff": cutoff}) as run:
-        result = load_log(data, spec, cutoff)
-        log_accounting(result.accounting)
-        print(f"validation: {result.accounting}")
-        summary = summarize_log(result.transactions, data, cutoff)
+        summary, accounting, transactions = load_summary(data, spec, cutoff, keep_log="churn" in spec["models"])
+        log_accounting(accounting)
+        print(f"validation: {accounting}")
         mlflow.log_metric("customers", len(summary))
         if "clv" in spec["models"]:
             model = CLVModel.from_spec(resolve_path(spec["models"]["clv"], spec)).fit(summary)
@@ -89,7 +124,7 @@ def run_fit(spec: dict, as_of=None) -> dict:
             out["models"]["clv"] = _registered(info, "clv", spec["register"])
         if "churn" in spec["models"]:
             settings = load_churn_spec(resolve_path(spec["models"]["churn"], spec))
-            model, features, metadata = fit_churn_model(result.transactions, cutoff, settings,
+            model, features, metadata = fit_churn_model(transactions, cutoff, settings,
                                                         summary_period=data["period"], summary_unit=data["unit"])
             mlflow.log_metrics({"churn.train_customers": metadata["train_customers"],
                                 "churn.train_churn_rate": metadata["train_churn_rate"],
@@ -137,10 +172,10 @@ def run_score(spec: dict, as_of=None) -> dict:
     path = Path(spec["output"]["path"].format(as_of=as_of))
     with tracked_run(spec["experiment"], run_name=f"score {as_of}", spec=spec,
                      tags={"job": "score", "as_of": as_of}) as run:
-        result = load_log(data, spec, as_of)
-        log_accounting(result.accounting)
-        print(f"validation: {result.accounting}")
-        summary = summarize_log(result.transactions, data, as_of)
+        summary, accounting, transactions = load_summary(
+            data, spec, as_of, keep_log=bool({"churn", "uplift"} & set(spec["models"])))
+        log_accounting(accounting)
+        print(f"validation: {accounting}")
 
         models, inputs, context = {}, {}, {"as_of": as_of, "models": {}}
         for kind in [k for k in MODEL_KINDS if k in spec["models"]]:  # check every model before any scoring
@@ -151,11 +186,11 @@ def run_score(spec: dict, as_of=None) -> dict:
                 context["clv"] = _clv_settings(models[kind])
             elif kind == "churn":
                 metadata = models[kind].unwrap_python_model().metadata
-                inputs[kind] = model_input(churn_inputs(result.transactions, as_of, metadata))
+                inputs[kind] = model_input(churn_inputs(transactions, as_of, metadata))
                 context["churn"] = {"horizon": metadata["horizon"], "horizon_unit": metadata["horizon_unit"]}
             else:
                 metadata = models[kind].unwrap_python_model().metadata
-                inputs[kind] = model_input(uplift_inputs(result.transactions, as_of, metadata))
+                inputs[kind] = model_input(uplift_inputs(transactions, as_of, metadata))
                 context["uplift"] = {"outcome": metadata["outcome"], "window_days": metadata["window_days"]}
             check_signature(models[kind], inputs[kind], f"{ref['name']}@{ref['alias']} (version {version.version})")
             context["models"][kind] = f"models:/{ref['name']}/{version.version}"

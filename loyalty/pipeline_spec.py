@@ -1,6 +1,8 @@
 """Pipeline specs (``pipelines/*.yaml``, ``kind: pipeline``): fit, score and follow-up jobs, checked on load.
 
-Every error names the file, the field and the allowed values (:class:`loyalty.errors.SpecError`). Paths in a
+Every error names the file, the field and the allowed values (:class:`loyalty.errors.SpecError`). The data
+steps run on ``data.engine`` (``pandas``, ``duckdb`` or ``spark``; default ``pandas`` for the shipped logs,
+``duckdb`` for a file). Paths in a
 spec (model specs, outputs) are relative to the working folder; a model spec not found there is looked up
 beside the spec's folder (``pipelines/../models/clv.yaml``), so shipped specs work from any folder.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from .engines import ENGINES
 from .errors import SpecError
 from .specs import check_fields, read_spec
 
@@ -34,7 +37,7 @@ _ALLOWED_BY_JOB = {
     "follow_up": {"kind", "job", "description", "experiment", "data", "as_of", "predictions", "drift_threshold"},
 }
 _DATA = {"source": str, "columns": dict, "margin_rate": (int, float), "duplicates": str, "period": str,
-         "unit": str}
+         "unit": str, "engine": str}
 _OUTPUT = {"path": str, "table": dict, "row_group_size": int}
 _TABLE = {"url": str, "name": str}
 _PREDICTIONS = {"path": str, "as_of": _DATE}
@@ -56,6 +59,12 @@ def load_pipeline(path: str | Path) -> dict:
         if not spec.get(name):
             raise SpecError(f"{where}: field {name!r} is required for job {job!r}")
     spec.setdefault("experiment", f"loyalty-{job.replace('_', '-')}")
+    if job == "follow_up":  # it compares each customer's predictions with their transactions, in memory
+        spec["data"] = dict(spec["data"] or {})
+        engine = spec["data"].setdefault("engine", "pandas")
+        if engine != "pandas":
+            raise SpecError(f"{where}: field 'data.engine' must be 'pandas' for job 'follow_up' (it compares each "
+                            f"customer's predictions with their transactions in memory), got {engine!r}")
     spec["data"] = _check_data(spec["data"], where)
     if job == "fit":
         spec["models"] = _check_model_paths(spec["models"], where)
@@ -114,6 +123,10 @@ def _check_data(data: dict, where: str) -> dict:
         raise SpecError(f"{where}: field 'data.period' must be one of ['D', 'W', 'h'], got {data['period']!r}")
     data.setdefault("unit", "W")
     data.setdefault("columns", {})
+    # the shipped logs are in memory already; a file is streamed through DuckDB unless the spec says otherwise
+    data.setdefault("engine", "pandas" if data["source"] in DATA_SOURCES else "duckdb")
+    if data["engine"] not in ENGINES:
+        raise SpecError(f"{where}: field 'data.engine' must be one of {list(ENGINES)}, got {data['engine']!r}")
     return data
 
 

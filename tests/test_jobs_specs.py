@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -114,3 +115,67 @@ def test_model_spec_errors_name_the_setting(tmp_path):
     uplift.write_text("kind: model\nfamily: uplift\nsettings: {campaign: {simulator: {}}, learner: Q}\n")
     with pytest.raises(SpecError, match=r"uplift\.yaml: settings.learner must be one of \['T', 'S', 'X'\], got 'Q'"):
         load_uplift_spec(uplift)
+
+
+# -- data.engine -------------------------------------------------------------------------------------------------
+def test_data_engine_defaults_to_pandas_for_shipped_logs_and_duckdb_for_a_file(tmp_path):
+    assert load_pipeline(_write(tmp_path, "fit.yaml", data={"source": "cdnow"}))["data"]["engine"] == "pandas"
+    path = _write(tmp_path, "score.yaml", data={"source": "logs/tx.parquet"})
+    assert load_pipeline(path)["data"]["engine"] == "duckdb"
+
+
+def test_data_engine_lists_the_engines(tmp_path):
+    path = _write(tmp_path, "fit.yaml", data={"source": "cdnow", "engine": "polars"})
+    with pytest.raises(SpecError, match=r"fit\.yaml: field 'data.engine' must be one of \['pandas', 'duckdb', "
+                                         r"'spark'\], got 'polars'"):
+        load_pipeline(path)
+
+
+def test_follow_up_runs_in_memory_and_says_so(tmp_path):
+    path = _write(tmp_path, "follow_up.yaml", data={"source": "cdnow", "engine": "duckdb"})
+    with pytest.raises(SpecError, match=r"field 'data.engine' must be 'pandas' for job 'follow_up'"):
+        load_pipeline(path)
+
+
+@pytest.fixture(scope="module")
+def sample_csv(tmp_path_factory):
+    from loyalty.datasets import load_cdnow
+
+    path = tmp_path_factory.mktemp("log") / "cdnow_sample.csv"
+    load_cdnow(sample=True).rename(columns={"customer_id": "member"}).to_csv(path, index=False)
+    return path
+
+
+def _data(source, engine: str) -> dict:
+    return {"source": str(source), "columns": {"customer_id": "member"}, "margin_rate": 0.25, "duplicates": "drop",
+            "period": "D", "unit": "W", "engine": engine}
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_job_data_step_gives_the_pandas_summary_and_accounting_on_each_engine(sample_csv, engine):
+    from loyalty.jobs import load_summary
+
+    spec = {"__file__": str(sample_csv.parent / "pipelines" / "fit.yaml")}
+    expected, expected_accounting, log = load_summary(_data(sample_csv, "pandas"), spec, "1997-09-30")
+    summary, accounting, none = load_summary(_data(sample_csv, engine), spec, "1997-09-30")
+    assert none is None and log is not None
+    assert accounting == expected_accounting
+    # ids are the same strings; DuckDB hands them over as pandas "str", the pandas path keeps "object"
+    pd.testing.assert_frame_equal(summary, expected, rtol=1e-9, atol=1e-9, check_index_type=False)
+    _, _, kept = load_summary(_data(sample_csv, engine), spec, "1997-09-30", keep_log=True)
+    pd.testing.assert_frame_equal(kept, log)
+
+
+def test_fit_job_on_duckdb_fits_the_model_the_pandas_summary_gives(sample_csv, tmp_path, monkeypatch):
+    from loyalty.clv import CLVModel
+    from loyalty.jobs import load_summary
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = _write(tmp_path, "fit.yaml", data=_data(sample_csv, "duckdb"), register=False,
+                  models={"clv": str(ROOT / "models" / "clv.yaml")})
+    fitted = run_spec(path, as_of="1997-09-30")["fitted"]["clv"]
+    summary, _, _ = load_summary(_data(sample_csv, "pandas"), {"__file__": str(path)}, "1997-09-30")
+    expected = CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary)
+    assert fitted.bgnbd.params_ == pytest.approx(expected.bgnbd.params_, rel=1e-8)
+    assert fitted.gg.params_ == pytest.approx(expected.gg.params_, rel=1e-6)
