@@ -132,12 +132,13 @@ def test_logs_sorted_or_grouped_by_customer_give_the_same_summary_as_shuffled_on
     st.lists(st.integers(0, 30), min_size=1, max_size=80),
     st.sampled_from(["sorted", "grouped", "shuffled"]),
     st.sampled_from(["str", "int64", "object"]),
+    st.sampled_from(["c{:02d}", "c{}", "{}", "é-{}", "customer-{:06d}"]),  # fixed, variable, non-ASCII, > 8 bytes
     st.randoms(use_true_random=False),
 )
-def test_factorize_sorted_equals_pandas_factorize_with_sort(values, arrangement, dtype, random):
+def test_factorize_sorted_equals_pandas_factorize_with_sort(values, arrangement, dtype, template, random):
     log = pd.DataFrame({"customer_id": values})
     ids = _arranged(log, arrangement, random)["customer_id"]
-    ids = ids.map(lambda v: f"c{v:02d}") if dtype != "int64" else ids
+    ids = ids.map(template.format) if dtype != "int64" else ids
     ids = ids.astype(dtype)
     codes, uniques = factorize_sorted(ids)
     expected_codes, expected_uniques = pd.factorize(ids, sort=True)

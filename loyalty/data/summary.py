@@ -184,8 +184,18 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
         np.not_equal(raw[1:], raw[:-1], out=starts[1:])
     n_runs = int(np.count_nonzero(starts))
     if n_runs > n // 2:  # not grouped by customer: hashing the runs would not save anything
-        codes, uniques = pd.factorize(ids, sort=True)
-        return codes.astype(np.int64, copy=False), pd.Index(uniques)
+        packed = None if arrow is None else _packed_short_strings(arrow)
+        if packed is None:
+            codes, uniques = pd.factorize(ids, sort=True)
+            return codes.astype(np.int64, copy=False), pd.Index(uniques)
+        # ids of at most 8 bytes as big-endian integers: the same order, and integers hash far faster than
+        # strings read in random order
+        codes, _ = pd.factorize(packed, sort=True)
+        codes = codes.astype(np.int64, copy=False)
+        some_row = np.empty(int(codes.max()) + 1, dtype=np.int64)
+        some_row[codes] = np.arange(n)
+        uniques = type(values)._from_sequence(arrow.take(some_row), dtype=ids.dtype)
+        return codes, pd.Index(uniques, dtype=ids.dtype)
     if arrow is not None:
         heads = arrow.filter(starts)
         ascending = not pc.any(pc.less(heads.slice(1), heads.slice(0, n_runs - 1))).as_py()
@@ -200,6 +210,37 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     head_codes, uniques = pd.factorize(pd.Series(head_values, dtype=ids.dtype), sort=True)
     lengths = np.diff(np.append(np.flatnonzero(starts), n))
     return np.repeat(head_codes.astype(np.int64, copy=False), lengths), pd.Index(uniques)
+
+
+def _packed_short_strings(arrow) -> np.ndarray | None:
+    """Each string of an Arrow string array as the big-endian integer of its UTF-8 bytes, zero-padded to 8
+    bytes: integer order is the strings' (byte) order. ``None`` when a string is longer than 8 bytes or
+    contains a NUL byte (then padding could make two strings equal)."""
+    import pyarrow as pa
+
+    parts = []
+    for chunk in arrow.chunks:
+        n = len(chunk)
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=offset_type)[chunk.offset: chunk.offset + n + 1]
+        offsets = offsets.astype(np.int64)
+        lengths = np.diff(offsets)
+        if n == 0:
+            continue
+        if int(lengths.max()) > 8:
+            return None
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+        if np.any(data == 0):
+            return None
+        padded = np.zeros((n, 8), dtype=np.uint8)
+        width = int(lengths[0])
+        if np.all(lengths == width):
+            padded[:, :width] = data.reshape(n, width)
+        else:  # byte k of string i goes to column k of row i
+            position = np.arange(len(data)) + np.repeat(np.arange(n) * 8 - (offsets[:-1] - offsets[0]), lengths)
+            padded.ravel()[position] = data
+        parts.append(padded.view(">u8").ravel().astype(np.uint64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
 def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
