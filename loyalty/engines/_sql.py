@@ -91,6 +91,14 @@ DUCKDB = Dialect("duckdb", '"', "TIMESTAMP")
 SPARK = Dialect("spark", "`", "TIMESTAMP_NTZ")
 
 
+def period_key(d: Dialect, ts: str, period: str) -> tuple[str, str]:
+    """A timestamp's period as a group key, and the expression that turns a key ``{key}`` into the period
+    ordinal of :func:`period_ordinal`. DuckDB groups days by DATE, a narrower key than the ordinal."""
+    if d.name == "duckdb" and period == "D":
+        return f"CAST({ts} AS DATE)", "CAST({key} - DATE '1970-01-01' AS BIGINT)"
+    return period_ordinal(d, ts, period), "{key}"
+
+
 def period_ordinal(d: Dialect, ts: str, period: str) -> str:
     """Integer index of a timestamp's period, equal to ``loyalty.data.summary._period_ordinal``."""
     days = d.days_since_epoch(ts)
@@ -423,11 +431,12 @@ def summary_steps(
     periods_per_unit = d.double(unit_days(unit) / unit_days(period))
     cutoff_ordinal = _ordinal_of(cutoff, period)
     m_sum = ", SUM(margin) AS m" if has_margin else ""
+    key, ordinal = period_key(d, "ts", period)
     holdout = holdout_end is not None
     # without a holdout every row kept is in the calibration period: no flag in the (large) group key
     cal_key = f", ts <= {d.timestamp(cutoff)} AS cal" if holdout else ""
     periods = (
-        f"SELECT customer_id, {period_ordinal(d, 'ts', period)} AS period{cal_key}, SUM(amount) AS a{m_sum} "
+        f"SELECT customer_id, {key} AS period{cal_key}, SUM(amount) AS a{m_sum} "
         f"FROM {source} WHERE ts <= {d.timestamp(end)} GROUP BY customer_id, period{', cal' if holdout else ''}"
     )
     f = " FILTER (WHERE cal)" if holdout else ""
@@ -438,15 +447,17 @@ def summary_steps(
     if has_margin:
         aggregates += [f"SUM(m){f} AS m_total", f"{d.min_by('m', 'period')}{f} AS m_first"]
     if holdout:
-        aggregates += ["COUNT(*) FILTER (WHERE NOT cal) AS h_n", "SUM(a) FILTER (WHERE NOT cal) AS h_total"]
-    aggregates.append("SUM(a) AS spend")
+        aggregates += ["COUNT(*) FILTER (WHERE NOT cal) AS h_n", "SUM(a) FILTER (WHERE NOT cal) AS h_total",
+                       "SUM(a) AS spend"]
     customers = f"SELECT customer_id, {', '.join(aggregates)} FROM __periods GROUP BY customer_id"
+    if not holdout:  # every period is a calibration period: the customer's spend is the calibration total
+        customers = f"SELECT *, total AS spend FROM ({customers}) c"
     freq = "CAST(n - 1 AS DOUBLE)"
     zero = d.double(0.0)
     columns = [
         f"{freq} AS frequency",
-        f"CAST(last - first AS DOUBLE) / {periods_per_unit} AS recency",
-        f"CAST({cutoff_ordinal} - first AS DOUBLE) / {periods_per_unit} AS {d.ident('T')}",
+        f"CAST({ordinal.format(key='last')} - {ordinal.format(key='first')} AS DOUBLE) / {periods_per_unit} AS recency",
+        f"CAST({cutoff_ordinal} - {ordinal.format(key='first')} AS DOUBLE) / {periods_per_unit} AS {d.ident('T')}",
         f"CASE WHEN n > 1 THEN (total - first_total) / {freq} ELSE {zero} END AS monetary_value",
     ]
     if has_margin:

@@ -129,7 +129,7 @@ def summarize(
             return SummaryResult(collapsed, accounting)
         # through Arrow: a third of the time of DuckDB's own DataFrame conversion for a million rows
         summary = con.sql("SELECT * FROM summary ORDER BY customer_id").to_arrow_table().to_pandas()
-        return SummaryResult(finish_summary(summary, settings), accounting)
+        return SummaryResult(finish_summary(summary, settings, sorted_ids=True), accounting)
     finally:
         if own:
             con.close()

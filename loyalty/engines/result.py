@@ -78,11 +78,13 @@ def collapsed_statistics(summary: pd.DataFrame) -> CollapsedStatistics:
     return CollapsedStatistics(bgnbd, gamma_gamma)
 
 
-def finish_summary(frame: pd.DataFrame, settings: dict) -> pd.DataFrame:
+def finish_summary(frame: pd.DataFrame, settings: dict, sorted_ids: bool = False) -> pd.DataFrame:
     """An engine's summary rows as :func:`loyalty.data.summarize` returns them: indexed by sorted
-    ``customer_id``, float columns, NaN for undefined margin rates, and the settings in ``attrs``."""
+    ``customer_id``, float columns, NaN for undefined margin rates, and the settings in ``attrs``.
+    ``sorted_ids``: the engine sorted the ids already (DuckDB's byte order is Python's order for text and
+    numbers), so the check is skipped."""
     summary = frame.set_index("customer_id")
-    if not summary.index.is_monotonic_increasing:  # engines sort already; Python's order decides
+    if not sorted_ids and not summary.index.is_monotonic_increasing:
         summary = summary.sort_index()
     summary = summary.astype({c: float for c in summary.columns if summary[c].dtype != float})
     if "margin_rate" in summary.columns:
