@@ -4,7 +4,9 @@ Every measurement runs in a fresh Python subprocess (``--task``), so peak memory
 resident set size (``VmHWM``) of the whole process, with DuckDB's native memory included; for Spark, the JVM's
 peak (a child process, from ``RUSAGE_CHILDREN`` after the session stops) is reported beside the driver's.
 Timings are ``perf_counter`` around the step, after imports. Sides alternate within one run (floor, ours,
-floor, ours, ...) so that load from other processes on the machine hits both; medians are reported.
+floor, ours, ...) so that load from other processes on the machine hits both; medians are reported, with the
+1-minute load average each run started under. Every DuckDB run (the floor's too) has the same explicit
+``memory_limit`` and ``threads``.
 
 1. DuckDB ``summarize`` (trusted clean log, ``validate=False``; and with validation: rejects, duplicates,
    returns netting) vs a bare DuckDB ``GROUP BY customer_id`` with min/max/count over the same files (the
@@ -43,6 +45,7 @@ SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 CUTOFF = "2024-03-31"
 PERIOD, UNIT = "D", "W"
 MEMORY_LIMIT = "3GB"  # DuckDB's own limit in every DuckDB run (the floor's too); it spills to disk beyond
+THREADS = 2  # DuckDB threads in every DuckDB run (the floor's too): the machine's cores
 TARGETS = {"duckdb_over_floor_max": 1.5, "pandas_vs_lifetimes_min": 20.0, "end_to_end_peak_rss_gib_max": 6.0}
 GIB = 1024**3
 
@@ -72,6 +75,7 @@ def task_floor(source: Path, **_) -> dict:
 
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET threads = {THREADS}")
     start = time.perf_counter()
     frame = con.execute(
         f"SELECT customer_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n "
@@ -85,7 +89,7 @@ def _duckdb_summarize(source: Path, work: Path, validate: bool) -> dict:
 
     start = time.perf_counter()
     summary, accounting = summarize(source, CUTOFF, period=PERIOD, unit=UNIT, validate=validate, engine="duckdb",
-                                    memory_limit=MEMORY_LIMIT, temp_directory=work / "spill")
+                                    memory_limit=MEMORY_LIMIT, threads=THREADS, temp_directory=work / "spill")
     return {"seconds": time.perf_counter() - start, "customers": len(summary),
             "accounting": None if accounting is None else accounting.as_dict()}
 
@@ -144,14 +148,16 @@ def task_end_to_end_duckdb(source: Path, work: Path, **_) -> dict:
     start = time.perf_counter()
     stats, accounting = summarize(
         source, CUTOFF, period=PERIOD, unit=UNIT, engine="duckdb", collapse=True,
-        summary_path=work / "summary.parquet", memory_limit=MEMORY_LIMIT, temp_directory=work / "spill",
+        summary_path=work / "summary.parquet", memory_limit=MEMORY_LIMIT, threads=THREADS,
+        temp_directory=work / "spill",
     )
     steps["summarize_s"] = time.perf_counter() - start
     t = time.perf_counter()
     model = _fit(stats)
     steps["fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    duckdb_engine.score(work / "summary.parquet", model, work / "scores_duckdb", as_of=CUTOFF)
+    duckdb_engine.score(work / "summary.parquet", model, work / "scores_duckdb", as_of=CUTOFF,
+                        connection=duckdb_engine.connect(MEMORY_LIMIT, work / "spill", THREADS))
     steps["score_s"] = time.perf_counter() - t
     model.save(work / "model_duckdb.json")
     return {"seconds": time.perf_counter() - start, **steps, "customers": stats.n_customers,
@@ -198,11 +204,13 @@ TASKS = {name[5:]: fn for name, fn in globals().items() if name.startswith("task
 # -- the driver --------------------------------------------------------------------------------------------------
 def run_task(name: str, source: Path, work: Path) -> dict:
     command = [sys.executable, __file__, "--task", name, "--source", str(source), "--work", str(work)]
+    load = os.getloadavg()[0]  # the machine is shared: the load each run started under
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"task {name} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {name:<22} {result['seconds']:8.2f} s  peak {result['peak_rss_gib']:.2f} GiB", flush=True)
+    result["load_average_1m"] = load
+    print(f"  {name:<22} {result['seconds']:8.2f} s  peak {result['peak_rss_gib']:.2f} GiB  load {load:.1f}", flush=True)
     return result
 
 
@@ -220,6 +228,7 @@ def summary_of(runs: list[dict]) -> dict:
     return {
         "seconds_median": statistics.median(r["seconds"] for r in runs),
         "seconds": [round(r["seconds"], 3) for r in runs],
+        "load_average_1m": [round(r["load_average_1m"], 2) for r in runs],
         "peak_rss_gib": max(r["peak_rss_gib"] for r in runs),
     }
 
@@ -287,7 +296,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)},
         "settings": {"cutoff": CUTOFF, "period": PERIOD, "unit": UNIT, "duckdb_memory_limit": MEMORY_LIMIT,
-                     "repeats": args.repeats},
+                     "duckdb_threads": THREADS, "repeats": args.repeats},
         "targets": TARGETS,
         "sizes": dict(previous.get("sizes", {})),
     }
@@ -299,8 +308,7 @@ def main(argv=None) -> int:
         entry.update({"log": info, "load_average_1m_at_start": os.getloadavg()[0]})
         print(f"{size}: {info['customers']:,} customers, {info['rows']:,} rows", flush=True)
         if "summarize" not in skip:
-            once = ("duckdb_validated",) if SIZES[size] > 1_000_000 else ()
-            runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], args.repeats, source, work, once)
+            runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], args.repeats, source, work)
             floor, trusted, validated = (summary_of(runs[k]) for k in ("floor", "duckdb_trusted", "duckdb_validated"))
             entry["duckdb_summarize"] = {
                 "floor_group_by": floor, "ours_trusted": trusted, "ours_validated": validated,
