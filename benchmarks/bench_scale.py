@@ -311,6 +311,7 @@ def main(argv=None) -> int:
             runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], args.repeats, source, work)
             floor, trusted, validated = (summary_of(runs[k]) for k in ("floor", "duckdb_trusted", "duckdb_validated"))
             entry["duckdb_summarize"] = {
+                "repeats": args.repeats,
                 "floor_group_by": floor, "ours_trusted": trusted, "ours_validated": validated,
                 "ratio_trusted_over_floor": trusted["seconds_median"] / floor["seconds_median"],
                 "ratio_validated_over_floor": validated["seconds_median"] / floor["seconds_median"],
