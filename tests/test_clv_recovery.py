@@ -97,3 +97,20 @@ def test_gamma_gamma_needs_repeat_customers():
                             "monetary_value": [0.0, 0.0, 10.0]})
     with pytest.raises(DataValidationError, match="found 1 of 3"):
         GammaGamma().fit(summary)
+
+
+def test_a_large_fit_started_from_a_subsample_lands_on_the_same_optimum_as_a_cold_start(monkeypatch):
+    """Above 200k customers the fit starts from a 50k-customer subsample and steps with its curvature; the
+    result must be the optimum a plain L-BFGS-B run from the default start finds (same log-likelihood, same
+    parameters and standard errors)."""
+    import loyalty.clv._mle as mle
+
+    tx, cutoff = bgnbd_log(250_000, TRUE_BG, TRUE_GG, seed=3)
+    summary = summarize(tx, cutoff=cutoff, period="h", unit="W")
+    warm = BetaGeo().fit(summary)
+    monkeypatch.setattr(mle, "_WARM_START_CUSTOMERS", 10**9)  # no subsample: the cold path
+    cold = BetaGeo().fit(summary)
+    assert warm.log_likelihood_ >= cold.log_likelihood_ - 1e-9 * abs(cold.log_likelihood_)
+    for name in TRUE_BG:
+        assert warm.params_[name] == pytest.approx(cold.params_[name], rel=1e-7)
+        assert warm.standard_errors_[name] == pytest.approx(cold.standard_errors_[name], rel=1e-5)

@@ -212,6 +212,23 @@ def test_beta_geo_gradient_matches_finite_differences(theta, data, weight):
 
 
 @SETTINGS
+@given(st.lists(log_parameter, min_size=4, max_size=4), rfm_data(), st.integers(1, 5))
+def test_beta_geo_hessian_matches_finite_differences_of_the_gradient(theta, data, weight):
+    theta = np.array(theta)
+    x, t_x, T = data
+    stats = beta_geo._statistics(x, t_x, T, np.full(len(x), float(weight)))
+    model = BetaGeo()
+    hessian = model._hessian(theta, stats)
+    step = 1e-6
+    numeric = np.column_stack([
+        (model._objective(theta + step * e, stats)[1] - model._objective(theta - step * e, stats)[1]) / (2 * step)
+        for e in np.eye(4)
+    ])
+    np.testing.assert_allclose(hessian, hessian.T, rtol=0, atol=0)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(numeric).max()))
+
+
+@SETTINGS
 @given(st.lists(log_parameter, min_size=4, max_size=4), rfm_data())
 def test_p_alive_is_a_probability_and_one_without_repeat_purchases(lifetimes_module, theta, data):
     model = beta_geo_model(*np.exp(theta), lifetimes_module)

@@ -118,10 +118,12 @@ class LikelihoodModel(BaseEstimator):
                     inverse_hessian = (inverse_hessian + inverse_hessian.T) / 2
         with np.errstate(all="ignore"):
             if inverse_hessian is not None:
-                result = optimize.minimize(
-                    objective, start, jac=True, method="BFGS",
-                    options={"gtol": self.tol, "maxiter": 200, "hess_inv0": inverse_hessian},
-                )
+                result = _preconditioned_descent(objective, start, inverse_hessian, self.tol)
+                if not result.success:
+                    result = optimize.minimize(
+                        objective, result.x, jac=True, method="BFGS",
+                        options={"gtol": self.tol, "maxiter": 200, "hess_inv0": inverse_hessian},
+                    )
                 polished = None
             if inverse_hessian is None or not result.success and np.max(np.abs(result.jac)) > 1e-6:
                 result = optimize.minimize(
@@ -141,7 +143,10 @@ class LikelihoodModel(BaseEstimator):
         grad_norm = float(np.max(np.abs(grad)))
         self._check_convergence(result, theta, value, grad_norm, stats)
 
-        hessian = _numerical_hessian(lambda t: self._objective(t, stats)[1], theta)
+        if hasattr(self, "_hessian"):  # exact, and cheaper than differences of the gradient
+            hessian = self._hessian(theta, stats)
+        else:
+            hessian = _numerical_hessian(lambda t: self._objective(t, stats)[1], theta)
         if self.penalizer:
             natural = np.exp(theta)
             hessian = hessian + np.diag(self.penalizer * total_weight * 4 * natural**2)
@@ -258,6 +263,40 @@ class LikelihoodModel(BaseEstimator):
 
 def stats_norm_ppf(q: float) -> float:
     return float(stats.norm.ppf(q))
+
+
+def _preconditioned_descent(objective, start: np.ndarray, inverse_hessian: np.ndarray, gtol: float,
+                            max_steps: int = 30) -> optimize.OptimizeResult:
+    """Minimise ``objective`` (value, gradient) by steps θ ← θ − H₀⁻¹ ∇f(θ), halving a step that increases f.
+
+    H₀ is the curvature of a fit on a random subsample at its optimum: the per-customer curvature is the same in
+    the full data up to sampling error, so each step gains one to two digits, with one gradient per step and no
+    line search (BFGS from the same start spends 20-30 evaluations on the full data, mostly in line searches).
+    ``success`` is False when the gradient is not below ``gtol`` after ``max_steps``; the caller then goes on
+    with BFGS.
+    """
+    theta = np.asarray(start, dtype=float)
+    value, grad = objective(theta)
+    nit, message = 0, "converged"
+    while np.max(np.abs(grad)) > gtol:
+        if nit == max_steps:
+            message = f"gradient above {gtol:g} after {max_steps} steps"
+            break
+        step = inverse_hessian @ grad
+        for _ in range(30):
+            candidate = theta - step
+            new_value, new_grad = objective(candidate)
+            # at the optimum f changes by less than its rounding: accept a step that does not raise it visibly
+            if np.isfinite(new_value) and new_value <= value + 1e-13 * abs(value):
+                break
+            step = step / 2
+        else:
+            message = "no step decreases the objective"
+            break
+        theta, value, grad = candidate, new_value, new_grad
+        nit += 1
+    success = bool(np.isfinite(value) and np.max(np.abs(grad)) <= gtol)
+    return optimize.OptimizeResult(x=theta, fun=value, jac=grad, nit=nit, success=success, message=message)
 
 
 def _numerical_hessian(gradient, theta: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
 from ._mle import LikelihoodModel, unique_counts, unique_rows
@@ -161,6 +161,68 @@ class BetaGeo(LikelihoodModel):
         d_b -= np.sum(ww4 * (1.0 / (b + stats["ux1"] - 1.0))[stats["inv_x1"]])
         grad = -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
         return -ll, grad
+
+    def _hessian(self, theta, stats):
+        """Hessian of :meth:`_objective`'s value (the weighted negative log-likelihood) in the log parameters.
+
+        Exact, at about the cost of one gradient (central differences of the gradient cost eight). With p the
+        natural parameters and ℓ the log-likelihood, ∂²ℓ/∂θᵢ∂θⱼ = pᵢpⱼ ∂²ℓ/∂pᵢ∂pⱼ + δᵢⱼ pᵢ ∂ℓ/∂pᵢ; a repeat
+        customer's tail logaddexp(A3, A4) has Hessian w3∇²A3 + w4∇²A4 + w3w4 (∇A4 − ∇A3)(∇A4 − ∇A3)ᵀ.
+        """
+        r, alpha, a, b = np.exp(theta)
+        trigamma = lambda z: polygamma(1, z)  # noqa: E731
+        hess = np.zeros((4, 4))  # of ℓ in the natural parameters (r, alpha, a, b)
+        ux, wx = stats["ux"], stats["wx"]
+        grad = np.array([
+            np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha))),
+            np.sum(wx) * r / alpha,
+            np.sum(wx * (digamma(a + b) - digamma(a + b + ux))),
+            np.sum(wx * (digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux))),
+        ])
+        hess[0, 0] = np.sum(wx * (trigamma(r + ux) - trigamma(r)))
+        hess[0, 1] = np.sum(wx) / alpha
+        hess[1, 1] = -np.sum(wx) * r / alpha**2
+        hess[2, 2] = hess[2, 3] = np.sum(wx * (trigamma(a + b) - trigamma(a + b + ux)))
+        hess[3, 3] = np.sum(wx * (trigamma(b + ux) - trigamma(a + b + ux) - trigamma(b) + trigamma(a + b)))
+
+        # no repeat purchases: -r log(alpha + T)
+        w0, inv0 = stats["wT0"], 1.0 / (alpha + stats["uT0"])
+        grad[0] -= np.sum(w0 * np.log(alpha + stats["uT0"]))
+        grad[1] -= r * np.sum(w0 * inv0)
+        hess[0, 1] -= np.sum(w0 * inv0)
+        hess[1, 1] += r * np.sum(w0 * inv0**2)
+
+        # repeat customers: logaddexp(A3, A4), A3 = -(r + x) log(alpha + T),
+        # A4 = log a - log(b + x - 1) - (r + x) log(alpha + t_x)
+        x, w = stats["x1"], stats["w1"]
+        rx = r + x
+        log_a_T = np.log(alpha + stats["uT"])[stats["inv_T1"]]
+        log_a_tx = np.log(alpha + stats["ut_x"])[stats["inv_tx1"]]
+        inv_T = (1.0 / (alpha + stats["uT"]))[stats["inv_T1"]]
+        inv_tx = (1.0 / (alpha + stats["ut_x"]))[stats["inv_tx1"]]
+        inv_bx1 = (1.0 / (b + stats["ux1"] - 1.0))[stats["inv_x1"]]
+        diff = np.log(a) + np.log(inv_bx1) - rx * (log_a_tx - log_a_T)  # A4 - A3
+        small = np.exp(-np.abs(diff))
+        w4 = np.where(diff > 0, 1.0, small) / (1.0 + small)
+        w3 = 1.0 - w4
+        grad[0] -= np.sum(w * (w3 * log_a_T + w4 * log_a_tx))
+        grad[1] -= np.sum(w * rx * (w3 * inv_T + w4 * inv_tx))
+        grad[2] += np.sum(w * w4) / a
+        grad[3] -= np.sum(w * w4 * inv_bx1)
+        hess[0, 1] -= np.sum(w * (w3 * inv_T + w4 * inv_tx))
+        hess[1, 1] += np.sum(w * rx * (w3 * inv_T**2 + w4 * inv_tx**2))
+        hess[2, 2] -= np.sum(w * w4) / a**2
+        hess[3, 3] += np.sum(w * w4 * inv_bx1**2)
+        # w3 w4 D Dᵀ with D = ∇A4 - ∇A3 = (log(α+T) - log(α+t_x), (r+x)(1/(α+T) - 1/(α+t_x)), 1/a, -1/(b+x-1))
+        ww = w * w3 * w4
+        D = (log_a_T - log_a_tx, rx * (inv_T - inv_tx), 1.0 / a, -inv_bx1)
+        for i in range(4):
+            for j in range(i, 4):
+                hess[i, j] += np.sum(ww * D[i] * D[j])
+        hess = np.triu(hess) + np.triu(hess, 1).T
+        natural = np.array([r, alpha, a, b])
+        in_log = natural[:, None] * hess * natural[None, :] + np.diag(natural * grad)
+        return -(in_log + in_log.T) / 2  # symmetric to the last bit
 
     # -- predictions -----------------------------------------------------------------------------------------
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
