@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from .data.contract import example_values
+from .data.summary import factorize_sorted
 from .errors import DataValidationError
 from .units import DAYS_PER_YEAR
 
@@ -114,7 +115,7 @@ def build_features(
     purchase = known & (amount_all >= 0)
     log = frame.loc[purchase]
 
-    codes, customers = pd.factorize(log["customer_id"], sort=True)
+    codes, customers = factorize_sorted(log["customer_id"])
     n = len(customers)
     as_of_ns = as_of.value
     ns = log["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
