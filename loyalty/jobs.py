@@ -45,18 +45,23 @@ SCORES_METADATA_KEY = b"loyalty.scores"
 
 
 # -- data --------------------------------------------------------------------------------------------------------
-def load_log(data: dict, spec: dict, cutoff):
-    """Read the spec's ``data`` source and validate it up to ``cutoff``; returns the ValidationResult."""
+def _source(data: dict, spec: dict):
+    """The spec's ``data.source``: the shipped CDNOW log as a frame, or the path of a file that exists."""
     source = data["source"]
     if source in ("cdnow", "cdnow_sample"):
         from .datasets import load_cdnow
 
-        raw = load_cdnow(sample=source == "cdnow_sample")
-    else:
-        path = resolve_path(source, spec)
-        if not path.exists():
-            raise SpecError(f"{spec['__file__']}: field 'data.source': file {source!r} does not exist")
-        raw = read_transactions(path, data.get("columns") or None)
+        return load_cdnow(sample=source == "cdnow_sample")
+    path = resolve_path(source, spec)
+    if not path.exists():
+        raise SpecError(f"{spec['__file__']}: field 'data.source': file {source!r} does not exist")
+    return path
+
+
+def load_log(data: dict, spec: dict, cutoff):
+    """Read the spec's ``data`` source and validate it up to ``cutoff``; returns the ValidationResult."""
+    source = _source(data, spec)
+    raw = source if isinstance(source, pd.DataFrame) else read_transactions(source, data.get("columns") or None)
     return validate_transactions(raw, cutoff=cutoff, margin_rate=data.get("margin_rate"),
                                  duplicates=data["duplicates"])
 
@@ -75,15 +80,7 @@ def load_summary(data: dict, spec: dict, cutoff, *, keep_log: bool = False):
         return summarize_log(result.transactions, data, cutoff), result.accounting, result.transactions
     from .engines import summarize as summarize_on
 
-    source = data["source"]
-    if source in ("cdnow", "cdnow_sample"):
-        from .datasets import load_cdnow
-
-        source = load_cdnow(sample=source == "cdnow_sample")
-    else:
-        source = resolve_path(source, spec)
-        if not source.exists():
-            raise SpecError(f"{spec['__file__']}: field 'data.source': file {data['source']!r} does not exist")
+    source = _source(data, spec)
     options = {}
     if engine == "spark":
         from pyspark.sql import SparkSession
