@@ -12,7 +12,7 @@ import yaml
 
 from .errors import SpecError
 
-__all__ = ["read_spec", "check_fields"]
+__all__ = ["read_spec", "read_model_settings", "check_fields"]
 
 
 def read_spec(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -30,6 +30,18 @@ def read_spec(path: str | Path, kind: str | None = None) -> dict[str, Any]:
         raise SpecError(f"{path}: field 'kind' must be {kind!r}, got {data.get('kind')!r}")
     data["__file__"] = str(path)
     return data
+
+
+def read_model_settings(path: str | Path, family: str, allowed: dict[str, type | tuple]) -> tuple[dict, str]:
+    """A ``models/*.yaml`` spec (``kind: model``, ``family: <family>``, ``settings: {...}``): its settings,
+    checked against ``allowed`` (a copy, for the caller to fill defaults in), and the file name for errors."""
+    spec = read_spec(path, kind="model")
+    where = spec["__file__"]
+    if spec.get("family") != family:
+        raise SpecError(f"{where}: field 'family' must be {family!r}, got {spec.get('family')!r}")
+    check_fields({k: v for k, v in spec.items() if k != "__file__"},
+                 {"kind": str, "family": str, "settings": dict}, where)
+    return dict(check_fields(spec.get("settings") or {}, allowed, f"{where}: settings")), where
 
 
 def check_fields(section: dict, allowed: dict[str, type | tuple], where: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpecError
-from ..specs import check_fields, read_spec
+from ..specs import read_model_settings
 from .supervised import LightGBMChurn
 
 __all__ = ["load_churn_spec", "CHURN_MODELS"]
@@ -17,13 +17,7 @@ _SETTINGS = {"model": str, "horizon": (int, float), "horizon_unit": (str, int, f
 
 def load_churn_spec(path: str | Path) -> dict:
     """The spec's settings with defaults: ``model``, ``horizon``, ``horizon_unit``, ``windows``, ``lightgbm``."""
-    spec = read_spec(path, kind="model")
-    where = spec["__file__"]
-    if spec.get("family") != "churn":
-        raise SpecError(f"{where}: field 'family' must be 'churn', got {spec.get('family')!r}")
-    check_fields({k: v for k, v in spec.items() if k != "__file__"},
-                 {"kind": str, "family": str, "settings": dict}, where)
-    settings = dict(check_fields(spec.get("settings") or {}, _SETTINGS, f"{where}: settings"))
+    settings, where = read_model_settings(path, "churn", _SETTINGS)
     settings.setdefault("model", "hybrid")
     if settings["model"] not in CHURN_MODELS:
         raise SpecError(f"{where}: settings.model must be one of {list(CHURN_MODELS)}, got {settings['model']!r}")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..atomic import write_json
 from ..errors import DataValidationError, SpecError
-from ..specs import check_fields, read_spec
+from ..specs import read_model_settings
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
 from .value import customer_lifetime_value
@@ -55,18 +55,10 @@ class CLVModel:
     @classmethod
     def from_spec(cls, path) -> "CLVModel":
         """An unfitted model from a ``models/*.yaml`` spec with ``kind: model``, ``family: clv``."""
-        spec = read_spec(path, kind="model")
-        where = spec["__file__"]
-        if spec.get("family") != "clv":
-            raise SpecError(f"{where}: field 'family' must be 'clv', got {spec.get('family')!r}")
-        check_fields({k: v for k, v in spec.items() if k != "__file__"},
-                     {"kind": str, "family": str, "settings": dict}, where)
-        settings = check_fields(
-            spec.get("settings") or {},
-            {"horizon": (int, float), "period": (str, int, float), "annual_discount_rate": (int, float),
-             "margin_rate": (int, float), "value": str, "penalizer": (int, float)},
-            f"{where}: settings",
-        )
+        settings, where = read_model_settings(path, "clv", {
+            "horizon": (int, float), "period": (str, int, float), "annual_discount_rate": (int, float),
+            "margin_rate": (int, float), "value": str, "penalizer": (int, float),
+        })
         if settings.get("value", "margin") not in ("margin", "revenue"):
             raise SpecError(f"{where}: settings.value must be 'margin' or 'revenue', got {settings['value']!r}")
         return cls(**settings)

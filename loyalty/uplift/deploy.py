@@ -16,7 +16,7 @@ import pandas as pd
 from ..data import read_transactions, validate_transactions
 from ..errors import SpecError
 from ..features import DEFAULT_WINDOWS, build_features
-from ..specs import check_fields, read_spec
+from ..specs import check_fields, read_model_settings
 from .learners import LIGHTGBM_DEFAULTS, SLearner, TLearner, XLearner
 from .multiarm import MultiArmUplift
 from .prep import campaign_features, campaign_outcomes
@@ -35,13 +35,7 @@ _SETTINGS = {"campaign": dict, "outcome": str, "window_days": (int, float), "lea
 
 def load_uplift_spec(path) -> dict:
     """Settings of a ``models/uplift.yaml`` spec (``kind: model``, ``family: uplift``) with defaults."""
-    spec = read_spec(path, kind="model")
-    where = spec["__file__"]
-    if spec.get("family") != "uplift":
-        raise SpecError(f"{where}: field 'family' must be 'uplift', got {spec.get('family')!r}")
-    check_fields({k: v for k, v in spec.items() if k != "__file__"},
-                 {"kind": str, "family": str, "settings": dict}, where)
-    settings = dict(check_fields(spec.get("settings") or {}, _SETTINGS, f"{where}: settings"))
+    settings, where = read_model_settings(path, "uplift", _SETTINGS)
     campaign = settings.get("campaign") or {}
     if set(campaign) == {"simulator"}:
         check_fields(campaign["simulator"] or {}, {"customers": int, "seed": int},
