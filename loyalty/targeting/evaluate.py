@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError
-from .budgets import TopShare, select
+from .budgets import TopShare, rank_order
 from .policies import Policy
 from .value import bootstrap_policy_values, ipw_contributions, percentile_interval, policy_values
 
@@ -116,14 +116,14 @@ def evaluate_policies(
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise DataValidationError(f"policy names must be unique, got {names}")
+    # One ranking per policy serves every share: the top k of a ranking are its first k positions.
+    k = np.array([int(round(s * n)) for s in shares])
     selections = {}
-    columns = []
     for policy in policies:
-        scores = policy.score(frame)
-        matrix = np.column_stack([select(scores, TopShare(s)) for s in shares])
-        selections[policy.name] = matrix
-        columns.append(matrix)
-    selection = np.concatenate(columns, axis=1)  # customers × (policies·shares)
+        position = np.empty(n, dtype=np.int64)
+        position[rank_order(policy.score(frame))] = np.arange(n)
+        selections[policy.name] = position[:, None] < k[None, :]
+    selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·shares)
     point = policy_values(selection, z).reshape(len(policies), len(shares), len(outcome_names))
     replicates = bootstrap_policy_values(selection, z, n_resamples=n_resamples, seed=seed).reshape(
         n_resamples, len(policies), len(shares), len(outcome_names)
