@@ -228,20 +228,15 @@ def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignD
         for policy in evaluation.policies if policy != spec.headline["baseline"]
         for budget in spec.budgets for outcome in evaluation.outcomes
     ])
-    if data.truth:
+    if data.truth:  # evaluate_policies already computed every cell's true value
+        true = evaluation.values.set_index(["policy", "share", "outcome"])["true_value"]
         differences["true_difference"] = [
-            _true_value(evaluation, customers, data.truth, row.policy, row.share, row.outcome)
-            - _true_value(evaluation, customers, data.truth, row.baseline, row.share, row.outcome)
+            true[(row.policy, row.share, row.outcome)] - true[(row.baseline, row.share, row.outcome)]
             for row in differences.itertuples()
         ]
     result = ExperimentResult(spec, data, customers, evaluation, {}, differences)
     result.headline = headline(result)
     return result
-
-
-def _true_value(evaluation: PolicyEvaluation, customers, truth, policy, share, outcome) -> float:
-    chosen = evaluation.selections[policy][:, evaluation.shares.index(share)]
-    return float(customers[truth[outcome]].to_numpy()[chosen].sum() / len(customers))
 
 
 def headline(result: ExperimentResult) -> dict:
