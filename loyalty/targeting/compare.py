@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lightgbm
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -50,7 +49,7 @@ from tqdm.auto import tqdm
 from ..clv import CLVModel
 from ..errors import ConvergenceError, DataValidationError
 from ..uplift import TLearner, XLearner
-from ..uplift.learners import LIGHTGBM_DEFAULTS, SLearner
+from ..uplift.learners import SLearner, default_estimator
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES
@@ -91,12 +90,15 @@ def load_campaign(spec: ExperimentSpec) -> CampaignData:
     )
 
 
+def _estimator(binary: bool, n_estimators: int, seed: int):
+    """The uplift package's default LightGBM model with the spec's number of trees."""
+    return default_estimator(binary, seed).set_params(n_estimators=n_estimators)
+
+
 def _learner(kind: str, binary: bool, n_estimators: int, seed: int):
-    base = lightgbm.LGBMClassifier if binary else lightgbm.LGBMRegressor
-    settings = {**LIGHTGBM_DEFAULTS, "n_estimators": n_estimators}
-    estimator = base(random_state=seed, **settings)
     cls = {"T": TLearner, "X": XLearner, "S": SLearner}[kind]
-    return cls(estimator=estimator, outcome="binary" if binary else "continuous", random_state=seed)
+    return cls(estimator=_estimator(binary, n_estimators, seed), outcome="binary" if binary else "continuous",
+               random_state=seed)
 
 
 def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, learner: str = "X",
@@ -127,10 +129,9 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
         scores["uplift_retention"] = np.nan
     steps = tqdm(total=folds * (1 + len(targets) + retention_model), desc="cross-fitting", disable=not progress,
                  leave=False)
-    settings = {**LIGHTGBM_DEFAULTS, "n_estimators": n_estimators}
     for k in range(folds):
         train, test = fold != k, fold == k
-        response = lightgbm.LGBMClassifier(random_state=seed, **settings)
+        response = _estimator(True, n_estimators, seed)
         treated_train = train & (treatment == 1)
         response.fit(X[treated_train], frame["converted"].to_numpy()[treated_train])
         scores.loc[test, "p_buy_treated"] = response.predict_proba(X[test])[:, 1]
@@ -142,8 +143,7 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
             steps.update()
         if retention_model:
             retained = frame["retained"].to_numpy()[train]
-            shift = RetentionShift(lightgbm.LGBMClassifier(random_state=seed, **settings)).fit(
-                X[train], retained, treatment[train])
+            shift = RetentionShift(_estimator(True, n_estimators, seed)).fit(X[train], retained, treatment[train])
             scores.loc[test, "p_retained_control"] = shift.predict_control(X[test])
             if retention == "shift":
                 scores.loc[test, "uplift_retention"] = shift.predict(X[test])
