@@ -32,6 +32,8 @@ from .policies import BUILTIN_POLICIES
 __all__ = ["ExperimentSpec", "load_experiment", "experiment_from_dict"]
 
 _DATA_SOURCES = {"simulator", "hillstrom"}
+_DEFAULT_POLICIES = ("random", "response", "uplift", "margin_uplift", "lifecycle")
+_DEFAULT_BUDGETS = (0.1, 0.2, 0.3)
 
 
 @dataclass
@@ -40,8 +42,8 @@ class ExperimentSpec:
     data: dict
     economics: dict
     models: dict = field(default_factory=lambda: {"folds": 2, "n_estimators": 100})
-    policies: list = field(default_factory=lambda: ["random", "response", "uplift", "margin_uplift", "lifecycle"])
-    budgets: list = field(default_factory=lambda: [0.1, 0.2, 0.3])
+    policies: list = field(default_factory=lambda: list(_DEFAULT_POLICIES))
+    budgets: list = field(default_factory=lambda: list(_DEFAULT_BUDGETS))
     headline: dict = field(default_factory=lambda: {"budget": 0.2, "policy": "lifecycle", "baseline": "response"})
     bootstrap: dict = field(default_factory=lambda: {"resamples": 1000, "seed": 0})
     source: str = "<dict>"
@@ -114,7 +116,7 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     if models.get("retention", "shift") not in ("shift", "learner"):
         raise SpecError(f"{where}: models.retention must be 'shift' or 'learner', got {models['retention']!r}")
 
-    policies = spec.get("policies") or ["random", "response", "uplift", "margin_uplift", "lifecycle"]
+    policies = spec.get("policies") or list(_DEFAULT_POLICIES)
     unknown = [p for p in policies if p not in BUILTIN_POLICIES]
     if unknown:
         raise SpecError(f"{where}: policies: unknown policy {unknown[0]!r}; known policies are {sorted(BUILTIN_POLICIES)}")
@@ -128,7 +130,7 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     if "oracle" in policies and source != "simulator":
         raise SpecError(f"{where}: policy 'oracle' needs the simulator's truth")
 
-    budgets = spec.get("budgets") or [0.1, 0.2, 0.3]
+    budgets = spec.get("budgets") or list(_DEFAULT_BUDGETS)
     for budget in budgets:
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 1:
             raise SpecError(f"{where}: budgets: each budget is a share of the base within [0, 1], got {budget!r}")
