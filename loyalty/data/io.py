@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import DataValidationError
 from .contract import apply_column_mapping
 
-__all__ = ["read_transactions"]
+__all__ = ["read_transactions", "log_format"]
 
 
 def read_transactions(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -31,16 +31,25 @@ def read_transactions(path: str | Path, columns: Mapping[str, str] | None = None
     DataFrame
         The raw log with contract column names.
     """
+    if log_format(path) == "parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    return apply_column_mapping(frame, columns)
+
+
+def log_format(path: str | Path) -> str:
+    """``"parquet"`` for a ``.parquet``/``.pq`` file or a folder (of parquet files), ``"csv"`` for a
+    ``.csv``/``.csv.gz``/``.txt`` file; a clear error when the file is missing or the name tells neither. Every
+    engine reads the same files this way."""
     path = Path(path)
     if not path.exists():
         raise DataValidationError(f"transaction file {str(path)!r} does not exist")
     name = path.name.lower()
-    if path.is_dir() or name.endswith(".parquet") or name.endswith(".pq"):
-        frame = pd.read_parquet(path)
-    elif ".csv" in name or name.endswith(".txt"):
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    else:
-        raise DataValidationError(
-            f"cannot tell the format of {str(path)!r}: use a .csv, .csv.gz or .parquet file or a parquet folder"
-        )
-    return apply_column_mapping(frame, columns)
+    if path.is_dir() or name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if ".csv" in name or name.endswith(".txt"):
+        return "csv"
+    raise DataValidationError(
+        f"cannot tell the format of {str(path)!r}: use a .csv, .csv.gz or .parquet file or a parquet folder"
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..data.io import log_format
 from ..errors import DataValidationError
 from . import _sql
 from .result import CollapsedStatistics, SummaryResult, finish_summary
@@ -38,19 +39,13 @@ def source_sql(source) -> str:
     """A table expression reading ``source``: a ``.csv``/``.csv.gz`` file (all columns as text, as the pandas
     reader does), a ``.parquet`` file or a folder of parquet files."""
     path = Path(source)
-    if not path.exists():
-        raise DataValidationError(f"transaction file {str(path)!r} does not exist")
-    name = path.name.lower()
+    kind = log_format(path)
     text = str(path).replace("'", "''")
     if path.is_dir():
         return f"read_parquet('{text}/**/*.parquet')"
-    if name.endswith(".parquet") or name.endswith(".pq"):
+    if kind == "parquet":
         return f"read_parquet('{text}')"
-    if ".csv" in name or name.endswith(".txt"):
-        return f"read_csv('{text}', header = true, all_varchar = true)"
-    raise DataValidationError(
-        f"cannot tell the format of {str(path)!r}: use a .csv, .csv.gz or .parquet file or a parquet folder"
-    )
+    return f"read_csv('{text}', header = true, all_varchar = true)"
 
 
 def summarize(

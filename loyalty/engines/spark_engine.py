@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.io import log_format
 from ..errors import DataValidationError
 from . import _sql
 from .result import CollapsedStatistics, SummaryResult, finish_summary
@@ -25,15 +26,9 @@ SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
 def read(spark, path) -> "pyspark.sql.DataFrame":  # noqa: F821
     """A log file or parquet folder as a Spark DataFrame (CSV columns as text, as the pandas reader does)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataValidationError(f"transaction file {str(path)!r} does not exist")
-    name = path.name.lower()
-    if path.is_dir() or name.endswith((".parquet", ".pq")):
+    if log_format(path) == "parquet":
         return spark.read.parquet(str(path))
-    if ".csv" in name:
-        return spark.read.csv(str(path), header=True, inferSchema=False)
-    raise DataValidationError(f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a parquet folder")
+    return spark.read.csv(str(path), header=True, inferSchema=False)
 
 
 def summarize(
