@@ -147,7 +147,8 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     customer skip hashing altogether. The ids are first cut into runs of equal consecutive values (one
     comparison per row); when those runs are already in sorted order (a log sorted by customer, the usual
     export) each run is a customer and the codes are a running count. Otherwise only the run heads are hashed
-    (``pd.factorize``), and when most rows start a run (a log sorted by time) the ids are hashed directly.
+    (``pd.factorize``), and when most rows start a run (a log sorted by time) the ids are hashed directly: ids
+    of at most 8 bytes as big-endian integers, which keep their order and hash faster than strings.
 
     Raises
     ------
@@ -169,25 +170,21 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     values = ids.array
     arrow = getattr(values, "_pa_array", None)  # pandas' pyarrow-backed strings
     if n < 2 or (arrow is None and not pd.api.types.is_numeric_dtype(ids.dtype)):
-        codes, uniques = pd.factorize(ids, sort=True)
-        return codes.astype(np.int64, copy=False), pd.Index(uniques)
+        return _hashed(ids)
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
     if arrow is not None:
         import pyarrow.compute as pc
 
-        starts = np.empty(n, dtype=bool)
-        starts[0] = True
         starts[1:] = pc.not_equal(arrow.slice(1), arrow.slice(0, n - 1)).to_numpy()
     else:
         raw = ids.to_numpy()
-        starts = np.empty(n, dtype=bool)
-        starts[0] = True
         np.not_equal(raw[1:], raw[:-1], out=starts[1:])
     n_runs = int(np.count_nonzero(starts))
     if n_runs > n // 2:  # not grouped by customer: hashing the runs would not save anything
         packed = None if arrow is None else _packed_short_strings(arrow)
         if packed is None:
-            codes, uniques = pd.factorize(ids, sort=True)
-            return codes.astype(np.int64, copy=False), pd.Index(uniques)
+            return _hashed(ids)
         # ids of at most 8 bytes as big-endian integers: the same order, and integers hash far faster than
         # strings read in random order
         codes, _ = pd.factorize(packed, sort=True)
@@ -212,6 +209,11 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return np.repeat(head_codes.astype(np.int64, copy=False), lengths), pd.Index(uniques)
 
 
+def _hashed(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = pd.factorize(ids, sort=True)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+
+
 def _packed_short_strings(arrow) -> np.ndarray | None:
     """Each string of an Arrow string array as the big-endian integer of its UTF-8 bytes, zero-padded to 8
     bytes: integer order is the strings' (byte) order. ``None`` when a string is longer than 8 bytes or
@@ -221,12 +223,12 @@ def _packed_short_strings(arrow) -> np.ndarray | None:
     parts = []
     for chunk in arrow.chunks:
         n = len(chunk)
+        if n == 0:
+            continue
         offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
         offsets = np.frombuffer(chunk.buffers()[1], dtype=offset_type)[chunk.offset: chunk.offset + n + 1]
         offsets = offsets.astype(np.int64)
         lengths = np.diff(offsets)
-        if n == 0:
-            continue
         if int(lengths.max()) > 8:
             return None
         data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
