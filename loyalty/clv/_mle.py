@@ -104,7 +104,7 @@ class LikelihoodModel(BaseEstimator):
         sample = self._subsample(stats, _WARM_START_CUSTOMERS) if total_weight > 4 * _WARM_START_CUSTOMERS else None
         if sample is not None:
             # A fit on a random subsample lands next to the full optimum, and its curvature (the same per
-            # customer) seeds BFGS on the full data, which then needs only a few iterations.
+            # customer) preconditions the steps on the full data, which then need only a few gradients.
             sample_objective = self._mean_objective(sample)
             with np.errstate(all="ignore"):
                 warm = optimize.minimize(
