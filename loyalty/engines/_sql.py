@@ -36,10 +36,6 @@ __all__ = [
     "period_ordinal",
 ]
 
-#: Row-level reasons the SQL engines check before duplicates and returns: the start of the pandas path's order.
-EARLY_REASONS = REJECT_REASONS[: REJECT_REASONS.index("after_cutoff") + 1]
-
-
 @dataclass(frozen=True)
 class Dialect:
     """The few expressions in which DuckDB and Spark SQL differ."""
@@ -535,23 +531,11 @@ class SourceColumns:
 
 def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> SourceColumns:
     """Column kinds from ``{name: SQL type}`` (DuckDB or Spark type names), after the contract mapping."""
-    from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+    from ..data.contract import apply_column_mapping
 
-    mapping = dict(mapping or {})
-    unknown = set(mapping) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
-    if unknown:
-        raise DataValidationError(f"column mapping names unknown contract columns {sorted(unknown)}")
-    absent = {k: v for k, v in mapping.items() if v not in types}
-    if absent:
-        raise DataValidationError(f"column mapping refers to columns not in the data: {absent}; data has {list(types)}")
-    source_of = {v: k for k, v in mapping.items()}
-    renamed = {source_of.get(name, name): name for name in types}
-    for name in REQUIRED_COLUMNS:
-        if name not in renamed:
-            raise DataValidationError(
-                f"Required column {name!r} missing; data has columns {list(types)}. "
-                f"Map yours with columns={{{name!r}: '<your column>'}}."
-            )
+    # the pandas path's mapping and its checks, on a frame of the source's columns (no rows)
+    contract_names = apply_column_mapping(pd.DataFrame(columns=list(types)), mapping).columns
+    renamed = dict(zip(contract_names, types))
     kind = {k: types[v].lower() for k, v in renamed.items()}
 
     def is_text(t):
