@@ -335,14 +335,14 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
     one = DUCKDB.double(1.0)
     on = f"p.customer_id = r.customer_id AND p.{key} = r.{key}"
     sums = ", ".join(f"SUM({c}) AS r_{c}" for c in value_cols)
-    netted = ", ".join(
-        f"{c} + (CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END) * r_{c} AS {c}" for c in value_cols
-    )
+    # a purchase's share of its group's returns: in proportion to its amount (evenly if the group's is 0)
+    share = f"(CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END)"
+    netted = ", ".join(f"{c} + {share} * r_{c} AS {c}" for c in value_cols)
     return [
         Step(f"__r{k}", f"SELECT customer_id, {key}, {sums}, COUNT(*) AS rn FROM {returns} x GROUP BY customer_id, {key}"),
         Step(
             f"__t{k}",
-            f"SELECT customer_id, ts, {netted}, order_id, pday, SUM(amount + (CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END) * r_amount) "
+            f"SELECT customer_id, ts, {netted}, order_id, pday, SUM(amount + {share} * r_amount) "
             f"OVER (PARTITION BY customer_id, {key}) AS net FROM ("
             f"SELECT p.*, r.r_amount{''.join(f', r.r_{c}' for c in value_cols if c != 'amount')}, "
             f"SUM(p.amount) OVER (PARTITION BY p.customer_id, p.{key}) AS ga, "
@@ -424,7 +424,8 @@ def summary_steps(
     """
     cutoff = pd.Timestamp(cutoff)
     end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
-    periods_per_unit = d.double(unit_days(unit) / unit_days(period))
+    per_unit = unit_days(unit) / unit_days(period)
+    periods_per_unit = d.double(per_unit)
     cutoff_ordinal = _ordinal_of(cutoff, period)
     m_sum = ", SUM(margin) AS m" if has_margin else ""
     key, ordinal = period_key(d, "ts", period)
@@ -462,7 +463,7 @@ def summary_steps(
             f"CASE WHEN total <> 0 THEN m_total / total ELSE {d.double(float('nan'))} END AS margin_rate",
         ]
     if holdout:
-        duration = (_ordinal_of(end, period) - cutoff_ordinal) / (unit_days(unit) / unit_days(period))
+        duration = (_ordinal_of(end, period) - cutoff_ordinal) / per_unit
         columns += [
             "CAST(h_n AS DOUBLE) AS frequency_holdout",
             f"CASE WHEN h_n > 0 THEN h_total / CAST(h_n AS DOUBLE) ELSE {zero} END AS monetary_holdout",
