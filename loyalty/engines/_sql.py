@@ -405,9 +405,8 @@ def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str
             f"(SELECT COALESCE(SUM(r.rn), 0) FROM __r{last} r ANTI JOIN __g{last} g "
             f"ON r.customer_id = g.customer_id AND r.pday = g.pday) AS unmatched, "
             f"{extra} AS duplicates, "
-            "(SELECT COUNT(*) FROM __ret) AS returns, (SELECT COUNT(*) FROM __touched) AS touched, "
-            "(SELECT COUNT(*) FROM __pur_last) + (SELECT COUNT(*) FROM __touched) - (SELECT COUNT(*) FROM __near) "
-            "AS survivors"
+            "(SELECT COUNT(*) FROM __ret) AS returns, "
+            "(SELECT COUNT(*) FROM __near) - (SELECT COUNT(*) FROM __pur_last) AS cancelled"
         ),
         "zero_spend": "SELECT COUNT(*) AS n FROM __customers WHERE spend <= 0",
     }
@@ -506,8 +505,8 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
     counts["fully_returned"] = int(netting["fully_returned"]) + orphans
     counts["unmatched_return"] = int(netting["unmatched"])
     returns_netted = int(netting["netted"]) - orphans
-    # distinct valid rows, less the returns, less the purchases netting touched, plus those it kept
-    clean_rows = valid - duplicates - int(netting["returns"]) - int(netting["touched"]) + int(netting["survivors"])
+    # distinct valid rows, less the returns, less the purchases netting cancelled
+    clean_rows = valid - duplicates - int(netting["returns"]) - int(netting["cancelled"])
     rejected = {name: counts[name] for name in REJECT_REASONS if counts.get(name, 0) > 0}
     notes = {"zero_spend_customers_kept": int(zero_spend)} if zero_spend else {}
     accounting = RowAccounting(
