@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..units import DAYS_PER_YEAR
+from ._sql import DUCKDB
 
 __all__ = ["feature_query"]
 
@@ -25,7 +26,7 @@ def feature_query(source: str, as_of, windows: Sequence[int], *, has_margin: boo
     """One ``SELECT`` of every customer's features from the contract log ``source`` (customer_id, timestamp,
     amount[, margin][, discount]); ``returns`` is an optional separate log of returns (sign ignored)."""
     as_of = pd.Timestamp(as_of)
-    as_of_sql = f"TIMESTAMP '{as_of.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    as_of_sql = DUCKDB.timestamp(as_of)
     as_of_us = as_of.value // 1000
     as_of_day = as_of.value // (_US_PER_DAY * 1000)
     extra = (", margin" if has_margin else "") + (", discount" if has_discount else "")
@@ -49,28 +50,30 @@ def feature_query(source: str, as_of, windows: Sequence[int], *, has_margin: boo
         returned = "SELECT customer_id, SUM(-amount) AS returned FROM __rows WHERE amount < 0 GROUP BY customer_id"
         any_returns = f"EXISTS (SELECT 1 FROM {source} WHERE amount < 0)"
 
-    def share(total: str) -> str:
-        return f"CASE WHEN r.spend_total <> 0 THEN {total} / r.spend_total ELSE CAST('nan' AS DOUBLE) END"
+    nan = DUCKDB.double(float("nan"))
 
+    def share(total: str) -> str:
+        return f"CASE WHEN r.spend_total <> 0 THEN {total} / r.spend_total ELSE {nan} END"
+
+    recency = f"({as_of_us} - r.last_us) / {float(_US_PER_DAY)!r}"
+    tenure = f"({as_of_us} - r.first_us) / {float(_US_PER_DAY)!r}"
+    mean_gap = "(CASE WHEN d.gap_n > 0 THEN d.gap_sum / d.gap_n END)"
     columns = [
-        f"({as_of_us} - r.last_us) / {float(_US_PER_DAY)!r} AS recency_days",
-        f"({as_of_us} - r.first_us) / {float(_US_PER_DAY)!r} AS tenure_days",
+        f"{recency} AS recency_days",
+        f"{tenure} AS tenure_days",
         "CAST(d.n_days - 1 AS DOUBLE) AS frequency",
         "CAST(r.n_transactions AS DOUBLE) AS n_transactions",
-        f"d.n_days / greatest(({as_of_us} - r.first_us) / {float(_US_PER_DAY)!r}, 1.0) * {DAYS_PER_YEAR!r} "
-        "AS purchase_rate_per_year",
+        f"d.n_days / greatest({tenure}, 1.0) * {DAYS_PER_YEAR!r} AS purchase_rate_per_year",
         "r.spend_total", "r.spend_total / d.n_days AS spend_mean", "d.spend_last",
     ]
     for w in windows:
         columns += [f"CAST(d.n_purchases_{w}d AS DOUBLE) AS n_purchases_{w}d", f"r.spend_{w}d"]
-    mean_gap = "d.gap_sum / d.gap_n"
     columns += [
-        f"CASE WHEN d.gap_n > 0 THEN {mean_gap} END AS ipt_mean_days",
-        f"CASE WHEN d.gap_n > 1 THEN sqrt(greatest((d.gap_sq - d.gap_n * ({mean_gap}) * ({mean_gap})) "
+        f"{mean_gap} AS ipt_mean_days",
+        f"CASE WHEN d.gap_n > 1 THEN sqrt(greatest((d.gap_sq - d.gap_n * {mean_gap} * {mean_gap}) "
         "/ (d.gap_n - 1), 0.0)) END AS ipt_std_days",
         "CAST(d.ipt_last AS DOUBLE) AS ipt_last_days",
-        f"({as_of_us} - r.last_us) / {float(_US_PER_DAY)!r} / (CASE WHEN d.gap_n > 0 THEN {mean_gap} END) "
-        "AS overdue_ratio",
+        f"{recency} / {mean_gap} AS overdue_ratio",
         f"CASE WHEN t.sxx > 0 THEN t.sxy / t.sxx END * {DAYS_PER_YEAR!r} AS spend_trend_per_year",
     ]
     if has_margin:
@@ -78,8 +81,8 @@ def feature_query(source: str, as_of, windows: Sequence[int], *, has_margin: boo
     if has_discount:
         columns.append(f"{share('r.discount_total')} AS discount_share")
     columns.append(
-        f"CASE WHEN NOT {any_returns} THEN CAST('nan' AS DOUBLE) WHEN r.spend_total > 0 "
-        "THEN COALESCE(x.returned, 0.0) / r.spend_total ELSE CAST('nan' AS DOUBLE) END AS returns_share"
+        f"CASE WHEN NOT {any_returns} THEN {nan} WHEN r.spend_total > 0 "
+        f"THEN COALESCE(x.returned, 0.0) / r.spend_total ELSE {nan} END AS returns_share"
     )
     return f"""
 WITH __rows AS ({rows}),
