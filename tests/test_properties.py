@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from loyalty.clv import BetaGeo, GammaGamma
 from loyalty.clv import beta_geo, gamma_gamma
 from loyalty.data import summarize
+from loyalty.data import summary as summary_module
 from loyalty.data.summary import factorize_sorted
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -125,6 +128,36 @@ def test_logs_sorted_or_grouped_by_customer_give_the_same_summary_as_shuffled_on
     pd.testing.assert_frame_equal(arranged[["frequency", "recency", "T"]], summary[["frequency", "recency", "T"]],
                                   check_exact=True)
     np.testing.assert_allclose(arranged["monetary_value"], summary["monetary_value"], rtol=1e-12, atol=0)
+
+
+@SETTINGS
+@given(
+    logs(),
+    st.integers(min_value=1, max_value=8),
+    st.sampled_from(["sorted", "grouped", "shuffled"]),
+    st.sampled_from(["str", "int64"]),
+    st.randoms(use_true_random=False),
+)
+def test_a_log_sorted_by_customer_summarised_in_blocks_gives_the_summary_of_any_arrangement(
+    case, block_rows, arrangement, dtype, random
+):
+    """A log sorted by customer is summarised a block of customers at a time: the same frame as in one block,
+    to the last bit, with rows masked on both sides (cut-off, holdout) and margins; and the same as the log
+    in another order (which takes the general path), money but for the order of the sums."""
+    log, cutoff, period = case
+    log = log.assign(margin=log["amount"] * 0.3)
+    if dtype == "int64":
+        log["customer_id"] = log["customer_id"].map(ord).astype("int64")
+    options = {"cutoff": cutoff, "period": period, "holdout_end": cutoff + pd.Timedelta(days=20)}
+    by_customer = _arranged(log, "sorted", random)
+    with mock.patch.object(summary_module, "BLOCK_ROWS", block_rows):
+        in_blocks = summarize(by_customer, **options)
+    pd.testing.assert_frame_equal(in_blocks, summarize(by_customer, **options), check_exact=True)
+    other = summarize(_arranged(log, arrangement, random), **options)
+    counts = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
+    pd.testing.assert_frame_equal(in_blocks[counts], other[counts], check_exact=True)
+    for money in ["monetary_value", "margin_value", "margin_rate", "monetary_holdout"]:
+        np.testing.assert_allclose(in_blocks[money], other[money], rtol=1e-12, atol=1e-12, err_msg=money)
 
 
 @SETTINGS

@@ -89,7 +89,7 @@ def summarize(
         raise DataValidationError(
             f"column 'timestamp' must be datetime64 (got {timestamp.dtype}); run validate_transactions first"
         )
-    ordinal = _period_ordinal(timestamp, period)
+    ticks, ticks_per_second = _ticks(timestamp)
     cutoff_ordinal = int(_period_ordinal(pd.Series([cutoff]), period)[0])
     # divide by periods-per-unit (7 days per week) rather than multiply by its inverse, so that recency and T
     # are the same floats as lifetimes' (periods / freq_multiplier)
@@ -100,11 +100,19 @@ def summarize(
         raise DataValidationError(
             f"no transaction on or before the cutoff {cutoff}; the log starts at {timestamp.min()}"
         )
-    codes, customers = factorize_sorted(transactions["customer_id"])
+    in_holdout = None if holdout_end is None else ((timestamp > cutoff) & (timestamp <= holdout_end)).to_numpy()
+    codes, bounds, customers = _factorize(transactions["customer_id"])
     amount = transactions["amount"].to_numpy(dtype=float)
     margin = transactions["margin"].to_numpy(dtype=float) if "margin" in transactions.columns else None
 
-    cal = _period_stats(codes, ordinal, amount, margin, len(customers), in_calibration)
+    cal_parts, hold_parts = [], []
+    for block_codes, rows, n_customers in _blocks(codes, bounds, len(customers), len(ticks)):
+        ordinal = _ordinal(ticks[rows], ticks_per_second, period)
+        block_margin = None if margin is None else margin[rows]
+        cal_parts.append(_period_stats(block_codes, ordinal, amount[rows], block_margin, n_customers, in_calibration[rows]))
+        if in_holdout is not None:
+            hold_parts.append(_period_stats(block_codes, ordinal, amount[rows], None, n_customers, in_holdout[rows]))
+    cal = _concatenated(cal_parts)
     present = cal["count"] > 0
     frequency = cal["count"] - 1
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -124,8 +132,7 @@ def summarize(
             summary["margin_rate"] = np.where(cal["amount"] != 0, cal["margin"] / cal["amount"], np.nan)
 
     if holdout_end is not None:
-        in_holdout = ((timestamp > cutoff) & (timestamp <= holdout_end)).to_numpy()
-        hold = _period_stats(codes, ordinal, amount, None, len(customers), in_holdout)
+        hold = _concatenated(hold_parts)
         summary["frequency_holdout"] = hold["count"].astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             summary["monetary_holdout"] = np.where(hold["count"] > 0, hold["amount"] / hold["count"], 0.0)
@@ -146,7 +153,7 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     The same result as ``pd.factorize(ids, sort=True)``, faster on the logs people have: exports grouped by
     customer skip hashing altogether. The ids are first cut into runs of equal consecutive values (one
     comparison per row); when those runs are already in sorted order (a log sorted by customer, the usual
-    export) each run is a customer and the codes are a running count. Otherwise only the run heads are hashed
+    export) each run is a customer and the codes are the run numbers. Otherwise only the run heads are hashed
     (``pd.factorize``), and when most rows start a run (a log sorted by time) the ids are hashed directly: ids
     of at most 8 bytes as big-endian integers, which keep their order and hash faster than strings.
 
@@ -161,30 +168,41 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     >>> codes.tolist(), uniques.tolist()
     ([1, 1, 0, 2, 0], ['a', 'b', 'c'])
     """
+    codes, bounds, uniques = _factorize(ids)
+    return (_run_codes(bounds) if codes is None else codes), uniques
+
+
+def _factorize(ids: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None, pd.Index]:
+    """:func:`factorize_sorted` as ``(codes, None, uniques)``; or, when the ids are grouped in sorted order,
+    ``(None, bounds, uniques)``: customer ``i``'s rows are ``bounds[i]:bounds[i + 1]`` (its code is ``i``), so that
+    :func:`summarize` can take the log a block of customers at a time without codes the size of the log."""
     n = len(ids)
-    missing = int(ids.isna().sum())
+    values = ids.array
+    arrow = getattr(values, "_pa_array", None)  # pandas' pyarrow-backed strings
+    missing = arrow.null_count if arrow is not None else int(ids.isna().sum())
     if missing:
         raise DataValidationError(
             f"column 'customer_id' has {missing:,} missing values of {n:,} rows; run validate_transactions first"
         )
-    values = ids.array
-    arrow = getattr(values, "_pa_array", None)  # pandas' pyarrow-backed strings
     if n < 2 or (arrow is None and not pd.api.types.is_numeric_dtype(ids.dtype)):
-        return _hashed(ids)
-    starts = np.empty(n, dtype=bool)
-    starts[0] = True
+        codes, uniques = _hashed(ids)
+        return codes, None, uniques
+    # rows (less one) where the id differs from the previous row's: where runs of equal ids start
     if arrow is not None:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        starts[1:] = pc.not_equal(arrow.slice(1), arrow.slice(0, n - 1)).to_numpy()
+        changes = pc.not_equal(arrow.slice(1), arrow.slice(0, n - 1))
+        n_runs = 1 + pc.sum(changes).as_py()
     else:
         raw = ids.to_numpy()
-        np.not_equal(raw[1:], raw[:-1], out=starts[1:])
-    n_runs = int(np.count_nonzero(starts))
+        changes = raw[1:] != raw[:-1]
+        n_runs = 1 + int(np.count_nonzero(changes))
     if n_runs > n // 2:  # not grouped by customer: hashing the runs would not save anything
         packed = None if arrow is None else _packed_short_strings(arrow)
         if packed is None:
-            return _hashed(ids)
+            codes, uniques = _hashed(ids)
+            return codes, None, uniques
         # ids of at most 8 bytes as big-endian integers: the same order, and integers hash far faster than
         # strings read in random order
         codes, _ = pd.factorize(packed, sort=True)
@@ -192,26 +210,63 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
         some_row = np.empty(int(codes.max()) + 1, dtype=np.int64)
         some_row[codes] = np.arange(n)
         uniques = type(values)._from_sequence(arrow.take(some_row), dtype=ids.dtype)
-        return codes, pd.Index(uniques, dtype=ids.dtype)
+        return codes, None, pd.Index(uniques, dtype=ids.dtype)
+    bounds = np.empty(n_runs + 1, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, n
     if arrow is not None:
-        heads = arrow.filter(starts)
+        bounds[1:-1] = pc.indices_nonzero(changes).to_numpy()
+        bounds[1:-1] += 1
+        # a filter rather than take(bounds): take on a chunked array first concatenates its chunks (the whole column)
+        heads = pa.chunked_array([*arrow.slice(0, 1).chunks, *arrow.slice(1).filter(changes).chunks], type=arrow.type)
         ascending = not pc.any(pc.less(heads.slice(1), heads.slice(0, n_runs - 1))).as_py()
         head_values = type(values)._from_sequence(heads, dtype=ids.dtype)
     else:
-        head_values = raw[starts]
+        bounds[1:-1] = np.flatnonzero(changes) + 1
+        head_values = raw[bounds[:-1]]
         ascending = bool(np.all(head_values[1:] > head_values[:-1]))
     if ascending:  # consecutive runs differ, so ascending runs are distinct: one run per customer
-        codes = np.cumsum(starts, dtype=np.int64)
-        codes -= 1
-        return codes, pd.Index(head_values, dtype=ids.dtype)
+        return None, bounds, pd.Index(head_values, dtype=ids.dtype)
     head_codes, uniques = pd.factorize(pd.Series(head_values, dtype=ids.dtype), sort=True)
-    lengths = np.diff(np.append(np.flatnonzero(starts), n))
-    return np.repeat(head_codes.astype(np.int64, copy=False), lengths), pd.Index(uniques)
+    return np.repeat(head_codes.astype(np.int64, copy=False), np.diff(bounds)), None, pd.Index(uniques)
+
+
+def _run_codes(bounds: np.ndarray) -> np.ndarray:
+    """Code ``i`` for the rows ``bounds[i] - bounds[0]:bounds[i + 1] - bounds[0]``."""
+    return np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
 
 
 def _hashed(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes, uniques = pd.factorize(ids, sort=True)
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
+
+
+#: Rows per block of customers when the log is grouped by customer in sorted order (see :func:`_blocks`).
+BLOCK_ROWS = 1 << 20
+
+
+def _blocks(codes, bounds, n_customers: int, n_rows: int):
+    """``(codes, rows, n_customers)`` of successive blocks of whole customers, ``rows`` a slice of the log.
+
+    A log grouped by customer in sorted order (``bounds``, see :func:`_factorize`) is taken in blocks of about
+    :data:`BLOCK_ROWS` rows, so that every temporary is the size of a block and the next block reuses its memory:
+    the first use of a page of memory costs more than the arithmetic on it (page faults; ~1.5 s per GB on VMs
+    whose free memory goes back to the host), and temporaries the size of the log are mostly new pages. Any
+    other log (``codes``) is one block. A customer's statistics depend only on its rows, in their order, so
+    the blocks give the same results as one block.
+    """
+    if bounds is None:
+        yield codes, slice(0, n_rows), n_customers
+        return
+    cuts = np.unique(np.append(np.searchsorted(bounds, np.arange(0, n_rows, BLOCK_ROWS)), n_customers))
+    for start, end in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        yield _run_codes(bounds[start: end + 1]), slice(bounds[start], bounds[end]), end - start
+
+
+def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The statistics of successive blocks of customers, as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _packed_short_strings(arrow) -> np.ndarray | None:
@@ -247,15 +302,25 @@ def _packed_short_strings(arrow) -> np.ndarray | None:
 
 def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
     """Integer index of each timestamp's period (consecutive periods differ by 1)."""
+    return _ordinal(*_ticks(timestamp), period)
+
+
+def _ticks(timestamp: pd.Series) -> tuple[np.ndarray, int]:
+    """The timestamps as int64 ticks of the column's own resolution (a view: no conversion pass), and the ticks
+    per second."""
     if isinstance(timestamp.dtype, pd.DatetimeTZDtype):  # time-zone aware: their UTC instants
         timestamp = timestamp.dt.tz_convert("UTC").dt.tz_localize(None)
     values = timestamp.to_numpy()
     resolution, _ = np.datetime_data(values.dtype)
     per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[resolution]  # pandas' resolutions
-    ticks = values.view(np.int64)  # in the column's own resolution: no conversion pass
+    return values.view(np.int64), per_second
+
+
+def _ordinal(ticks: np.ndarray, ticks_per_second: int, period: str) -> np.ndarray:
+    """Integer index of the period of each of ``ticks`` (see :func:`_ticks`)."""
     # int32 (hours since 1970 fit until the year 245,000): half the memory of the int64 ticks
     ordinal = np.empty(len(ticks), dtype=np.int32)
-    np.floor_divide(ticks, (3600 if period == "h" else 86400) * per_second, out=ordinal, casting="unsafe")
+    np.floor_divide(ticks, (3600 if period == "h" else 86400) * ticks_per_second, out=ordinal, casting="unsafe")
     if period == "W":
         # pandas' "W" periods end on Sunday; 1970-01-01 was a Thursday, so shift by 3 days to start on Monday.
         ordinal += 3
@@ -272,19 +337,19 @@ def _period_stats(codes, ordinal, amount, margin, n_customers: int, rows: np.nda
     out get a key past every customer's, so they sort to the end and are cut off: no filtered copies.
     """
     n_rows = int(np.count_nonzero(rows))
+    names = ["first", "last", "amount", "first_amount"] + ([] if margin is None else ["margin", "first_margin"])
     if n_rows == 0:
         zeros = np.zeros(n_customers)
-        return {"count": zeros.astype(np.int64), "first": zeros, "last": zeros, "amount": zeros,
-                "first_amount": zeros, "margin": zeros, "first_margin": zeros}
-    everything = n_rows == len(rows)
+        return {"count": np.zeros(n_customers, dtype=np.int64), **dict.fromkeys(names, zeros)}
+    excluded = None if n_rows == len(rows) else ~rows
     low = int(ordinal.min())
     span = int(ordinal.max()) - low + 1
-    key = codes.astype(np.int64)  # a copy, updated in place below: one temporary instead of three
-    key *= span
+    buffer = codes * span  # int64, updated in place below: one temporary instead of three
+    key = buffer
     key += ordinal
     key -= low
-    if not everything:
-        np.copyto(key, n_customers * span, where=~rows)
+    if excluded is not None:
+        np.copyto(key, n_customers * span, where=excluded)
     key.sort()
     key = key[:n_rows]
     # Each customer's run of sorted keys starts at the first key >= customer * span: a search per customer
@@ -304,21 +369,34 @@ def _period_stats(codes, ordinal, amount, margin, n_customers: int, rows: np.nda
     owner = np.flatnonzero(present)
     first[owner] = key[bounds[owner]] - owner * span + low
     last[owner] = key[ends[owner]] - owner * span + low
-    in_first = ordinal == first[codes]
-    if not everything:
+    # The keys are no longer needed: their buffer (8 bytes a row) holds the per-row temporaries below, which
+    # would otherwise each be new memory the size of the log (see _blocks). mode="clip" (the codes are valid)
+    # because take's default copies through a temporary when given out=.
+    first_of_row = np.take(first, codes, out=buffer.view(first.dtype)[: len(codes)], mode="clip")
+    in_first = ordinal == first_of_row
+    if excluded is not None:
         in_first &= rows
     firsts = np.flatnonzero(in_first)  # about one row per customer: gathered, not masked
     first_codes = codes[firsts]
-    selected = amount if everything else np.where(rows, amount, 0.0)
     out = {
         "count": count,
         "first": first.astype(float),
         "last": last.astype(float),
-        "amount": np.bincount(codes, weights=selected, minlength=n_customers),
+        "amount": np.bincount(codes, weights=_zero_excluded(amount, excluded, buffer), minlength=n_customers),
         "first_amount": np.bincount(first_codes, weights=amount[firsts], minlength=n_customers),
     }
     if margin is not None:
-        selected = margin if everything else np.where(rows, margin, 0.0)
-        out["margin"] = np.bincount(codes, weights=selected, minlength=n_customers)
+        out["margin"] = np.bincount(codes, weights=_zero_excluded(margin, excluded, buffer), minlength=n_customers)
         out["first_margin"] = np.bincount(first_codes, weights=margin[firsts], minlength=n_customers)
     return out
+
+
+def _zero_excluded(values: np.ndarray, excluded: np.ndarray | None, buffer: np.ndarray) -> np.ndarray:
+    """``values`` with the ``excluded`` rows set to 0, written over ``buffer`` (8 bytes a row); ``values`` itself
+    when no row is excluded."""
+    if excluded is None:
+        return values
+    zeroed = buffer.view(np.float64)
+    np.copyto(zeroed, values)
+    np.copyto(zeroed, 0.0, where=excluded)
+    return zeroed
