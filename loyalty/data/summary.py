@@ -105,46 +105,51 @@ def summarize(
     amount = transactions["amount"].to_numpy(dtype=float)
     margin = transactions["margin"].to_numpy(dtype=float) if "margin" in transactions.columns else None
 
-    cal_parts, hold_parts = [], []
+    present, parts = [], []
     for block_codes, rows, n_customers in _blocks(codes, bounds, len(customers), len(ticks)):
         ordinal = _ordinal(ticks[rows], ticks_per_second, period)
         block_margin = None if margin is None else margin[rows]
-        cal_parts.append(_period_stats(block_codes, ordinal, amount[rows], block_margin, n_customers, in_calibration[rows]))
+        cal = _period_stats(block_codes, ordinal, amount[rows], block_margin, n_customers, in_calibration[rows])
+        hold = None
         if in_holdout is not None:
-            hold_parts.append(_period_stats(block_codes, ordinal, amount[rows], None, n_customers, in_holdout[rows]))
-    cal = _concatenated(cal_parts)
-    present = cal["count"] > 0
-    frequency = cal["count"] - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        repeat_amount = np.where(frequency > 0, (cal["amount"] - cal["first_amount"]) / frequency, 0.0)
-    summary = pd.DataFrame(
-        {
-            "frequency": frequency.astype(float),
-            "recency": (cal["last"] - cal["first"]) / periods_per_unit,
-            "T": (cutoff_ordinal - cal["first"]) / periods_per_unit,
-            "monetary_value": repeat_amount,
-        },
-        index=pd.Index(customers, name="customer_id"),
-    )
-    if margin is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            summary["margin_value"] = np.where(frequency > 0, (cal["margin"] - cal["first_margin"]) / frequency, 0.0)
-            summary["margin_rate"] = np.where(cal["amount"] != 0, cal["margin"] / cal["amount"], np.nan)
-
+            hold = _period_stats(block_codes, ordinal, amount[rows], None, n_customers, in_holdout[rows])
+        # customers whose first purchase is after the cut-off are left out
+        present.append(cal["count"] > 0)
+        parts.append(_summary_columns(cal, hold, cutoff_ordinal, periods_per_unit, present[-1]))
+    present = np.concatenate(present)
+    index = pd.Index(customers if present.all() else customers[present], name="customer_id")
+    # copy=False: the columns are new arrays, not to be copied again into one block
+    summary = pd.DataFrame(_concatenated(parts), index=index, copy=False)
     if holdout_end is not None:
-        hold = _concatenated(hold_parts)
-        summary["frequency_holdout"] = hold["count"].astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            summary["monetary_holdout"] = np.where(hold["count"] > 0, hold["amount"] / hold["count"], 0.0)
         holdout_ordinal = int(_period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
-
-    if not present.all():  # customers whose first purchase is after the cut-off
-        summary = summary.loc[present]
     summary.attrs.update(
         {"period": period, "unit": unit, "cutoff": str(cutoff), "holdout_end": None if holdout_end is None else str(holdout_end)}
     )
     return summary
+
+
+def _summary_columns(cal, hold, cutoff_ordinal: int, periods_per_unit: float, present) -> dict[str, np.ndarray]:
+    """The summary's columns (but ``duration_holdout``) for the ``present`` customers of a block, from the
+    :func:`_period_stats` of its calibration and holdout (``None`` without one) rows."""
+    if not present.all():
+        cal = {name: values[present] for name, values in cal.items()}
+        hold = None if hold is None else {name: values[present] for name, values in hold.items()}
+    frequency = cal["count"] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = {
+            "frequency": frequency.astype(float),
+            "recency": (cal["last"] - cal["first"]) / periods_per_unit,
+            "T": (cutoff_ordinal - cal["first"]) / periods_per_unit,
+            "monetary_value": np.where(frequency > 0, (cal["amount"] - cal["first_amount"]) / frequency, 0.0),
+        }
+        if "margin" in cal:
+            columns["margin_value"] = np.where(frequency > 0, (cal["margin"] - cal["first_margin"]) / frequency, 0.0)
+            columns["margin_rate"] = np.where(cal["amount"] != 0, cal["margin"] / cal["amount"], np.nan)
+        if hold is not None:
+            columns["frequency_holdout"] = hold["count"].astype(float)
+            columns["monetary_holdout"] = np.where(hold["count"] > 0, hold["amount"] / hold["count"], 0.0)
+    return columns
 
 
 def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -240,8 +245,9 @@ def _hashed(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 
-#: Rows per block of customers when the log is grouped by customer in sorted order (see :func:`_blocks`).
-BLOCK_ROWS = 1 << 20
+#: Rows per block of customers when the log is grouped by customer in sorted order (see :func:`_blocks`): temporaries
+#: of a few MB; the fastest of 2**16 to 2**20 on a 1M-customer log.
+BLOCK_ROWS = 1 << 18
 
 
 def _blocks(codes, bounds, n_customers: int, n_rows: int):
@@ -263,7 +269,7 @@ def _blocks(codes, bounds, n_customers: int, n_rows: int):
 
 
 def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The statistics of successive blocks of customers, as one."""
+    """The columns of successive blocks of customers, as one."""
     if len(parts) == 1:
         return parts[0]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
