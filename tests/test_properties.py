@@ -136,20 +136,23 @@ def test_logs_sorted_or_grouped_by_customer_give_the_same_summary_as_shuffled_on
     st.integers(min_value=1, max_value=8),
     st.sampled_from(["sorted", "grouped", "shuffled"]),
     st.sampled_from(["str", "int64"]),
+    st.booleans(),
     st.randoms(use_true_random=False),
 )
 def test_a_log_sorted_by_customer_summarised_in_blocks_gives_the_summary_of_any_arrangement(
-    case, block_rows, arrangement, dtype, random
+    case, block_rows, arrangement, dtype, and_by_time, random
 ):
-    """A log sorted by customer is summarised a block of customers at a time: the same frame as in one block,
-    to the last bit, with rows masked on both sides (cut-off, holdout) and margins; and the same as the log
-    in another order (which takes the general path), money but for the order of the sums."""
+    """A log sorted by customer (and by time: keys already in order) is summarised a block of customers at a
+    time: the same frame as in one block, to the last bit, with rows masked on both sides (cut-off, holdout) and
+    margins; and the same as the log in another order (the general path), money but for the order of the sums."""
     log, cutoff, period = case
     log = log.assign(margin=log["amount"] * 0.3)
     if dtype == "int64":
         log["customer_id"] = log["customer_id"].map(ord).astype("int64")
     options = {"cutoff": cutoff, "period": period, "holdout_end": cutoff + pd.Timedelta(days=20)}
     by_customer = _arranged(log, "sorted", random)
+    if and_by_time:
+        by_customer = by_customer.sort_values(["customer_id", "timestamp"], ignore_index=True)
     with mock.patch.object(summary_module, "BLOCK_ROWS", block_rows):
         in_blocks = summarize(by_customer, **options)
     pd.testing.assert_frame_equal(in_blocks, summarize(by_customer, **options), check_exact=True)
