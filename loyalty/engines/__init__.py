@@ -129,6 +129,8 @@ def _summarize_pandas(source, cutoff, period, holdout_end, unit, *, columns, val
         clean, accounting = result.transactions, result.accounting
     else:
         clean = raw.rename(columns={v: k for k, v in (columns or {}).items()})
+        if margin_rate is not None and "margin" not in clean.columns:  # as the validator and the SQL engines do
+            clean = clean.assign(margin=clean["amount"] * margin_rate)
     summary = _pandas_summarize(clean, cutoff, period=period, holdout_end=holdout_end, unit=unit)
     return SummaryResult(collapsed_statistics(summary) if collapse else summary, accounting)
 
