@@ -203,6 +203,48 @@ def test_trusted_path_skips_validation_and_gives_the_same_summary_for_a_clean_lo
     assert_same_summary(expected, actual)
 
 
+@pytest.fixture(scope="module")
+def cdnow_by_customer(cdnow_full, tmp_path_factory):
+    """CDNOW as an export sorted by customer: three files of row groups of 2,000 rows."""
+    folder = tmp_path_factory.mktemp("cdnow_by_customer")
+    log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    for i, part in enumerate(np.array_split(np.arange(len(log)), 3)):
+        log.iloc[part].to_parquet(folder / f"part-{i}.parquet", row_group_size=2_000)
+    return log, folder
+
+
+def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_the_same_result(
+    cdnow_by_customer, monkeypatch
+):
+    from loyalty.engines import duckdb_engine
+
+    log, folder = cdnow_by_customer
+    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
+    bounds = duckdb_engine.customer_parts(folder, "customer_id")
+    assert bounds is not None and len(bounds) >= len(log) // 6_000  # parts of 5,000 rows or a bit more
+    assert bounds == sorted(bounds) and bounds[0] == log["customer_id"].min()
+    for settings in ({"unit": "W"}, {"period": "W", "holdout_end": "1998-03-31", "margin_rate": 0.3}):
+        expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, **settings)
+        actual, _ = summarize(folder, CDNOW_CUTOFF, validate=False, engine="duckdb", **settings)
+        assert_same_summary(expected, actual)
+    stats, _ = summarize(folder, CDNOW_CUTOFF, validate=False, unit="W", collapse=True)
+    expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
+    pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(expected).bgnbd)
+
+
+def test_a_log_not_clustered_by_customer_is_summarised_in_one_pass(cdnow_full, tmp_path, monkeypatch):
+    from loyalty.engines import duckdb_engine
+
+    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
+    by_time = cdnow_full.sort_values("timestamp", kind="stable")
+    by_time.to_parquet(tmp_path / "by_time.parquet", row_group_size=2_000)
+    by_time.to_csv(tmp_path / "by_time.csv", index=False)
+    assert duckdb_engine.customer_parts(tmp_path / "by_time.parquet", "customer_id") is None
+    assert duckdb_engine.customer_parts(tmp_path / "by_time.csv", "customer_id") is None
+    # a log of one part's size or less is not cut either
+    assert duckdb_engine.customer_parts(tmp_path / "by_time.parquet", "customer_id", part_rows=len(cdnow_full)) is None
+
+
 def test_default_engine_follows_the_input(cdnow_full, tmp_path):
     assert default_engine(cdnow_full) == "pandas"
     assert default_engine(tmp_path / "log.parquet") == "duckdb"

@@ -78,7 +78,8 @@ def summarize(
             table = source_sql(source)
         described = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
         cols = _sql.columns_from_types({row[0]: row[1] for row in described}, columns)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS SELECT {_sql.rename_select(_DIALECT, cols)} FROM {table}")
+        raw = f"SELECT {_sql.rename_select(_DIALECT, cols)} FROM {table}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS {raw}")
         if validate:
             steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
                                           duplicates=duplicates, margin_rate=margin_rate)
@@ -87,15 +88,24 @@ def summarize(
         has_margin = cols.contract.has_margin or margin_rate is not None
         steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
                                     holdout_end=holdout_end, has_margin=has_margin)
+        # a trusted log in parquet files clustered by customer is summarised part by part (see customer_parts)
+        parts = None if validate or isinstance(source, pd.DataFrame) else customer_parts(
+            source, cols.rename["customer_id"])
         # tables where several queries read a step (accounting, collapsing, writing); views stream otherwise
         materialised = {step.name for step in steps if step.table}
         if validate:
             materialised.add("__customers")
-        if collapse or summary_path is not None:
+        if (collapse or summary_path is not None) and parts is None:
             materialised.add("summary")
         for step in steps:
             kind = "TABLE" if step.name in materialised else "VIEW"
             con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {step.sql}")
+        ordered = "SELECT * FROM summary ORDER BY customer_id"
+        sorted_summary = None
+        if parts is not None:
+            sorted_summary = _summary_by_parts(con, raw, ordered, _DIALECT.ident(cols.rename["customer_id"]), parts)
+            con.execute("DROP VIEW summary")
+            con.register("summary", sorted_summary)
 
         accounting = None
         if validate:
@@ -114,7 +124,7 @@ def summarize(
                                              duplicates=duplicates, margin_rate=margin_rate)
             _copy_parquet(con, query, rejects_path)
         if summary_path is not None:
-            _copy_parquet(con, "SELECT * FROM summary ORDER BY customer_id", summary_path)
+            _copy_parquet(con, ordered, summary_path)
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
         if collapse:
             queries = _sql.collapse_steps(_DIALECT)
@@ -123,11 +133,97 @@ def summarize(
             )
             return SummaryResult(collapsed, accounting)
         # through Arrow: a third of the time of DuckDB's own DataFrame conversion for a million rows
-        summary = con.sql("SELECT * FROM summary ORDER BY customer_id").to_arrow_table().to_pandas()
-        return SummaryResult(finish_summary(summary, settings, sorted_ids=True), accounting)
+        if sorted_summary is None:
+            sorted_summary = con.sql(ordered).to_arrow_table()
+        return SummaryResult(finish_summary(sorted_summary.to_pandas(), settings, sorted_ids=True), accounting)
     finally:
         if own:
             con.close()
+
+
+#: Rows of a part summarised at once (from the row groups' counts): small enough for DuckDB's hash tables of
+#: the part's (customer, period) groups to stay small, large enough that a query's own cost does not show.
+PART_ROWS = 8_000_000
+
+
+def customer_parts(source, id_column: str, part_rows: int | None = None) -> list | None:
+    """Lower bounds of customer-id ranges that cut a parquet log into parts of about ``part_rows`` rows, or
+    ``None`` when the log is not clustered by customer (or is too small to be worth cutting).
+
+    The per-customer summary is two aggregations, by (customer, period) and then by customer; over a whole
+    log of tens of millions of customers the first's hash table is several times the size of the floor's
+    (one row per customer) and it runs 3 to 4 times slower than a plain ``GROUP BY customer_id``. Exports
+    sorted or partitioned by customer need not pay that: the row groups' min/max statistics of the id column
+    show which groups hold which customers. Groups whose ranges overlap are merged into clusters; clusters are
+    gathered into parts of at least ``part_rows`` rows; each part is the half-open id range
+    ``[bound_i, bound_i+1)`` (the first also takes what sorts below it, the last what sorts above). The ranges
+    cover every id, so the parts share no customer and every row is in exactly one, whatever the statistics
+    say: they only choose the bounds, and DuckDB uses them again to skip the other parts' row groups.
+
+    >>> customer_parts("transactions/", "customer_id")  # doctest: +SKIP
+    ['C000000001', 'C000765554', 'C001500001', ...]
+    """
+    import pyarrow.parquet as pq
+
+    part_rows = PART_ROWS if part_rows is None else part_rows
+    path = Path(source)
+    if log_format(path) != "parquet":
+        return None
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    groups = []  # (min, max, rows) of every row group
+    for file in files:
+        metadata = pq.ParquetFile(file).metadata
+        names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+        if id_column not in names:
+            return None
+        column = names.index(id_column)
+        for g in range(metadata.num_row_groups):
+            group = metadata.row_group(g)
+            stats = group.column(column).statistics
+            if group.num_rows == 0:
+                continue
+            if stats is None or not stats.has_min_max:
+                return None
+            groups.append((stats.min, stats.max, group.num_rows))
+    if sum(rows for _, _, rows in groups) <= part_rows:
+        return None
+    groups.sort(key=lambda g: g[0])
+    bounds, rows, high = [groups[0][0]], 0, groups[0][1]
+    for low, top, n in groups:
+        # a new cluster starts here (ranges that only touch count: a customer cut by a row group boundary costs
+        # the next part one more row group to read), and the part is full
+        if low >= high and rows >= part_rows:
+            bounds.append(low)
+            rows = 0
+        high = max(high, top)
+        rows += n
+    return bounds if len(bounds) > 1 else None
+
+
+def _summary_by_parts(con, raw: str, ordered: str, id_column: str, bounds: list):
+    """The sorted summary, one customer range at a time (``__raw`` is redefined for each): the parts are
+    concatenated in the order of their ranges, so the result is sorted as a whole."""
+    import pyarrow as pa
+
+    literal = [_literal(b) for b in bounds]
+    tables = []
+    for i in range(len(bounds)):
+        conditions = [] if i == 0 else [f"{id_column} >= {literal[i]}"]
+        if i + 1 < len(bounds):
+            conditions.append(f"({id_column} < {literal[i + 1]}{' OR ' + id_column + ' IS NULL' if i == 0 else ''})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS {raw} WHERE {' AND '.join(conditions)}")
+        tables.append(con.sql(ordered).to_arrow_table())
+    con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS {raw}")
+    return pa.concat_tables(tables)
+
+
+def _literal(value) -> str:
+    """A SQL literal of an id bound (text or number, as parquet statistics give them)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value) if isinstance(value, float) else str(int(value))
 
 
 def build_features(source, as_of, windows, returns=None, memory_limit: str | None = None,
