@@ -205,12 +205,15 @@ def test_trusted_path_skips_validation_and_gives_the_same_summary_for_a_clean_lo
 
 @pytest.fixture(scope="module")
 def cdnow_by_customer(cdnow_full, tmp_path_factory):
-    """CDNOW as an export sorted by customer: three files of row groups of 2,000 rows."""
+    """CDNOW as an export sorted by customer: three files of row groups of 2,000 rows (customers cut at the
+    files' and the row groups' boundaries), and the file of each row."""
     folder = tmp_path_factory.mktemp("cdnow_by_customer")
     log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
-    for i, part in enumerate(np.array_split(np.arange(len(log)), 3)):
-        log.iloc[part].to_parquet(folder / f"part-{i}.parquet", row_group_size=2_000)
-    return log, folder
+    file_of_row = pd.Series("", index=log.index)
+    for i, rows in enumerate(np.array_split(np.arange(len(log)), 3)):
+        log.iloc[rows].to_parquet(folder / f"part-{i}.parquet", row_group_size=2_000)
+        file_of_row.iloc[rows] = str(folder / f"part-{i}.parquet")
+    return log, folder, file_of_row
 
 
 def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_the_same_result(
@@ -218,11 +221,16 @@ def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_t
 ):
     from loyalty.engines import duckdb_engine
 
-    log, folder = cdnow_by_customer
+    log, folder, file_of_row = cdnow_by_customer
     monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
-    bounds = duckdb_engine.customer_parts(folder, "customer_id")
-    assert bounds is not None and len(bounds) >= len(log) // 6_000  # parts of 5,000 rows or a bit more
-    assert bounds == sorted(bounds) and bounds[0] == log["customer_id"].min()
+    parts = duckdb_engine.customer_parts(folder, "customer_id")
+    assert parts is not None and len(parts) >= len(log) // 6_000  # parts of 5,000 rows or a bit more
+    assert parts[0].low is None and parts[-1].high is None
+    assert all(a.high == b.low for a, b in zip(parts, parts[1:]))  # ranges that cover every id, in order
+    ids = log["customer_id"]
+    for part in parts:  # each part lists the files holding its customers' rows, and no file more
+        in_part = (ids >= part.low if part.low is not None else True) & (ids < part.high if part.high is not None else True)
+        assert set(file_of_row[in_part]) <= set(part.files) and len(part.files) <= 2
     for settings in ({"unit": "W"}, {"period": "W", "holdout_end": "1998-03-31", "margin_rate": 0.3}):
         expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, **settings)
         actual, _ = summarize(folder, CDNOW_CUTOFF, validate=False, engine="duckdb", **settings)
@@ -230,6 +238,19 @@ def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_t
     stats, _ = summarize(folder, CDNOW_CUTOFF, validate=False, unit="W", collapse=True)
     expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
     pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(expected).bgnbd)
+
+
+def test_a_missing_id_in_a_trusted_log_cut_into_parts_is_an_error_not_a_lost_row(cdnow_full, tmp_path, monkeypatch):
+    from loyalty.engines import duckdb_engine
+    from loyalty.errors import DataValidationError
+
+    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
+    log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    log.loc[len(log) - 1, "customer_id"] = None  # in the last row group, which is not the first part's
+    log.to_parquet(tmp_path / "log.parquet", row_group_size=2_000)
+    assert len(duckdb_engine.customer_parts(tmp_path / "log.parquet", "customer_id")) > 1
+    with pytest.raises(DataValidationError, match="1 missing value"):
+        summarize(tmp_path / "log.parquet", CDNOW_CUTOFF, validate=False, engine="duckdb")
 
 
 def test_a_log_not_clustered_by_customer_is_summarised_in_one_pass(cdnow_full, tmp_path, monkeypatch):
