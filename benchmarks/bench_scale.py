@@ -86,7 +86,9 @@ def task_floor(source: Path, **_) -> dict:
 
 
 def _duckdb_summarize(source: Path, work: Path, validate: bool) -> dict:
-    from loyalty.engines import summarize
+    import pyarrow.parquet  # noqa: F401  (imports before the clock starts, as for every side)
+
+    from loyalty.engines import duckdb_engine, summarize  # noqa: F401
 
     start = time.perf_counter()
     summary, accounting = summarize(source, CUTOFF, period=PERIOD, unit=UNIT, validate=validate, engine="duckdb",
