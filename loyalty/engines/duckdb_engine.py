@@ -2,6 +2,11 @@
 
 DuckDB streams the files and spills its hash tables to ``temp_directory`` when ``memory_limit`` is reached,
 so peak memory is bounded by the setting, not by the log. The SQL is in :mod:`loyalty.engines._sql`.
+
+A trusted log (``validate=False``) in parquet files clustered by customer (exported sorted or partitioned by
+customer: the row groups' id statistics tell) is instead read one customer range at a time and each range
+summarised in memory by :func:`loyalty.data.summarize` (see :func:`customer_parts`): the same numbers, in
+about the time of a bare ``GROUP BY customer_id`` at 10M customers instead of twice it.
 """
 
 from __future__ import annotations
@@ -153,7 +158,7 @@ def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, 
 
 #: Rows of a part of a log clustered by customer (from its row groups' counts): a part is read into memory and
 #: summarised by :func:`loyalty.data.summarize`, so this bounds the memory of the step (about 30 bytes a row,
-#: two parts at a time), and parts this small reuse the memory the previous part freed.
+#: two parts at a time). From 0.5M to 8M rows the time hardly changes.
 PART_ROWS = 2_000_000
 
 
@@ -172,7 +177,7 @@ def customer_parts(source, id_column: str, part_rows: int | None = None) -> list
     part's rows are in, or ``None`` when the log is not clustered by customer (or is too small to cut).
 
     The per-customer summary needs each customer's distinct purchase periods and first period's spend: in SQL,
-    two aggregations, by (customer, period) then by customer, which run at 2 to 3 times the time of a plain
+    two aggregations, by (customer, period) then by customer, which run at 2 to 4 times the time of a plain
     ``GROUP BY customer_id`` (and at 10M customers the first's hash table holds 43M groups). A log exported
     sorted or partitioned by customer does not need them: the row groups' min/max statistics of the id column
     show which groups hold which customers, and each part can be read on its own and summarised in memory.
@@ -235,8 +240,12 @@ def _summary_by_parts(con, cols: _sql.SourceColumns, parts: list[CustomerPart], 
                       settings: dict) -> pd.DataFrame:
     """:func:`loyalty.data.summarize` of each part's rows, read by DuckDB, concatenated in the order of the
     parts' ranges (so sorted as a whole). Two parts run at once on cursors of the connection: one part's
-    arithmetic overlaps the next part's read, and DuckDB's ``threads`` still bound its own work."""
+    arithmetic overlaps the next part's read, and DuckDB's ``threads`` still bound its own work. A progress bar
+    counts the parts on a terminal."""
+    import sys
     from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
 
     from ..data.summary import summarize as summarize_frame
 
@@ -270,8 +279,13 @@ def _summary_by_parts(con, cols: _sql.SourceColumns, parts: list[CustomerPart], 
     preserve = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute("SET preserve_insertion_order = true")
     try:
-        with ThreadPoolExecutor(2) as pool:
-            summaries = [s for s in pool.map(summarize_part, parts) if s is not None]
+        with ThreadPoolExecutor(2) as pool, tqdm(total=len(parts), unit="part", desc="summarize",
+                                                 disable=not sys.stderr.isatty()) as bar:
+            summaries = []
+            for summary in pool.map(summarize_part, parts):
+                bar.update()
+                if summary is not None:
+                    summaries.append(summary)
     finally:
         con.execute(f"SET preserve_insertion_order = {str(preserve).lower()}")
     if not summaries:
