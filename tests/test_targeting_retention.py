@@ -53,3 +53,12 @@ def test_treated_outcomes_all_equal_do_not_converge_silently():
     retained = np.where(treatment == 1, 1, retained)
     with pytest.raises(ConvergenceError, match="retention shift"):
         RetentionShift(LogisticRegression()).fit(X, retained, treatment)
+
+
+def test_an_unfitted_model_says_so_on_every_prediction():
+    from sklearn.exceptions import NotFittedError
+
+    X, _, _ = _campaign(10, shift=0.0)
+    for predict in ("predict", "predict_control", "predict_treated"):
+        with pytest.raises(NotFittedError):
+            getattr(RetentionShift(), predict)(X)

@@ -80,8 +80,8 @@ class RetentionShift(BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The retention uplift P(retained | x, offer) − P(retained | x, control)."""
-        log_odds = self._control_log_odds(X)
         check_is_fitted(self, "shift_")
+        log_odds = self._control_log_odds(X)
         return expit(log_odds + self.shift_) - expit(log_odds)
 
     def _control_log_odds(self, X) -> np.ndarray:
