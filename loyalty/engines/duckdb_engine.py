@@ -48,12 +48,11 @@ def source_sql(source) -> str:
     reader does), a ``.parquet`` file or a folder of parquet files."""
     path = Path(source)
     kind = log_format(path)
-    text = str(path).replace("'", "''")
     if path.is_dir():
-        return f"read_parquet('{text}/**/*.parquet')"
+        return f"read_parquet({_literal(f'{path}/**/*.parquet')})"
     if kind == "parquet":
-        return f"read_parquet('{text}')"
-    return f"read_csv('{text}', header = true, all_varchar = true)"
+        return f"read_parquet({_literal(str(path))})"
+    return f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
 
 
 def summarize(
@@ -369,7 +368,7 @@ def _copy_parquet(con, query: str, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    con.execute(f"COPY ({query}) TO '{str(partial).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    con.execute(f"COPY ({query}) TO {_literal(str(partial))} (FORMAT parquet)")
     partial.replace(path)
 
 
