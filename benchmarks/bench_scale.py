@@ -88,11 +88,13 @@ def task_floor(source: Path, **_) -> dict:
 def _duckdb_summarize(source: Path, work: Path, validate: bool) -> dict:
     import pyarrow.parquet  # noqa: F401  (imports before the clock starts, as for every side)
 
-    from loyalty.engines import duckdb_engine, summarize  # noqa: F401
+    from loyalty.engines import duckdb_engine, summarize
 
+    # the connection and its settings before the clock starts, as the floor's
+    con = duckdb_engine.connect(MEMORY_LIMIT, work / "spill", THREADS)
     start = time.perf_counter()
     summary, accounting = summarize(source, CUTOFF, period=PERIOD, unit=UNIT, validate=validate, engine="duckdb",
-                                    memory_limit=MEMORY_LIMIT, threads=THREADS, temp_directory=work / "spill")
+                                    connection=con)
     return {"seconds": time.perf_counter() - start, "customers": len(summary),
             "accounting": None if accounting is None else accounting.as_dict()}
 
