@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +18,6 @@ from hypothesis import strategies as st
 from loyalty.clv import BetaGeo, GammaGamma
 from loyalty.clv import beta_geo, gamma_gamma
 from loyalty.data import summarize
-from loyalty.data import summary as summary_module
 from loyalty.data.summary import factorize_sorted
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -49,6 +46,20 @@ def logs(draw):
     cutoff = first + pd.Timedelta(hours=draw(st.integers(min_value=0, max_value=130 * 24)))
     period = draw(st.sampled_from(["D", "W"]))
     return log, cutoff, period
+
+
+def _in_chunks(ids: pd.Series, cuts: list[int]) -> pd.Series:
+    """``ids`` (pandas' Arrow-backed strings) as an Arrow array in chunks split at ``cuts``."""
+    import pyarrow as pa
+
+    edges = [0, *sorted(min(cut, len(ids)) for cut in cuts), len(ids)]
+    values = ids.tolist()
+    chunked = pa.chunked_array([pa.array(values[a:b], type=pa.string()) for a, b in zip(edges[:-1], edges[1:])],
+                               type=pa.string())
+    out = pa.table({"customer_id": chunked}).to_pandas()["customer_id"]
+    non_empty = sum(b > a for a, b in zip(edges[:-1], edges[1:]))
+    assert out.dtype == ids.dtype and out.array._pa_array.num_chunks == max(1, non_empty)
+    return out
 
 
 def brute_force_summary(log, cutoff, period):
@@ -133,18 +144,18 @@ def test_logs_sorted_or_grouped_by_customer_give_the_same_summary_as_shuffled_on
 @SETTINGS
 @given(
     logs(),
-    st.integers(min_value=1, max_value=8),
+    st.lists(st.integers(min_value=0, max_value=60), max_size=4),
     st.sampled_from(["sorted", "grouped", "shuffled"]),
     st.sampled_from(["str", "int64"]),
     st.booleans(),
     st.randoms(use_true_random=False),
 )
-def test_a_log_sorted_by_customer_summarised_in_blocks_gives_the_summary_of_any_arrangement(
-    case, block_rows, arrangement, dtype, and_by_time, random
+def test_a_log_sorted_by_customer_read_in_place_gives_the_summary_of_any_arrangement(
+    case, cuts, arrangement, dtype, and_by_time, random
 ):
-    """A log sorted by customer (and by time: keys already in order) is summarised a block of customers at a
-    time: the same frame as in one block, to the last bit, with rows masked on both sides (cut-off, holdout) and
-    margins; and the same as the log in another order (the general path), money but for the order of the sums."""
+    """A log sorted by customer (and by time: periods already in order) is read in place, its Arrow ids compared
+    chunk by chunk (``cuts``): the same counts as the log in another order (read through a permutation), with
+    rows masked on both sides (cut-off, holdout) and margins, and the same money but for the order of the sums."""
     log, cutoff, period = case
     log = log.assign(margin=log["amount"] * 0.3)
     if dtype == "int64":
@@ -153,14 +164,14 @@ def test_a_log_sorted_by_customer_summarised_in_blocks_gives_the_summary_of_any_
     by_customer = _arranged(log, "sorted", random)
     if and_by_time:
         by_customer = by_customer.sort_values(["customer_id", "timestamp"], ignore_index=True)
-    with mock.patch.object(summary_module, "BLOCK_ROWS", block_rows):
-        in_blocks = summarize(by_customer, **options)
-    pd.testing.assert_frame_equal(in_blocks, summarize(by_customer, **options), check_exact=True)
+    if dtype == "str":
+        by_customer["customer_id"] = _in_chunks(by_customer["customer_id"], cuts)
+    in_place = summarize(by_customer, **options)
     other = summarize(_arranged(log, arrangement, random), **options)
     counts = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
-    pd.testing.assert_frame_equal(in_blocks[counts], other[counts], check_exact=True)
+    pd.testing.assert_frame_equal(in_place[counts], other[counts], check_exact=True)
     for money in ["monetary_value", "margin_value", "margin_rate", "monetary_holdout"]:
-        np.testing.assert_allclose(in_blocks[money], other[money], rtol=1e-12, atol=1e-12, err_msg=money)
+        np.testing.assert_allclose(in_place[money], other[money], rtol=1e-12, atol=1e-12, err_msg=money)
 
 
 @SETTINGS
@@ -169,18 +180,41 @@ def test_a_log_sorted_by_customer_summarised_in_blocks_gives_the_summary_of_any_
     st.sampled_from(["sorted", "grouped", "shuffled"]),
     st.sampled_from(["str", "int64", "object"]),
     st.sampled_from(["c{:02d}", "c{}", "{}", "é-{}", "customer-{:06d}"]),  # fixed, variable, non-ASCII, > 8 bytes
+    st.lists(st.integers(min_value=0, max_value=80), max_size=4),
     st.randoms(use_true_random=False),
 )
-def test_factorize_sorted_equals_pandas_factorize_with_sort(values, arrangement, dtype, template, random):
+def test_factorize_sorted_equals_pandas_factorize_with_sort(values, arrangement, dtype, template, cuts, random):
+    """Arrow strings are also split in chunks at ``cuts``: runs of equal ids can straddle chunks."""
     log = pd.DataFrame({"customer_id": values})
     ids = _arranged(log, arrangement, random)["customer_id"]
     ids = ids.map(template.format) if dtype != "int64" else ids
     ids = ids.astype(dtype)
+    if dtype == "str":
+        ids = _in_chunks(ids, cuts)
     codes, uniques = factorize_sorted(ids)
     expected_codes, expected_uniques = pd.factorize(ids, sort=True)
     assert codes.tolist() == expected_codes.tolist()
     assert uniques.tolist() == list(expected_uniques)
     assert uniques.dtype == pd.Index(expected_uniques).dtype
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    # runs of 3 equal ids, so that the log counts as grouped (at most one run start in two rows)
+    [
+        [["b"] * 3, ["a"] * 3],  # the only descent is between chunks: not sorted
+        [["a"] * 3 + ["b"] * 2, ["b"] + ["c"] * 3],  # a run straddles chunks
+        [["a"], ["a"], ["a"] + ["b"] * 3],  # one run over three chunks
+        [["a"] * 3 + ["b"] * 3, ["ab"] * 3 + ["b"] * 3],  # a prefix, and a repeat of an earlier run after it
+    ],
+)
+def test_factorize_sorted_compares_ids_across_arrow_chunks(chunks):
+    """The ids are compared in place, chunk by chunk; also where one chunk ends and the next begins."""
+    ids = _in_chunks(pd.Series(sum(chunks, []), dtype="str"), np.cumsum([len(c) for c in chunks[:-1]]).tolist())
+    codes, uniques = factorize_sorted(ids)
+    expected_codes, expected_uniques = pd.factorize(ids, sort=True)
+    assert codes.tolist() == expected_codes.tolist()
+    assert uniques.tolist() == list(expected_uniques)
 
 
 @SETTINGS

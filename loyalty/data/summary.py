@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..errors import DataValidationError
 from ..units import unit_days
+from ._period_stats import period_stats, periods
 
 __all__ = ["summarize", "factorize_sorted", "PERIODS"]
 
@@ -70,6 +71,13 @@ def summarize(
     >>> len(summary), int(summary["frequency"].sum())
     (2357, 2457)
     """
+    return summary_and_order(transactions, cutoff, period, holdout_end, unit)[0]
+
+
+def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", holdout_end=None,
+                      unit: str | None = None) -> tuple[pd.DataFrame, bool]:
+    """:func:`summarize`, and whether the log's rows were sorted by customer (then its first and last rows hold its
+    smallest and largest id): found on the way, for the engines that cut a log into chunks."""
     if period not in PERIODS:
         raise DataValidationError(f"period must be one of {sorted(PERIODS)}, got {period!r}")
     unit = period if unit is None else unit
@@ -101,37 +109,34 @@ def summarize(
             f"no transaction on or before the cutoff {cutoff}; the log starts at {timestamp.min()}"
         )
     in_holdout = None if holdout_end is None else ((timestamp > cutoff) & (timestamp <= holdout_end)).to_numpy()
-    codes, bounds, customers = _factorize(transactions["customer_id"])
+    codes, bounds, customers = _factorize(transactions["customer_id"])  # bounds: sorted by customer
     amount = transactions["amount"].to_numpy(dtype=float)
     margin = transactions["margin"].to_numpy(dtype=float) if "margin" in transactions.columns else None
+    ticks_per_period, weekly = _period_of_ticks(ticks_per_second, period)
 
-    present, parts = [], []
-    for block_codes, rows, n_customers in _blocks(codes, bounds, len(customers), len(ticks)):
-        ordinal = _ordinal(ticks[rows], ticks_per_second, period)
-        block_margin = None if margin is None else margin[rows]
-        cal = _period_stats(block_codes, ordinal, amount[rows], block_margin, n_customers, in_calibration[rows])
-        hold = None
-        if in_holdout is not None:
-            hold = _period_stats(block_codes, ordinal, amount[rows], None, n_customers, in_holdout[rows])
-        # customers whose first purchase is after the cut-off are left out
-        present.append(cal["count"] > 0)
-        parts.append(_summary_columns(cal, hold, cutoff_ordinal, periods_per_unit, present[-1]))
-    present = np.concatenate(present)
+    def stats(selected, margin):
+        return period_stats(bounds, codes, len(customers), ticks, ticks_per_period, weekly, amount, margin, selected)
+
+    cal = stats(in_calibration, margin)
+    hold = None if in_holdout is None else stats(in_holdout, None)
+    # customers whose first purchase is after the cut-off are left out
+    present = cal["count"] > 0
     index = pd.Index(customers if present.all() else customers[present], name="customer_id")
-    # copy=False: the columns are new arrays, not to be copied again into one block
-    summary = pd.DataFrame(_concatenated(parts), index=index, copy=False)
+    # copy=False: the columns are new arrays, not to be copied again
+    summary = pd.DataFrame(_summary_columns(cal, hold, cutoff_ordinal, periods_per_unit, present), index=index,
+                           copy=False)
     if holdout_end is not None:
         holdout_ordinal = int(_period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
     summary.attrs.update(
         {"period": period, "unit": unit, "cutoff": str(cutoff), "holdout_end": None if holdout_end is None else str(holdout_end)}
     )
-    return summary
+    return summary, bounds is not None
 
 
 def _summary_columns(cal, hold, cutoff_ordinal: int, periods_per_unit: float, present) -> dict[str, np.ndarray]:
-    """The summary's columns (but ``duration_holdout``) for the ``present`` customers of a block, from the
-    :func:`_period_stats` of its calibration and holdout (``None`` without one) rows."""
+    """The summary's columns (but ``duration_holdout``) for the ``present`` customers, from the
+    :func:`period_stats` of the calibration and holdout (``None`` without one) rows."""
     if not present.all():
         cal = {name: values[present] for name, values in cal.items()}
         hold = None if hold is None else {name: values[present] for name, values in hold.items()}
@@ -180,7 +185,7 @@ def factorize_sorted(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def _factorize(ids: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None, pd.Index]:
     """:func:`factorize_sorted` as ``(codes, None, uniques)``; or, when the ids are grouped in sorted order,
     ``(None, bounds, uniques)``: customer ``i``'s rows are ``bounds[i]:bounds[i + 1]`` (its code is ``i``), so that
-    :func:`summarize` can take the log a block of customers at a time without codes the size of the log."""
+    :func:`summarize` reads them in place, without codes the size of the log."""
     n = len(ids)
     values = ids.array
     arrow = getattr(values, "_pa_array", None)  # pandas' pyarrow-backed strings
@@ -245,36 +250,6 @@ def _hashed(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 
-#: Rows per block of customers when the log is grouped by customer in sorted order (see :func:`_blocks`): temporaries
-#: of a few MB; the fastest of 2**16 to 2**20 on a 1M-customer log.
-BLOCK_ROWS = 1 << 18
-
-
-def _blocks(codes, bounds, n_customers: int, n_rows: int):
-    """``(codes, rows, n_customers)`` of successive blocks of whole customers, ``rows`` a slice of the log.
-
-    A log grouped by customer in sorted order (``bounds``, see :func:`_factorize`) is taken in blocks of about
-    :data:`BLOCK_ROWS` rows, so that every temporary is the size of a block and the next block reuses its memory:
-    the first use of a page of memory costs more than the arithmetic on it (page faults; ~1.5 s per GB on VMs
-    whose free memory goes back to the host), and temporaries the size of the log are mostly new pages. Any
-    other log (``codes``) is one block. A customer's statistics depend only on its rows, in their order, so
-    the blocks give the same results as one block.
-    """
-    if bounds is None:
-        yield codes, slice(0, n_rows), n_customers
-        return
-    cuts = np.unique(np.append(np.searchsorted(bounds, np.arange(0, n_rows, BLOCK_ROWS)), n_customers))
-    for start, end in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        yield _run_codes(bounds[start: end + 1]), slice(bounds[start], bounds[end]), end - start
-
-
-def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The columns of successive blocks of customers, as one."""
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-
 def _packed_short_strings(arrow) -> np.ndarray | None:
     """Each string of an Arrow string array as the big-endian integer of its UTF-8 bytes, zero-padded to 8
     bytes: integer order is the strings' (byte) order. ``None`` when a string is longer than 8 bytes or
@@ -308,7 +283,8 @@ def _packed_short_strings(arrow) -> np.ndarray | None:
 
 def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
     """Integer index of each timestamp's period (consecutive periods differ by 1)."""
-    return _ordinal(*_ticks(timestamp), period)
+    ticks, ticks_per_second = _ticks(timestamp)
+    return periods(ticks, *_period_of_ticks(ticks_per_second, period))
 
 
 def _ticks(timestamp: pd.Series) -> tuple[np.ndarray, int]:
@@ -322,92 +298,6 @@ def _ticks(timestamp: pd.Series) -> tuple[np.ndarray, int]:
     return values.view(np.int64), per_second
 
 
-def _ordinal(ticks: np.ndarray, ticks_per_second: int, period: str) -> np.ndarray:
-    """Integer index of the period of each of ``ticks`` (see :func:`_ticks`)."""
-    # int32 (hours since 1970 fit until the year 245,000): half the memory of the int64 ticks
-    ordinal = np.empty(len(ticks), dtype=np.int32)
-    np.floor_divide(ticks, (3600 if period == "h" else 86400) * ticks_per_second, out=ordinal, casting="unsafe")
-    if period == "W":
-        # pandas' "W" periods end on Sunday; 1970-01-01 was a Thursday, so shift by 3 days to start on Monday.
-        ordinal += 3
-        ordinal //= 7
-    return ordinal
-
-
-def _period_stats(codes, ordinal, amount, margin, n_customers: int, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per customer, over the ``rows`` selected (a boolean mask): number of distinct periods, first and last
-    period, total and first-period amounts (and margins).
-
-    One sort of the (customer, period) keys gives all of it: each customer's sorted keys run from their first
-    period to their last, and a key that differs from the previous one starts a new purchase period. Rows left
-    out get a key past every customer's, so they sort to the end and are cut off: no filtered copies. Keys
-    already in order (a log sorted by customer and time, the usual export) are not sorted: the selected ones
-    are taken out, in order, instead (a sort is most of the time of a block, see :func:`_blocks`).
-    """
-    n_rows = int(np.count_nonzero(rows))
-    names = ["first", "last", "amount", "first_amount"] + ([] if margin is None else ["margin", "first_margin"])
-    if n_rows == 0:
-        zeros = np.zeros(n_customers)
-        return {"count": np.zeros(n_customers, dtype=np.int64), **dict.fromkeys(names, zeros)}
-    excluded = None if n_rows == len(rows) else ~rows
-    low = int(ordinal.min())
-    span = int(ordinal.max()) - low + 1
-    buffer = codes * span  # int64, updated in place below: one temporary instead of three
-    key = buffer
-    key += ordinal
-    key -= low
-    if np.all(key[1:] >= key[:-1]):
-        key = key if excluded is None else key[rows]
-    else:
-        if excluded is not None:
-            np.copyto(key, n_customers * span, where=excluded)
-        key.sort()
-        key = key[:n_rows]
-    # Each customer's run of sorted keys starts at the first key >= customer * span: a search per customer
-    # instead of a division per row (every array the size of the log costs a page fault per 4 KiB on first use).
-    bounds = np.searchsorted(key, np.arange(n_customers + 1, dtype=np.int64) * span)
-    rows_per_customer = np.diff(bounds)
-    new_period = np.empty(n_rows + 1, dtype=bool)  # one spare slot, so that every bound is a valid index
-    new_period[0] = True
-    np.not_equal(key[1:], key[:-1], out=new_period[1:n_rows])
-    new_period[n_rows] = False
-    count = np.add.reduceat(new_period, bounds[:-1], dtype=np.int64)
-    present = rows_per_customer > 0
-    count[~present] = 0  # reduceat gives the element at an empty run's bound
-    ends = bounds[1:] - 1
-    first = np.zeros(n_customers, dtype=ordinal.dtype)
-    last = np.zeros(n_customers, dtype=ordinal.dtype)
-    owner = np.flatnonzero(present)
-    first[owner] = key[bounds[owner]] - owner * span + low
-    last[owner] = key[ends[owner]] - owner * span + low
-    # The keys are no longer needed: their buffer (8 bytes a row) holds the per-row temporaries below, which
-    # would otherwise each be new memory the size of the log (see _blocks). mode="clip" (the codes are valid)
-    # because take's default copies through a temporary when given out=.
-    first_of_row = np.take(first, codes, out=buffer.view(first.dtype)[: len(codes)], mode="clip")
-    in_first = ordinal == first_of_row
-    if excluded is not None:
-        in_first &= rows
-    firsts = np.flatnonzero(in_first)  # about one row per customer: gathered, not masked
-    first_codes = codes[firsts]
-    out = {
-        "count": count,
-        "first": first.astype(float),
-        "last": last.astype(float),
-        "amount": np.bincount(codes, weights=_zero_excluded(amount, excluded, buffer), minlength=n_customers),
-        "first_amount": np.bincount(first_codes, weights=amount[firsts], minlength=n_customers),
-    }
-    if margin is not None:
-        out["margin"] = np.bincount(codes, weights=_zero_excluded(margin, excluded, buffer), minlength=n_customers)
-        out["first_margin"] = np.bincount(first_codes, weights=margin[firsts], minlength=n_customers)
-    return out
-
-
-def _zero_excluded(values: np.ndarray, excluded: np.ndarray | None, buffer: np.ndarray) -> np.ndarray:
-    """``values`` with the ``excluded`` rows set to 0, written over ``buffer`` (8 bytes a row); ``values`` itself
-    when no row is excluded."""
-    if excluded is None:
-        return values
-    zeroed = buffer.view(np.float64)
-    np.copyto(zeroed, values)
-    np.copyto(zeroed, 0.0, where=excluded)
-    return zeroed
+def _period_of_ticks(ticks_per_second: int, period: str) -> tuple[int, bool]:
+    """``(ticks_per_period, weekly)``, how :mod:`._period_stats` maps ticks (see :func:`_ticks`) to periods."""
+    return (3600 if period == "h" else 86400) * ticks_per_second, period == "W"
