@@ -216,21 +216,36 @@ def cdnow_by_customer(cdnow_full, tmp_path_factory):
     return log, folder, file_of_row
 
 
-def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_the_same_result(
-    cdnow_by_customer, monkeypatch
-):
+def _streamed_chunks(monkeypatch, chunk_rows: int) -> dict:
+    """Make the DuckDB engine stream logs sorted by customer in chunks of ``chunk_rows`` rows, and record what the
+    streamed path returned (``None``: it fell back to SQL) and how many chunks it summarised."""
     from loyalty.engines import duckdb_engine
 
-    log, folder, file_of_row = cdnow_by_customer
-    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
-    parts = duckdb_engine.customer_parts(folder, "customer_id")
-    assert parts is not None and len(parts) >= len(log) // 6_000  # parts of 5,000 rows or a bit more
-    assert parts[0].low is None and parts[-1].high is None
-    assert all(a.high == b.low for a, b in zip(parts, parts[1:]))  # ranges that cover every id, in order
-    ids = log["customer_id"]
-    for part in parts:  # each part lists the files holding its customers' rows, and no file more
-        in_part = (ids >= part.low if part.low is not None else True) & (ids < part.high if part.high is not None else True)
-        assert set(file_of_row[in_part]) <= set(part.files) and len(part.files) <= 2
+    seen = {"results": [], "chunks": 0}
+    streamed, chunk_summary = duckdb_engine._summary_streamed, duckdb_engine.summary_and_order
+
+    def recording_streamed(*args, **kwargs):
+        seen["results"].append(streamed(*args, **kwargs))
+        return seen["results"][-1]
+
+    def counting_summary(*args, **kwargs):
+        seen["chunks"] += 1
+        return chunk_summary(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb_engine, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(duckdb_engine, "_summary_streamed", recording_streamed)
+    monkeypatch.setattr(duckdb_engine, "summary_and_order", counting_summary)
+    return seen
+
+
+def test_a_trusted_log_sorted_by_customer_is_streamed_in_chunks_with_the_same_result(cdnow_by_customer, monkeypatch):
+    from loyalty.engines import duckdb_engine
+
+    log, folder, _ = cdnow_by_customer
+    order = duckdb_engine.customer_order(folder, "customer_id")
+    assert order is not None and order.rows == len(log)
+    assert order.files == tuple(str(folder / f"part-{i}.parquet") for i in range(3))
+    seen = _streamed_chunks(monkeypatch, 5_000)
     for settings in ({"unit": "W"}, {"period": "W", "holdout_end": "1998-03-31", "margin_rate": 0.3}):
         expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, **settings)
         actual, _ = summarize(folder, CDNOW_CUTOFF, validate=False, engine="duckdb", **settings)
@@ -238,32 +253,65 @@ def test_trusted_summary_of_a_log_clustered_by_customer_runs_part_by_part_with_t
     stats, _ = summarize(folder, CDNOW_CUTOFF, validate=False, unit="W", collapse=True)
     expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
     pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(expected).bgnbd)
+    assert len(seen["results"]) == 3 and all(result is not None for result in seen["results"])  # no fallback
+    assert seen["chunks"] >= 3 * 3  # each log cut into several chunks
 
 
-def test_a_missing_id_in_a_trusted_log_cut_into_parts_is_an_error_not_a_lost_row(cdnow_full, tmp_path, monkeypatch):
+def test_files_are_streamed_in_the_order_of_their_ids_not_of_their_names(cdnow_full, tmp_path, monkeypatch):
     from loyalty.engines import duckdb_engine
+
+    log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    halves = np.array_split(np.arange(len(log)), 2)
+    log.iloc[halves[0]].to_parquet(tmp_path / "z-first-ids.parquet", row_group_size=5_000)
+    log.iloc[halves[1]].to_parquet(tmp_path / "a-last-ids.parquet", row_group_size=5_000)
+    order = duckdb_engine.customer_order(tmp_path, "customer_id")
+    assert order.files == (str(tmp_path / "z-first-ids.parquet"), str(tmp_path / "a-last-ids.parquet"))
+    seen = _streamed_chunks(monkeypatch, 5_000)
+    expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
+    actual, _ = summarize(tmp_path, CDNOW_CUTOFF, validate=False, engine="duckdb", unit="W")
+    assert_same_summary(expected, actual)
+    assert seen["results"][0] is not None
+
+
+def test_a_log_not_sorted_inside_its_row_groups_falls_back_to_sql_with_the_same_result(cdnow_full, tmp_path,
+                                                                                         monkeypatch):
+    """Row groups whose id ranges follow one another, but rows shuffled inside each: a chunk cut inside a group
+    shares customers with the next one. The chunks' id ranges show it, and the log is summarised in SQL instead."""
+    from loyalty.engines import duckdb_engine
+
+    log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    shuffled = np.concatenate([np.random.default_rng(start).permutation(np.arange(start, min(start + 2_000, len(log))))
+                               for start in range(0, len(log), 2_000)])  # inside each row group
+    log.iloc[shuffled].to_parquet(tmp_path / "log.parquet", row_group_size=2_000)
+    assert duckdb_engine.customer_order(tmp_path / "log.parquet", "customer_id") is not None
+    seen = _streamed_chunks(monkeypatch, 5_000)
+    expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
+    actual, _ = summarize(tmp_path / "log.parquet", CDNOW_CUTOFF, validate=False, engine="duckdb", unit="W")
+    assert seen["results"] == [None]
+    assert_same_summary(expected, actual)
+
+
+def test_a_missing_id_in_a_trusted_parquet_log_is_an_error_not_a_lost_row(cdnow_full, tmp_path):
     from loyalty.errors import DataValidationError
 
-    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
     log = cdnow_full.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
-    log.loc[len(log) - 1, "customer_id"] = None  # in the last row group, which is not the first part's
+    log.loc[len(log) - 1, "customer_id"] = None  # in the last row group
     log.to_parquet(tmp_path / "log.parquet", row_group_size=2_000)
-    assert len(duckdb_engine.customer_parts(tmp_path / "log.parquet", "customer_id")) > 1
-    with pytest.raises(DataValidationError, match="1 missing value"):
+    with pytest.raises(DataValidationError, match=f"'customer_id' has 1 missing values of {len(log):,} rows"):
         summarize(tmp_path / "log.parquet", CDNOW_CUTOFF, validate=False, engine="duckdb")
 
 
-def test_a_log_not_clustered_by_customer_is_summarised_in_one_pass(cdnow_full, tmp_path, monkeypatch):
+def test_a_log_not_sorted_by_customer_is_summarised_in_sql(cdnow_full, tmp_path):
     from loyalty.engines import duckdb_engine
 
-    monkeypatch.setattr(duckdb_engine, "PART_ROWS", 5_000)
     by_time = cdnow_full.sort_values("timestamp", kind="stable")
     by_time.to_parquet(tmp_path / "by_time.parquet", row_group_size=2_000)
     by_time.to_csv(tmp_path / "by_time.csv", index=False)
-    assert duckdb_engine.customer_parts(tmp_path / "by_time.parquet", "customer_id") is None
-    assert duckdb_engine.customer_parts(tmp_path / "by_time.csv", "customer_id") is None
-    # a log of one part's size or less is not cut either
-    assert duckdb_engine.customer_parts(tmp_path / "by_time.parquet", "customer_id", part_rows=len(cdnow_full)) is None
+    by_customer = cdnow_full.sort_values("customer_id", kind="stable")
+    by_customer.to_parquet(tmp_path / "one_group.parquet")
+    assert duckdb_engine.customer_order(tmp_path / "by_time.parquet", "customer_id") is None
+    assert duckdb_engine.customer_order(tmp_path / "by_time.csv", "customer_id") is None
+    assert duckdb_engine.customer_order(tmp_path / "one_group.parquet", "customer_id") is None  # nothing to cut
 
 
 def test_default_engine_follows_the_input(cdnow_full, tmp_path):
