@@ -305,3 +305,19 @@ def test_the_timestamp_resolution_does_not_change_the_summary(resolution, period
     reference = summarize(log, cutoff="2024-01-15", period=period)
     log["timestamp"] = log["timestamp"].astype(f"datetime64[{resolution}]")
     pd.testing.assert_frame_equal(summarize(log, cutoff="2024-01-15", period=period), reference, check_exact=True)
+
+
+def test_the_summary_does_not_keep_the_logs_id_column_in_memory():
+    """The customer index holds the customers' ids in memory of its own, not views into the log's Arrow id column
+    (which would keep the whole column alive as long as the summary: a log's worth of ids per chunk when an
+    engine summarises a large log chunk by chunk)."""
+    import pyarrow as pa
+
+    ids = pa.array([f"customer-{i // 50:06d}" for i in range(50_000)])  # 1,000 customers, 50 rows each
+    log = pa.table({"customer_id": ids, "timestamp": pa.array(np.full(50_000, np.datetime64("2024-01-02", "us"))),
+                    "amount": pa.array(np.ones(50_000))}).to_pandas()
+    summary = summarize(log, "2024-03-31")
+    assert len(summary) == 1_000
+    index = summary.index.array._pa_array
+    index_bytes = sum(buffer.size for chunk in index.chunks for buffer in chunk.buffers() if buffer is not None)
+    assert index_bytes < ids.nbytes / 10  # the 1,000 ids, not the 50,000 rows'

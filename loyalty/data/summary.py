@@ -226,8 +226,10 @@ def _factorize(ids: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None, pd
     if arrow is not None:
         bounds[1:-1] = pc.indices_nonzero(changes).to_numpy()
         bounds[1:-1] += 1
-        # a filter rather than take(bounds): take on a chunked array first concatenates its chunks (the whole column)
-        heads = pa.chunked_array([*arrow.slice(0, 1).chunks, *arrow.slice(1).filter(changes).chunks], type=arrow.type)
+        # a filter rather than take(bounds): take on a chunked array first concatenates its chunks (the whole
+        # column); and the heads in memory of their own, or the first one (a slice) keeps its chunk's alive
+        heads = pa.chunked_array([*arrow.slice(0, 1).chunks, *arrow.slice(1).filter(changes).chunks],
+                                 type=arrow.type).combine_chunks()
         ascending = not pc.any(pc.less(heads.slice(1), heads.slice(0, n_runs - 1))).as_py()
         head_values = type(values)._from_sequence(heads, dtype=ids.dtype)
     else:
