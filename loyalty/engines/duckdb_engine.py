@@ -260,9 +260,10 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
 
     def summarize_chunk(chunk: pa.Table) -> tuple[object, object, pd.DataFrame | None]:
         """The chunk's smallest and largest id, and its summary (``None`` if no customer started by the cut-off)."""
-        frame = chunk.to_pandas()
         summary, ids_sorted = None, False
-        if (frame["timestamp"] <= cutoff).any():
+        if pc.min(chunk.column("timestamp")).as_py() <= cutoff:
+            # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
+            frame = chunk.to_pandas(split_blocks=True)
             summary, ids_sorted = summary_and_order(frame, cutoff, settings["period"], holdout_end, settings["unit"])
         ids = chunk.column("customer_id")
         if ids_sorted:
