@@ -3,7 +3,8 @@
 Every measurement runs in a fresh Python subprocess (``--task``), so peak memory is the process's own: the peak
 resident set size (``VmHWM``) of the whole process, with DuckDB's native memory included; for Spark, the JVM's
 peak (a child process, from ``RUSAGE_CHILDREN`` after the session stops) is reported beside the driver's.
-Timings are ``perf_counter`` around the step, after imports. Sides alternate within one run (floor, ours,
+Timings are ``perf_counter`` around the step, after imports (whose time is reported beside: loyalty's import
+loads its compiled kernels). Sides alternate within one run (floor, ours,
 floor, ours, ...) so that load from other processes on the machine hits both; medians are reported, with the
 1-minute load average each run started under. Every DuckDB run (the floor's too) has the same explicit
 ``memory_limit`` and ``threads``.
@@ -46,6 +47,7 @@ CUTOFF = "2024-03-31"
 PERIOD, UNIT = "D", "W"
 MEMORY_LIMIT = "3GB"  # DuckDB's own limit in every DuckDB run (the floor's too); it spills to disk beyond
 THREADS = 2  # DuckDB threads in every DuckDB run (the floor's too): the machine's cores
+DUCKDB_REPEATS = {"1m": 7}  # repeats of the DuckDB summarize comparison by log size (default 3)
 TARGETS = {"duckdb_over_floor_max": 1.5, "pandas_vs_lifetimes_min": 20.0, "end_to_end_peak_rss_gib_max": 6.0}
 GIB = 1024**3
 
@@ -71,9 +73,11 @@ def _jvm_peak_rss(spark) -> int:
 
 
 def task_floor(source: Path, **_) -> dict:
+    imports = time.perf_counter()
     import duckdb
     import pandas  # noqa: F401  (imported before the clock starts, as ours is: .df() would import it)
 
+    imports = time.perf_counter() - imports
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute(f"SET threads = {THREADS}")
@@ -82,20 +86,25 @@ def task_floor(source: Path, **_) -> dict:
         f"SELECT customer_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n "
         f"FROM read_parquet('{source}/*.parquet') GROUP BY customer_id"
     ).df()
-    return {"seconds": time.perf_counter() - start, "customers": len(frame)}
+    return {"seconds": time.perf_counter() - start, "customers": len(frame), "import_seconds": imports}
 
 
 def _duckdb_summarize(source: Path, work: Path, validate: bool) -> dict:
-    import pyarrow.parquet  # noqa: F401  (imports before the clock starts, as for every side)
+    # imports before the clock starts, as for every side; timed on their own: loyalty's include loading its
+    # compiled summary kernels (numba), a cost of every new process
+    imports = time.perf_counter()
+    import pyarrow.parquet  # noqa: F401
 
     from loyalty.engines import duckdb_engine, summarize
+
+    imports = time.perf_counter() - imports
 
     # the connection and its settings before the clock starts, as the floor's
     con = duckdb_engine.connect(MEMORY_LIMIT, work / "spill", THREADS)
     start = time.perf_counter()
     summary, accounting = summarize(source, CUTOFF, period=PERIOD, unit=UNIT, validate=validate, engine="duckdb",
                                     connection=con)
-    return {"seconds": time.perf_counter() - start, "customers": len(summary),
+    return {"seconds": time.perf_counter() - start, "customers": len(summary), "import_seconds": imports,
             "accounting": None if accounting is None else accounting.as_dict()}
 
 
@@ -237,8 +246,10 @@ def alternate(names: list[str], repeats: int, source: Path, work: Path, once=())
 
 
 def summary_of(runs: list[dict]) -> dict:
+    imports = [r["import_seconds"] for r in runs if "import_seconds" in r]
     return {
         "seconds_median": statistics.median(r["seconds"] for r in runs),
+        **({"import_seconds_median": statistics.median(imports)} if imports else {}),
         "seconds": [round(r["seconds"], 3) for r in runs],
         "load_average_1m": [round(r["load_average_1m"], 2) for r in runs],
         "peak_rss_gib": max(r["peak_rss_gib"] for r in runs),
@@ -287,7 +298,8 @@ def main(argv=None) -> int:
     parser.add_argument("--source", type=Path)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--sizes", default="1m,10m", help="logs to run, e.g. 1m or 1m,10m")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of the summarize comparison")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="alternating repeats of each comparison (default: DuckDB at 1M 7, else 3)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOYALTY_BENCH_DATA", "/tmp/loyalty_bench_scale")))
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: lifetimes, spark, end_to_end, summarize")
     args = parser.parse_args(argv)
@@ -308,7 +320,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)},
         "settings": {"cutoff": CUTOFF, "period": PERIOD, "unit": UNIT, "duckdb_memory_limit": MEMORY_LIMIT,
-                     "duckdb_threads": THREADS, "repeats": args.repeats},
+                     "duckdb_threads": THREADS},
         "targets": TARGETS,
         "sizes": dict(previous.get("sizes", {})),
     }
@@ -320,21 +332,23 @@ def main(argv=None) -> int:
         entry.update({"log": info, "load_average_1m_at_start": os.getloadavg()[0]})
         print(f"{size}: {info['customers']:,} customers, {info['rows']:,} rows", flush=True)
         if "summarize" not in skip:
-            runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], args.repeats, source, work)
+            # sub-second timings on a shared machine: more repeats at 1M, where a run costs seconds
+            repeats = args.repeats or DUCKDB_REPEATS.get(size, 3)
+            runs = alternate(["floor", "duckdb_trusted", "duckdb_validated"], repeats, source, work)
             floor, trusted, validated = (summary_of(runs[k]) for k in ("floor", "duckdb_trusted", "duckdb_validated"))
             entry["duckdb_summarize"] = {
-                "repeats": args.repeats,
+                "repeats": repeats,
                 "floor_group_by": floor, "ours_trusted": trusted, "ours_validated": validated,
                 "ratio_trusted_over_floor": trusted["seconds_median"] / floor["seconds_median"],
                 "ratio_validated_over_floor": validated["seconds_median"] / floor["seconds_median"],
                 "accounting": runs["duckdb_validated"][0]["accounting"],
             }
         if size == "1m" and "lifetimes" not in skip:
-            runs = alternate(["pandas_ours", "lifetimes"], args.repeats, source, work)
+            runs = alternate(["pandas_ours", "lifetimes"], args.repeats or 3, source, work)
             ours, theirs = summary_of(runs["pandas_ours"]), summary_of(runs["lifetimes"])
             entry["pandas_vs_lifetimes"] = {
                 "method": f"fresh subprocess per run, alternating, after an untimed call on the first "
-                          f"{WARMUP_ROWS:,} rows", "repeats": args.repeats,
+                          f"{WARMUP_ROWS:,} rows", "repeats": args.repeats or 3,
                 "ours": ours, "lifetimes": theirs, "speedup": theirs["seconds_median"] / ours["seconds_median"]}
         if "end_to_end" not in skip:
             e2e = run_task("end_to_end_duckdb", source, work)
