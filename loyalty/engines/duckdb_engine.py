@@ -165,7 +165,8 @@ def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, 
 
 
 #: Rows summarised at a time when a log sorted by customer is streamed (see :func:`customer_order`): with the rows
-#: read meanwhile and at most three chunks in the works, this bounds the memory of the step (about 30 bytes a row).
+#: read meanwhile and at most one chunk more than there are workers in the works, this bounds the memory of the
+#: step (about 30 bytes a row).
 CHUNK_ROWS = 1_000_000
 
 
