@@ -301,6 +301,23 @@ def test_a_missing_id_in_a_trusted_parquet_log_is_an_error_not_a_lost_row(cdnow_
         summarize(tmp_path / "log.parquet", CDNOW_CUTOFF, validate=False, engine="duckdb")
 
 
+@pytest.mark.parametrize("output", ["summary", "collapsed", "summary_path"])
+def test_a_missing_id_in_a_trusted_log_summarised_in_sql_is_an_error_not_a_customer(cdnow_full, tmp_path, output):
+    """SQL groups missing ids into one more "customer"; a trusted log must not have them (a validated one rejects
+    them), as the in-memory summary and the statistics of a sorted parquet log say."""
+    from loyalty.errors import DataValidationError
+
+    log = cdnow_full.copy()
+    log.loc[5, "customer_id"] = None  # a purchase in 1997, before the cut-off
+    log.to_csv(tmp_path / "log.csv", index=False)
+    options = {"collapsed": {"collapse": True}, "summary_path": {"summary_path": tmp_path / "summary.parquet"}}
+    with pytest.raises(DataValidationError, match="'customer_id' has missing values"):
+        summarize(tmp_path / "log.csv", CDNOW_CUTOFF, validate=False, engine="duckdb", **options.get(output, {}))
+    assert not (tmp_path / "summary.parquet").exists()
+    with pytest.raises(DataValidationError, match="'customer_id' has 1 missing values"):
+        summarize(log, CDNOW_CUTOFF, validate=False, engine="pandas")
+
+
 def test_a_log_not_sorted_by_customer_is_summarised_in_sql(cdnow_full, tmp_path):
     from loyalty.engines import duckdb_engine
 

@@ -29,7 +29,7 @@ from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError
 from . import _sql
-from .result import CollapsedStatistics, SummaryResult, finish_summary
+from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary
 
 __all__ = ["summarize", "build_features", "score", "connect", "source_sql"]
 
@@ -105,9 +105,14 @@ def summarize(
                 con.register("summary", pa.Table.from_pandas(summary.reset_index(), preserve_index=False))
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS SELECT {_sql.rename_select(_DIALECT, cols)} FROM {table}")
+            reread = collapse or summary_path is not None
             accounting = _summary_in_sql(con, cols.contract, settings, validate=validate, duplicates=duplicates,
-                                         margin_rate=margin_rate, reread=collapse or summary_path is not None,
-                                         rejects_path=rejects_path)
+                                         margin_rate=margin_rate, reread=reread, rejects_path=rejects_path)
+            # without validation a missing id is one more "customer"; the per-customer frame is checked when
+            # fetched (finish_summary), the summary table here before it is written or collapsed
+            if not validate and reread and con.execute(
+                    "SELECT count(*) FROM summary WHERE customer_id IS NULL").fetchall()[0][0]:
+                raise DataValidationError(MISSING_IDS)
         ordered = "SELECT * FROM summary ORDER BY customer_id"
         if summary_path is not None:
             _copy_parquet(con, ordered, summary_path)

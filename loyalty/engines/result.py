@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.validate import RowAccounting
+from ..errors import DataValidationError
 
 __all__ = ["SummaryResult", "CollapsedStatistics", "collapsed_statistics", "finish_summary"]
 
@@ -78,12 +79,20 @@ def collapsed_statistics(summary: pd.DataFrame) -> CollapsedStatistics:
     return CollapsedStatistics(bgnbd, gamma_gamma)
 
 
+#: The error for missing customer ids in a log summarised with ``validate=False`` (the engines' SQL groups them
+#: into one customer, which would be summarised as if it were one).
+MISSING_IDS = ("column 'customer_id' has missing values; a log summarised with validate=False must be clean: "
+               "validate it")
+
+
 def finish_summary(frame: pd.DataFrame, settings: dict, sorted_ids: bool = False) -> pd.DataFrame:
     """An engine's summary rows as :func:`loyalty.data.summarize` returns them: indexed by sorted
     ``customer_id``, float columns, NaN for undefined margin rates, and the settings in ``attrs``.
     ``sorted_ids``: the engine sorted the ids already (DuckDB's byte order is Python's order for text and
     numbers), so the check is skipped."""
     summary = frame.set_index("customer_id")
+    if summary.index.hasnans:  # a trusted log with missing ids (a validated one rejects them)
+        raise DataValidationError(MISSING_IDS)
     if not sorted_ids and not summary.index.is_monotonic_increasing:
         summary = summary.sort_index()
     summary = summary.astype({c: float for c in summary.columns if summary[c].dtype != float})
