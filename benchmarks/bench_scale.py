@@ -344,11 +344,12 @@ def main(argv=None) -> int:
                 "accounting": runs["duckdb_validated"][0]["accounting"],
             }
         if size == "1m" and "lifetimes" not in skip:
-            runs = alternate(["pandas_ours", "lifetimes"], args.repeats or 3, source, work)
+            repeats = args.repeats or 3
+            runs = alternate(["pandas_ours", "lifetimes"], repeats, source, work)
             ours, theirs = summary_of(runs["pandas_ours"]), summary_of(runs["lifetimes"])
             entry["pandas_vs_lifetimes"] = {
                 "method": f"fresh subprocess per run, alternating, after an untimed call on the first "
-                          f"{WARMUP_ROWS:,} rows", "repeats": args.repeats or 3,
+                          f"{WARMUP_ROWS:,} rows", "repeats": repeats,
                 "ours": ours, "lifetimes": theirs, "speedup": theirs["seconds_median"] / ours["seconds_median"]}
         if "end_to_end" not in skip:
             e2e = run_task("end_to_end_duckdb", source, work)

@@ -12,6 +12,7 @@ BY customer_id`` at 10M customers and a little more at 1M, instead of 2 to 4 tim
 
 from __future__ import annotations
 
+import bisect
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -281,15 +282,7 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
     def split(table: pa.Table) -> int:
         """The rows of ``table`` before its last customer's, if sorted by customer."""
         ids = table.column("customer_id")
-        last = ids[len(ids) - 1].as_py()
-        low, high = 0, len(ids)
-        while low < high:
-            middle = (low + high) // 2
-            if ids[middle].as_py() < last:
-                low = middle + 1
-            else:
-                high = middle
-        return low
+        return bisect.bisect_left(ids, ids[len(ids) - 1].as_py(), key=lambda scalar: scalar.as_py())
 
     # DuckDB gives the rows in the files' order only when told to keep it; and it reads on half the connection's
     # threads, the workers summarising on the other half (reading and summarising cost about the same: with every
