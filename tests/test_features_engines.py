@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from loyalty.errors import DataValidationError
-from loyalty.features import build_features
+from loyalty.data.features import build_features
 
 
 def simulated_log(seed: int = 5, n_customers: int = 400) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from ..atomic import write_csv, write_parquet
 from ..clv import BetaGeo
 from ..data import summarize
 from ..data.commands import add_input_arguments, load_clean
-from ..features import DEFAULT_WINDOWS, build_features
+from ..data.features import DEFAULT_WINDOWS, build_features
 from .compare import churn_dataset, compare_churn_models
 from .probabilistic import BGNBDChurn, bgnbd_features
 from .supervised import LightGBMChurn

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..clv import BetaGeo
 from ..data import summarize
-from ..features import build_features
+from ..data.features import build_features
 from ..units import convert
 from .compare import churn_dataset
 from .probabilistic import BGNBDChurn, bgnbd_features

@@ -17,7 +17,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataValidationError, SpecError
-from ..features import _check_log, check_customer_ids
+from ..data.features import _check_log, check_customer_ids
 from ..units import unit_days
 
 __all__ = ["ChurnDefinition", "churn_labels", "cancellation_labels"]
@@ -81,7 +81,7 @@ def churn_labels(transactions: pd.DataFrame, cutoff, horizon: float, unit: str |
     -------
     Series
         ``churned`` (int 0/1), indexed by ``customer_id`` (sorted, the same customers as
-        :func:`loyalty.features.build_features` at ``cutoff``).
+        :func:`loyalty.data.features.build_features` at ``cutoff``).
 
     Raises
     ------

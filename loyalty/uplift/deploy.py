@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..data import read_transactions, validate_transactions
 from ..errors import SpecError
-from ..features import DEFAULT_WINDOWS, build_features
+from ..data.features import DEFAULT_WINDOWS, build_features
 from ..specs import check_fields, read_model_settings
 from .learners import LIGHTGBM_DEFAULTS, SLearner, TLearner, XLearner
 from .multiarm import MultiArmUplift

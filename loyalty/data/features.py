@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from .data.contract import example_values
-from .data.summary import factorize_sorted
-from .errors import DataValidationError
-from .units import DAYS_PER_YEAR
+from .contract import example_values
+from .summary import factorize_sorted
+from ..errors import DataValidationError
+from ..units import DAYS_PER_YEAR
 
 __all__ = ["build_features", "DEFAULT_WINDOWS"]
 
@@ -85,7 +85,7 @@ def build_features(
 
         ``attrs["as_of"]`` records the date.
     """
-    from .engines import default_engine
+    from ..engines import default_engine
 
     engine = engine or default_engine(transactions)
     if engine not in ("pandas", "duckdb"):
@@ -93,7 +93,7 @@ def build_features(
     if any(w <= 0 for w in windows):
         raise DataValidationError(f"feature windows must be positive numbers of days, got {list(windows)}")
     if engine == "duckdb":
-        from .engines import duckdb_engine
+        from ..engines import duckdb_engine
 
         features = duckdb_engine.build_features(transactions, as_of, windows, returns=returns, **engine_options)
         if attributes is not None:
