@@ -15,8 +15,8 @@ from loyalty.clv import CLVModel
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
 from loyalty.errors import SpecError
-from loyalty.jobs_commands import run_spec
-from loyalty.mlflow_models import promote
+from loyalty.jobs import run_spec
+from loyalty.tracking import promote
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTED_AT, AS_OF = "1997-09-30", "1998-06-30"

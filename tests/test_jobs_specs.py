@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from loyalty.errors import SpecError
-from loyalty.jobs_commands import run_spec
-from loyalty.pipeline_spec import load_pipeline
+from loyalty.jobs import run_spec
+from loyalty.jobs import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
