@@ -6,7 +6,6 @@ Fader, Hardie & Lee (2005), "RFM and CLV", JMR 42(4) / Fader & Hardie note 025: 
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from loyalty.clv import BetaGeo, GammaGamma, customer_lifetime_value
