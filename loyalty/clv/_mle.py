@@ -15,7 +15,7 @@ from scipy import optimize, stats
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from ..errors import ConvergenceError, NotFittedError
+from ..errors import ConvergenceError, DataValidationError, NotFittedError
 
 __all__ = ["LikelihoodModel", "unique_rows", "unique_counts"]
 
@@ -242,8 +242,45 @@ class LikelihoodModel(BaseEstimator):
         if not hasattr(self, "params_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(summary) first")
 
+    @classmethod
+    def from_params(cls, params: dict, covariance=None, log_likelihood: float = np.nan, n_customers: int = 0,
+                    **settings):
+        """A fitted model carrying given parameters (saved models, other libraries, published estimates).
+
+        Parameters
+        ----------
+        params : dict
+            Every parameter of the model by name (``_param_names``), each a positive finite number, on the natural
+            scale and in the time unit the summaries to score are in.
+        covariance : array-like, optional
+            Covariance of the *log* parameters, in ``_param_names`` order; without it the standard errors are
+            NaN (unknown) and CLV intervals are unavailable.
+        log_likelihood, n_customers : the fit's total log-likelihood and number of customers, when known.
+        **settings : the model's ``__init__`` settings (e.g. ``penalizer``).
+
+        Raises
+        ------
+        DataValidationError
+            Naming a missing or non-positive parameter, or a covariance of the wrong shape.
+        """
+        names = cls._param_names
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise DataValidationError(f"{cls.__name__}.from_params: parameter(s) {missing} missing; need {list(names)}")
+        bad = {n: params[n] for n in names if not _positive_number(params[n])}
+        if bad:
+            raise DataValidationError(f"{cls.__name__}.from_params: parameters must be positive and finite, got {bad}")
+        if covariance is not None and np.shape(covariance) != (len(names), len(names)):
+            raise DataValidationError(
+                f"{cls.__name__}.from_params: covariance must be {len(names)}x{len(names)} (log parameters in the "
+                f"order {list(names)}), got shape {np.shape(covariance)}"
+            )
+        model = cls(**settings)
+        model._set_params(params, covariance, log_likelihood, n_customers)
+        return model
+
     def _set_params(self, params: dict, covariance=None, log_likelihood=np.nan, n_customers=0) -> None:
-        """Install given parameters (conversion from other libraries)."""
+        """Install given parameters (see :meth:`from_params`)."""
         self.params_ = {name: float(params[name]) for name in self._param_names}
         self.log_params_ = np.log([self.params_[n] for n in self._param_names])
         k = len(self._param_names)
@@ -259,6 +296,14 @@ class LikelihoodModel(BaseEstimator):
              "upper_95": np.exp(self.log_params_ + z * se_log)},
             index=pd.Index(self._param_names, name="parameter"),
         )
+
+
+def _positive_number(value) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number) and number > 0)
 
 
 def stats_norm_ppf(q: float) -> float:

@@ -276,14 +276,31 @@ class BetaGeo(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "BetaGeo":
+        """A fitted ``BetaGeo`` with given ``r``, ``alpha``, ``a``, ``b`` (e.g. a saved model's).
+
+        ``alpha`` is in ``time_unit`` (the unit of recency and T of the summaries it will score; None: unchecked);
+        ``covariance`` is that of the log parameters in the order ``(r, alpha, a, b)``. The other arguments are as
+        in :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+
+        Examples
+        --------
+        >>> model = BetaGeo.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, time_unit="W")
+        >>> round(float(model.expected_purchases_new_customer(52)), 3)
+        1.446
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.time_unit_ = time_unit
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "BetaGeo":
         """A fitted ``BetaGeo`` from a fitted ``lifetimes.BetaGeoFitter`` (parameters and, if present, covariance)."""
         params = dict(fitter.params_)
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
         covariance = _log_covariance(fitter, cls._param_names, params)
-        model._set_params(params, covariance)
-        model.time_unit_ = time_unit
-        return model
+        return cls.from_params(params, covariance, time_unit=time_unit,
+                               penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.BetaGeoFitter`` carrying these parameters (needs ``lifetimes`` installed)."""

@@ -200,19 +200,37 @@ class GammaGamma(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, value_column: str = "monetary_value",
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "GammaGamma":
+        """A fitted ``GammaGamma`` with given ``p``, ``q``, ``gamma`` (e.g. a saved model's).
+
+        ``value_column`` is the summary column the spend model describes (``monetary_value``, or
+        ``margin_value`` for a model of margin per purchase); ``covariance`` is that of the log parameters in the
+        order ``(p, q, gamma)``. The other arguments are as in
+        :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+
+        Examples
+        --------
+        >>> model = GammaGamma.from_params({"p": 6.25, "q": 3.74, "gamma": 15.44})
+        >>> round(model.population_mean_spend_, 2)
+        35.22
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.value_column_ = value_column
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter) -> "GammaGamma":
         """A fitted ``GammaGamma`` from a fitted ``lifetimes.GammaGammaFitter`` (``v`` becomes ``gamma``)."""
         params = {"p": fitter.params_["p"], "q": fitter.params_["q"], "gamma": fitter.params_["v"]}
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
         covariance = None
         matrix = getattr(fitter, "variance_matrix_", None)
         if matrix is not None:
             natural = np.asarray(pd.DataFrame(matrix).loc[["p", "q", "v"], ["p", "q", "v"]], dtype=float)
             scale = np.array([params["p"], params["q"], params["gamma"]])
             covariance = natural / np.outer(scale, scale)
-        model._set_params(params, covariance)
-        model.value_column_ = "monetary_value"
-        return model
+        return cls.from_params(params, covariance, value_column="monetary_value",
+                               penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.GammaGammaFitter`` with these parameters (needs ``lifetimes`` installed)."""

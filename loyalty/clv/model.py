@@ -120,14 +120,13 @@ class CLVModel:
         if data.get("format") != "loyalty.clv.CLVModel":
             raise DataValidationError(f"not a saved CLVModel (format={data.get('format')!r})")
         model = cls(**data["settings"])
-        model.bgnbd = BetaGeo(penalizer=model.penalizer)
-        model.bgnbd._set_params(data["bgnbd"]["params"], data["bgnbd"]["covariance"],
-                                data["bgnbd"]["log_likelihood"], data["bgnbd"]["n_customers"])
-        model.bgnbd.time_unit_ = data["time_unit"]
-        model.gg = GammaGamma(penalizer=model.penalizer)
-        model.gg._set_params(data["gamma_gamma"]["params"], data["gamma_gamma"]["covariance"],
-                             data["gamma_gamma"]["log_likelihood"], data["gamma_gamma"]["n_customers"])
-        model.gg.value_column_ = data["value_column"]
+        bg, gg = data["bgnbd"], data["gamma_gamma"]
+        model.bgnbd = BetaGeo.from_params(bg["params"], bg["covariance"], time_unit=data["time_unit"],
+                                          log_likelihood=bg["log_likelihood"], n_customers=bg["n_customers"],
+                                          penalizer=model.penalizer)
+        model.gg = GammaGamma.from_params(gg["params"], gg["covariance"], value_column=data["value_column"],
+                                          log_likelihood=gg["log_likelihood"], n_customers=gg["n_customers"],
+                                          penalizer=model.penalizer)
         return model
 
     def save(self, path: str | Path) -> Path:
