@@ -22,8 +22,8 @@ __all__ = [
 _WHERE = {
     "run_spec": "run", "load_pipeline": "spec", "run_fit": "fit", "run_score": "score",
     "run_follow_up": "follow_up", "run_tracked_experiment": "experiment", "recommend_actions": "score",
-    "read_scores": "score", "write_scores": "score", "register_family": "families",
-    "unregister_family": "families", "get_family": "families", "families": "families", "load_log": "data",
+    "read_scores": "score", "write_scores": "score", "register_family": "registry",
+    "unregister_family": "registry", "get_family": "registry", "families": "registry", "load_log": "data",
     "load_summary": "data", "job_date": "data",
 }
 

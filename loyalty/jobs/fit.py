@@ -8,7 +8,7 @@ import mlflow
 from ..family import ModelData
 from ..tracking import log_accounting, log_model, registered_name, tracked_run
 from .data import job_date, load_summary
-from .families import families
+from .registry import families
 from .plots import distribution_figure
 from .spec import resolve_path
 

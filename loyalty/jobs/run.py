@@ -45,7 +45,7 @@ def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: st
 
 
 def _run_model(path, as_of, data: str, margin_rate: float | None) -> dict:
-    from .families import get_family
+    from .registry import get_family
     from .fit import run_fit
 
     family = get_family(read_spec(path, kind="model").get("family"), f"{path}: field 'family'").name

@@ -21,7 +21,7 @@ from ..errors import DataValidationError
 from ..family import ModelData
 from ..tracking import check_signature, load_by_alias, log_accounting, model_input, tracked_run
 from .data import job_date, load_summary
-from .families import families
+from .registry import families
 from .plots import distribution_figure
 
 __all__ = ["run_score", "recommend_actions", "read_scores", "write_scores", "SCORES_METADATA_KEY"]

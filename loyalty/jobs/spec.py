@@ -15,7 +15,7 @@ from pathlib import Path
 from ..engines import ENGINES
 from ..errors import SpecError
 from ..specs import check_fields, read_spec
-from .families import families, get_family
+from .registry import families, get_family
 
 __all__ = ["JOBS", "DATA_SOURCES", "load_pipeline", "resolve_path", "spec_date"]
 
