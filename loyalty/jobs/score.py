@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
-from ..errors import DataValidationError
+from ..errors import DataValidationError, SpecError
 from ..family import ModelData
 from ..tracking import check_signature, load_by_alias, log_accounting, model_input, tracked_run
 from .data import job_date, load_summary
@@ -87,21 +87,34 @@ def run_score(spec: dict, as_of=None) -> dict:
 def recommend_actions(scores: pd.DataFrame, policy: str, budget: float, seed: int = 0) -> pd.DataFrame:
     """Add ``policy_score`` and ``recommended_action`` to ``scores``: the ``budget`` share of customers ranked
     first by ``policy`` get their best offer (largest predicted uplift; ``contact`` without an uplift model),
-    everyone else ``none``. Ties are broken by a seeded random order, so the result is reproducible."""
+    everyone else ``none``. Ties are broken by a seeded random order, so the result is reproducible.
+
+    The policy is the targeting experiment's own (:data:`loyalty.targeting.BUILTIN_POLICIES`), ranked and cut the
+    same way (:func:`loyalty.targeting.select`): ``lifecycle`` scores with
+    :func:`loyalty.targeting.lifecycle_scores` on the columns it needs (``uplift_net_margin``,
+    ``uplift_retention``, ``p_retained_control``, ``residual_clv``). A :class:`SpecError` names the columns a
+    policy needs that no scoring model gave.
+    """
     from ..targeting.budgets import TopShare, select
     from ..targeting.policies import get_policy
 
     customers = scores.copy()
-    offers = [c for c in scores.columns if c.startswith("uplift_")]
+    offers = [c for c in scores.columns if re.fullmatch(r"uplift_\w+\[.*\]", c)]  # uplift_<outcome>[<offer>]
     if offers:
         outcome = offers[0].split("[")[0]  # uplift_net_margin / uplift_converted
         best = scores[offers].to_numpy(dtype=float).argmax(axis=1)
-        customers["uplift_net_margin" if outcome == "uplift_net_margin" else "uplift_response"] = \
-            scores[offers].max(axis=1)
+        column = "uplift_net_margin" if outcome == "uplift_net_margin" else "uplift_response"
+        if column not in customers:
+            customers[column] = scores[offers].max(axis=1)
         best_offer = np.array([c[len(outcome) + 1:-1] for c in offers], dtype=object)[best]
     else:
         best_offer = np.full(len(scores), "contact", dtype=object)
     chosen_policy = get_policy(policy)
+    missing = [c for c in getattr(chosen_policy, "requires", ()) if c not in customers.columns]
+    if missing:
+        raise SpecError(f"targeting.policy {policy!r} ranks by column(s) {missing}, which none of the scoring "
+                        f"models gave (scores have {sorted(customers.columns)}); score with a model family that "
+                        "outputs them (see loyalty.family) or choose another policy")
     policy_score = chosen_policy.score(customers)
     chosen = select(policy_score, TopShare(float(budget)), customers, money=chosen_policy.money, seed=seed)
     out = scores.copy()

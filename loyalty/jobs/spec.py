@@ -135,7 +135,7 @@ def _check_targeting(targeting: dict, where: str) -> dict:
 
     targeting = dict(check_fields(targeting, {"policy": str, "budget": (int, float), "seed": int},
                                   f"{where}: targeting"))
-    usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response", "lifecycle"})
+    usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response"})  # the simulator's truth; a response model
     if targeting.get("policy") not in usable:
         raise SpecError(f"{where}: field 'targeting.policy' must be one of {usable}, got {targeting.get('policy')!r}")
     budget = targeting.get("budget")
