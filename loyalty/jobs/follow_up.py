@@ -8,7 +8,7 @@ drift flags to MLflow.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from pathlib import Path
 
 import mlflow
@@ -74,7 +74,8 @@ def follow_up_table(model: CLVModel, summary: pd.DataFrame, transactions: pd.Dat
     """Per customer of ``summary`` (calibration to ``predicted_at``, holdout to ``as_of``): predicted and actual
     purchase periods and value (margin or revenue, as the model's ``value``) in ``(predicted_at, as_of]``."""
     days = (pd.Timestamp(as_of) - pd.Timestamp(predicted_at)).days
-    window = dataclasses.replace(model, horizon=days, period="D", annual_discount_rate=0.0)
+    window = copy.copy(model)  # the fitted model, its value undiscounted over the elapsed days
+    window.horizon, window.period, window.annual_discount_rate = days, "D", 0.0
     predicted = window.score(summary, interval=None)
     column = "margin" if model.value == "margin" else "amount"
     if column not in transactions:
