@@ -56,7 +56,7 @@ def _direct():
                                                                            "monetary_value", "margin_value",
                                                                            "margin_rate"]])
     weeks = 273 / 7  # 1997-09-30 -> 1998-06-30 is 39 weeks
-    predicted = model.bgnbd.expected_purchases(summary, weeks)
+    predicted = model.bgnbd_.expected_purchases(summary, weeks)
     after = clean.loc[clean["timestamp"] > PREDICTED_AT]
     return predicted, summary["frequency_holdout"], after["margin"].sum(), after["amount"].sum()
 

@@ -177,5 +177,5 @@ def test_fit_job_on_duckdb_fits_the_model_the_pandas_summary_gives(sample_csv, t
     fitted = run_spec(path, as_of="1997-09-30")["fitted"]["clv"]
     summary, _, _ = load_summary(_data(sample_csv, "pandas"), {"__file__": str(path)}, "1997-09-30")
     expected = CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary)
-    assert fitted.bgnbd.params_ == pytest.approx(expected.bgnbd.params_, rel=1e-8)
-    assert fitted.gg.params_ == pytest.approx(expected.gg.params_, rel=1e-6)
+    assert fitted.bgnbd_.params_ == pytest.approx(expected.bgnbd_.params_, rel=1e-8)
+    assert fitted.gamma_gamma_.params_ == pytest.approx(expected.gamma_gamma_.params_, rel=1e-6)

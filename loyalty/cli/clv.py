@@ -56,7 +56,7 @@ def _fit(args) -> int:
             value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
         )
     model.fit(summary)
-    bgnbd, gg = model.bgnbd, model.gg
+    bgnbd, gg = model.bgnbd_, model.gamma_gamma_
     with pd.option_context("display.width", 120):
         print(f"BG/NBD on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
         print(bgnbd.summary_.round(4).to_string())
@@ -74,7 +74,7 @@ def _score(args) -> int:
 
     model = CLVModel.load(args.model)
     result = load_clean(args, cutoff=args.as_of)
-    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd.time_unit_)
+    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
     print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")

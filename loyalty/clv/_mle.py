@@ -276,26 +276,33 @@ class LikelihoodModel(BaseEstimator):
                 f"order {list(names)}), got shape {np.shape(covariance)}"
             )
         model = cls(**settings)
-        model._set_params(params, covariance, log_likelihood, n_customers)
+        _install_params(model, names, params, covariance, log_likelihood, n_customers)
         return model
 
     def _set_params(self, params: dict, covariance=None, log_likelihood=np.nan, n_customers=0) -> None:
-        """Install given parameters (see :meth:`from_params`)."""
-        self.params_ = {name: float(params[name]) for name in self._param_names}
-        self.log_params_ = np.log([self.params_[n] for n in self._param_names])
-        k = len(self._param_names)
-        self.covariance_ = np.full((k, k), np.nan) if covariance is None else np.asarray(covariance, float)
-        se_log = np.sqrt(np.diag(self.covariance_))
-        self.standard_errors_ = {n: float(self.params_[n] * s) for n, s in zip(self._param_names, se_log)}
-        self.log_likelihood_ = float(log_likelihood)
-        self.n_customers_ = int(n_customers)
-        z = stats_norm_ppf(0.975)
-        est = np.exp(self.log_params_)
-        self.summary_ = pd.DataFrame(
-            {"estimate": est, "se": est * se_log, "lower_95": np.exp(self.log_params_ - z * se_log),
-             "upper_95": np.exp(self.log_params_ + z * se_log)},
-            index=pd.Index(self._param_names, name="parameter"),
-        )
+        """Install given parameters on this model, unchecked (callers outside this module use
+        :meth:`from_params`)."""
+        _install_params(self, self._param_names, params, covariance, log_likelihood, n_customers)
+
+
+def _install_params(model: LikelihoodModel, names, params: dict, covariance, log_likelihood, n_customers) -> None:
+    """Set a model's fitted attributes from given parameters, as a fit would (standard errors from ``covariance``,
+    NaN without one)."""
+    model.params_ = {name: float(params[name]) for name in names}
+    model.log_params_ = np.log([model.params_[n] for n in names])
+    k = len(names)
+    model.covariance_ = np.full((k, k), np.nan) if covariance is None else np.asarray(covariance, float)
+    se_log = np.sqrt(np.diag(model.covariance_))
+    model.standard_errors_ = {n: float(model.params_[n] * s) for n, s in zip(names, se_log)}
+    model.log_likelihood_ = float(log_likelihood)
+    model.n_customers_ = int(n_customers)
+    z = stats_norm_ppf(0.975)
+    est = np.exp(model.log_params_)
+    model.summary_ = pd.DataFrame(
+        {"estimate": est, "se": est * se_log, "lower_95": np.exp(model.log_params_ - z * se_log),
+         "upper_95": np.exp(model.log_params_ + z * se_log)},
+        index=pd.Index(names, name="parameter"),
+    )
 
 
 def _positive_number(value) -> bool:

@@ -26,7 +26,7 @@ def _settings(model: CLVModel) -> dict:
 def fit(settings: dict, data: ModelData) -> Fitted:
     model = CLVModel(**settings).fit(data.summary)
     metrics, tables = {}, {}
-    for prefix, fitted in (("bgnbd", model.bgnbd), ("gamma_gamma", model.gg)):
+    for prefix, fitted in (("bgnbd", model.bgnbd_), ("gamma_gamma", model.gamma_gamma_)):
         metrics.update({f"{prefix}.{k}": float(v) for k, v in fitted.params_.items()})
         metrics[f"{prefix}.log_likelihood"] = float(fitted.log_likelihood_)
         tables[f"{prefix}_summary"] = fitted.summary_.reset_index(names="parameter")

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataValidationError
+from . import _maths
 from ._mle import LikelihoodModel, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
 
@@ -177,9 +178,7 @@ class GammaGamma(LikelihoodModel):
         self._require_fitted()
         column = value_column or self.value_column_
         x, m = _xm_arrays(summary, column)
-        p, q, gamma = self.params_["p"], self.params_["q"], self.params_["gamma"]
-        m = np.where(x > 0, m, 0.0)
-        return pd.Series(p * (gamma + x * m) / (p * x + q - 1), index=summary.index, name="expected_spend")
+        return pd.Series(_maths.expected_spend(self.params_, x, m), index=summary.index, name="expected_spend")
 
     def expected_margin(self, summary: pd.DataFrame, margin_rate=None) -> pd.Series:
         """Expected margin per transaction: expected spend times the customer's margin rate.
@@ -189,7 +188,7 @@ class GammaGamma(LikelihoodModel):
         whose rate is undefined (no spend) given the mean rate of the others.
         """
         spend = self.expected_spend(summary)
-        rate = _margin_rate(summary, margin_rate)
+        rate = _maths.margin_rate(summary, margin_rate)
         return (spend * rate).rename("expected_margin")
 
     @property
@@ -268,25 +267,3 @@ def _statistics(x, m, weights) -> dict:
         "s_wx_logm": float(np.sum(weights * x * log_m)), "s_w_logm": float(np.sum(weights * log_m)),
         "s_wx_logx": float(np.sum(weights * x * np.log(x))),
     }
-
-
-def _margin_rate(summary: pd.DataFrame, margin_rate) -> pd.Series | float:
-    if margin_rate is not None:
-        if isinstance(margin_rate, pd.Series):
-            rate = margin_rate.reindex(summary.index)
-            if rate.isna().any():
-                raise DataValidationError(
-                    f"margin_rate has no value for {int(rate.isna().sum()):,} customers of the summary, e.g. "
-                    f"{list(rate.index[rate.isna()][:3])}"
-                )
-            return rate
-        return float(margin_rate)
-    if "margin_rate" not in summary.columns:
-        raise DataValidationError(
-            "CLV is margin, but the summary has no 'margin_rate' column (the log had no margin): pass "
-            "margin_rate=<share of revenue> or ask for revenue explicitly"
-        )
-    rate = summary["margin_rate"]
-    if rate.isna().any():
-        rate = rate.fillna(float(rate.mean()))
-    return rate

@@ -174,15 +174,16 @@ def _value_scores(data: CampaignData, index) -> pd.DataFrame:
         model = CLVModel(horizon=horizon, period="D", annual_discount_rate=rate).fit(fit_on)
     except ConvergenceError as exc:  # pragma: no cover - reported, not hidden
         raise DataValidationError(f"the CLV model did not fit the campaign's history: {exc}") from exc
-    short = CLVModel(horizon=window, period="D", annual_discount_rate=rate, bgnbd=model.bgnbd, gg=model.gg)
+    short = CLVModel.from_models(model.bgnbd_, model.gamma_gamma_, horizon=window, period="D",
+                                 annual_discount_rate=rate)
     margin_rate = fit_on["margin_rate"].fillna(fit_on["margin_rate"].mean())
     values = {
         "clv": model.score(fit_on, interval=None)["clv"].to_numpy(),
         "clv_window": short.score(fit_on, interval=None)["clv"].to_numpy(),
-        "expected_window_purchases": model.bgnbd.expected_purchases(fit_on, window).to_numpy(),
-        "expected_spend": model.gg.expected_spend(fit_on).to_numpy(),
+        "expected_window_purchases": model.bgnbd_.expected_purchases(fit_on, window).to_numpy(),
+        "expected_spend": model.gamma_gamma_.expected_spend(fit_on).to_numpy(),
         "margin_rate": margin_rate.to_numpy(),
-        "p_churn": model.bgnbd.p_no_purchase(fit_on, horizon).to_numpy(),
+        "p_churn": model.bgnbd_.p_no_purchase(fit_on, horizon).to_numpy(),
     }
     out = pd.DataFrame(0.0, index=index, columns=list(values))
     out["p_churn"] = 1.0
