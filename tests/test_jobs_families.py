@@ -119,3 +119,11 @@ def test_an_unregistered_family_in_a_spec_is_named(workdir):
 def test_a_family_name_is_registered_once(toy_family):
     with pytest.raises(ValueError, match="'toy' is registered already"):
         register_family(TOY)
+
+
+def test_a_registered_model_name_is_never_pasted_into_a_registry_filter(workdir):
+    from loyalty.tracking import use_tracking
+
+    use_tracking(f"sqlite:///{workdir / 'mlflow.db'}")
+    with pytest.raises(SpecError, match="use letters, digits"):
+        promote("loyalty-clv' OR name LIKE '%", 1)

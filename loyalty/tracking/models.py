@@ -13,6 +13,7 @@ Each pyfunc takes a DataFrame with a ``customer_id`` column and the model's inpu
 
 from __future__ import annotations
 
+import re
 import tempfile
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -121,6 +122,14 @@ def _set_challenger(name: str, version) -> None:
     MlflowClient().set_registered_model_alias(name, CHALLENGER, str(version))
 
 
+def _versions(client: MlflowClient, name: str) -> list[int]:
+    """The version numbers of registered model ``name``; a name MLflow's filter syntax cannot quote safely
+    (anything but letters, digits, ``_``, ``.``, ``-``) is refused rather than pasted into the filter."""
+    if not re.fullmatch(r"[\w.\-]+", name):
+        raise SpecError(f"registered model name {name!r}: use letters, digits, '_', '.' and '-' only")
+    return sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+
+
 def promote(name: str, version: int | str, alias: str = CHAMPION) -> str:
     """Point ``alias`` (default ``champion``) of registered model ``name`` at ``version``; returns the version
     it pointed at before ("" if none)."""
@@ -128,7 +137,7 @@ def promote(name: str, version: int | str, alias: str = CHAMPION) -> str:
     try:
         client.get_model_version(name, str(version))
     except mlflow.exceptions.MlflowException:
-        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        versions = _versions(client, name)
         raise SpecError(
             f"registered model {name!r} has no version {version!r}; versions: {versions or 'none'}"
         ) from None
@@ -147,7 +156,7 @@ def load_by_alias(name: str, alias: str):
         version = client.get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException:
         try:
-            versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+            versions = _versions(client, name)
         except mlflow.exceptions.MlflowException:
             versions = []
         hint = (f"promote one with `loyalty promote {name} <version>` (versions: {versions})" if versions
