@@ -145,7 +145,7 @@ class GammaGamma(LikelihoodModel):
     def _objective(self, theta, stats):
         """Negative log-likelihood of the mean values (note 025, eq. 1 summed) and its log-parameter gradient."""
         p, q, gamma = np.exp(theta)
-        ux, wx, inv_x = stats["ux"], stats["wx"], stats["inv_x"]
+        ux, wx = stats["ux"], stats["wx"]
         w, x = stats["weights"], stats["x"]
         px_u = p * ux
         log_xm_g = np.log(stats["xm"] + gamma)
