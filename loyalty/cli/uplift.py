@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: ``--learner`` names and the :mod:`loyalty.uplift` learner each one means.
-LEARNERS = {"t": "TLearner", "s": "SLearner", "x": "XLearner", "ct": "ClassTransformation"}
+#: ``--learner`` choices: :data:`loyalty.uplift.LEARNERS` in lower case, stated here so that ``--help`` imports no
+#: scikit-learn (a test checks that they agree).
+LEARNERS = ("t", "s", "x", "ct")
 FORMAT = "loyalty.uplift.model/1"
 
 
@@ -133,7 +134,7 @@ def _fit(args) -> int:
         raise DataValidationError(f"outcome column {args.outcome!r} missing; columns: {list(table.columns)}")
     y = table[args.outcome].to_numpy(dtype=float)
     treatment = table["treatment"].to_numpy()
-    learner = getattr(uplift, LEARNERS[args.learner])(random_state=args.seed)
+    learner = uplift.make_learner(args.learner.upper(), random_state=args.seed)
     model = uplift.MultiArmUplift(learner, control=control)
     report = {"outcome": args.outcome, "learner": args.learner, "n_customers": len(X)}
     if args.folds:

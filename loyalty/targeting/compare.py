@@ -40,8 +40,7 @@ from tqdm.auto import tqdm
 
 from ..clv import CLVModel
 from ..errors import ConvergenceError, DataValidationError
-from ..uplift import TLearner, XLearner
-from ..uplift.learners import SLearner, default_estimator
+from ..uplift import default_estimator, make_learner
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
 from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
@@ -89,9 +88,7 @@ def _estimator(binary: bool, n_estimators: int, seed: int):
 
 
 def _learner(kind: str, binary: bool, n_estimators: int, seed: int):
-    cls = {"T": TLearner, "X": XLearner, "S": SLearner}[kind]
-    return cls(estimator=_estimator(binary, n_estimators, seed), outcome="binary" if binary else "continuous",
-               random_state=seed)
+    return make_learner(kind, _estimator(binary, n_estimators, seed), "binary" if binary else "continuous", seed)
 
 
 def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, learner: str = "X",

@@ -25,7 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataValidationError
 
-__all__ = ["TLearner", "SLearner", "XLearner", "ClassTransformation", "default_estimator", "LIGHTGBM_DEFAULTS"]
+__all__ = ["TLearner", "SLearner", "XLearner", "ClassTransformation", "LEARNERS", "learner_names", "make_learner",
+           "default_estimator", "LIGHTGBM_DEFAULTS"]
 
 #: LightGBM settings of the default base models: deterministic, one thread, quiet.
 LIGHTGBM_DEFAULTS = {
@@ -331,3 +332,34 @@ class ClassTransformation(_UpliftLearner):
     def predict(self, X) -> np.ndarray:
         X = self._check_X(X)
         return 2 * _mean_prediction(self.model_, X) - 1
+
+
+# ------------------------------------------------------------------------------------------------ registry
+#: The uplift learners by name: the one registry behind the experiment's ``models.learner``, the uplift model
+#: family's ``settings.learner`` and ``loyalty uplift fit --learner`` (lower case there).
+LEARNERS: dict[str, type] = {"T": TLearner, "S": SLearner, "X": XLearner, "CT": ClassTransformation}
+
+
+def learner_names(binary: bool = True) -> list[str]:
+    """Names in :data:`LEARNERS` of the learners that fit a binary (``binary=True``) or a continuous outcome."""
+    return [name for name, cls in LEARNERS.items() if binary or not cls._binary_only]
+
+
+def make_learner(name: str, estimator=None, outcome: str = "auto", random_state: int | None = 0):
+    """The learner registered as ``name`` with a base ``estimator`` (None: LightGBM defaults), the ``outcome``
+    kind (``"auto"``, ``"binary"`` or ``"continuous"``) and a seed.
+
+    Raises
+    ------
+    DataValidationError
+        For an unknown name (listing the known ones), or a binary-only learner asked for a continuous outcome.
+    """
+    if name not in LEARNERS:
+        raise DataValidationError(f"unknown uplift learner {name!r}; known learners are {list(LEARNERS)}")
+    cls = LEARNERS[name]
+    if cls._binary_only:
+        if outcome == "continuous":
+            raise DataValidationError(f"uplift learner {name!r} ({cls.__name__}) needs a binary 0/1 outcome; use "
+                                      f"one of {learner_names(binary=False)} for a continuous one")
+        return cls(estimator=estimator, random_state=random_state)
+    return cls(estimator=estimator, outcome=outcome, random_state=random_state)
