@@ -91,9 +91,9 @@ def test_unknown_model_reference_field_is_named(tmp_path):
 
 
 def test_targeting_policy_must_be_one_the_scoring_job_can_rank_by(tmp_path):
-    path = _write(tmp_path, "score.yaml", targeting={"policy": "lifecycle", "budget": 0.2})
-    with pytest.raises(SpecError, match=r"'targeting.policy' must be one of \['churn_risk', 'clv', 'margin_uplift', "
-                                         r"'random', 'uplift'\], got 'lifecycle'"):
+    path = _write(tmp_path, "score.yaml", targeting={"policy": "response", "budget": 0.2})
+    with pytest.raises(SpecError, match=r"'targeting.policy' must be one of \['churn_risk', 'clv', 'lifecycle', "
+                                         r"'margin_uplift', 'random', 'uplift'\], got 'response'"):
         load_pipeline(path)
 
 
