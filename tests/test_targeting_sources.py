@@ -3,6 +3,8 @@ as the built-in sources they are copies of, and bad rows are counted with reason
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,3 +168,125 @@ def test_campaign_files_are_accounted_for_row_by_row(round_trip):
     assert accounting["transactions"] == simulator.data.info["accounting"]
     assert accounting["assignments"] == {"rows_read": WORLD["customers"], "rows_used": WORLD["customers"],
                                          "rows_excluded": 0, "rows_rejected": 0, "excluded": {}, "rejected": {}}
+
+
+def test_assignment_rows_that_cannot_be_used_are_rejected_with_their_reason(world_dir):
+    from loyalty.data import load_campaign_files
+
+    transactions = pd.read_parquet(world_dir / "transactions.parquet")
+    good = pd.read_parquet(world_dir / "assignments.parquet").head(200)
+    bad = good.head(9).copy()
+    bad["customer_id"] = [None, "C9999999", *good["customer_id"].iloc[100:107]]
+    bad.loc[bad.index[2], "assigned_at"] = pd.Timestamp("2000-01-01")     # before the log starts
+    bad.loc[bad.index[3], "treatment"] = 2                                # neither arm nor control
+    bad.loc[bad.index[4], "propensity"] = 1.0                             # not strictly inside (0, 1)
+    bad.loc[bad.index[5], "discount_rate"] = 1.5                          # not a discount
+    bad.loc[bad.index[6], "campaign_id"] = "OTHER"                        # another campaign: excluded
+    twice = good.iloc[[150]].assign(treatment=1 - good["treatment"].iloc[150])   # C.. assigned to both arms
+    copy = good.iloc[[160]]                                               # an exact duplicate row
+    assignments = pd.concat([good.iloc[:100], good.iloc[107:], bad.iloc[[0, 1, 2, 3, 4, 5, 6]], twice, copy])
+    files = load_campaign_files(transactions, assignments, campaign_id="CAMP01", control=0, arm=1)
+    accounting = files.accounting["assignments"]
+    assert accounting["rejected"] == {"missing_customer_id": 1, "duplicate_assignment": 1, "assigned_twice": 2,
+                                      "unknown_treatment": 1, "invalid_propensity": 1, "invalid_offer_terms": 1,
+                                      "no_transactions": 1, "assigned_outside_log": 1}
+    assert accounting["excluded"] == {"other_campaign": 1}
+    assert accounting["rows_read"] == len(assignments) == (accounting["rows_used"] + accounting["rows_excluded"]
+                                                           + accounting["rows_rejected"])
+    assert len(files.assignments) == accounting["rows_used"] == 200 - 7 - 1  # C..150 lost both rows
+    assert sorted(files.rejects["reason"].unique()) == sorted(accounting["rejected"])
+
+
+def test_a_horizon_past_the_end_of_the_log_is_an_error_naming_both_dates(handed_over):
+    spec = _history_experiment({"campaign": _campaign_options(handed_over)},
+                               economics={**ECONOMICS, "horizon_days": 400})
+    with pytest.raises(DataValidationError, match=r"400-day horizon of the last assignment \(2024-01-04.*\) ends "
+                                                  r"2025-02-07.*past the end of the log \(2025-01-02"):
+        run_experiment(experiment_from_dict(spec))
+
+
+def test_a_file_with_several_campaigns_needs_the_campaign_named(world_dir):
+    from loyalty.data import load_campaign_files
+
+    transactions = pd.read_parquet(world_dir / "transactions.parquet")
+    assignments = pd.read_parquet(world_dir / "assignments.parquet")
+    both = pd.concat([assignments, assignments.assign(campaign_id="SPRING24")])
+    with pytest.raises(DataValidationError, match="hold 2 campaigns .*name one with campaign_id"):
+        load_campaign_files(transactions, both)
+    files = load_campaign_files(transactions, both, campaign_id="SPRING24")
+    assert len(files.assignments) == len(assignments)
+    assert files.accounting["assignments"]["excluded"] == {"other_campaign": len(assignments)}
+
+
+# -- randomization -------------------------------------------------------------------------------------------
+TILTED = {"campaign": {"stratify_by": "channel", "strata": {"app": 0.8, "online": 0.5, "store": 0.25}}}
+
+
+@pytest.fixture(scope="module")
+def tilted_world(tmp_path_factory):
+    """A campaign whose treated share leans towards heavy buyers (the app channel), stratified by channel."""
+    from loyalty.cli import main
+
+    folder = tmp_path_factory.mktemp("tilted")
+    (folder / "config.yaml").write_text(yaml.safe_dump(TILTED))
+    assert main(["simulate", "--customers", "4000", "--seed", "11", "--config", str(folder / "config.yaml"),
+                 "--out", str(folder / "world"), "--no-progress"]) == 0
+    return folder
+
+
+def _tilted_spec(folder, declared_equal: bool, **changes):
+    assignments = pd.read_parquet(folder / "world" / "assignments.parquet")
+    if declared_equal:
+        assignments["propensity"] = 0.5  # what the file claims: everyone had the same chance
+    assignments.to_csv(folder / f"offers_{declared_equal}.csv", index=False)
+    data = {"campaign": {"transactions": str(folder / "world" / "transactions.parquet"),
+                         "assignments": str(folder / f"offers_{declared_equal}.csv"),
+                         "customers": str(folder / "world" / "customers.parquet"),
+                         "customer_features": ["channel", "region", "category_mix", "tenure_band", "email_engagement"]}}
+    return experiment_from_dict(_history_experiment(data, **changes))
+
+
+def test_randomization_check_fails_a_campaign_tilted_towards_heavy_buyers_but_declared_equal(tilted_world):
+    from loyalty.errors import RandomizationError
+    from loyalty.targeting import load_campaign
+
+    with pytest.raises(RandomizationError, match=r"imbalanced between arms \(\|SMD\| > 0.1\): channel=app \+") as error:
+        load_campaign(_tilted_spec(tilted_world, declared_equal=True))
+    assert "frequency +" in str(error.value) and "spend_total +" in str(error.value)  # treated buy more
+
+
+def test_sample_ratio_mismatch_fails_when_the_arms_sizes_do_not_match_the_stated_propensity():
+    from loyalty.targeting.randomization import check_randomization
+
+    rng = np.random.default_rng(0)
+    covariates = pd.DataFrame({"spend": rng.gamma(2.0, 50.0, 4000)})
+    honest = check_randomization(rng.random(4000) < 0.5, 0.5, covariates)
+    skewed = check_randomization(rng.random(4000) < 0.55, 0.5, covariates)
+    assert honest.passed and honest.p_value > 0.001
+    assert not skewed.passed and skewed.p_value < 0.001
+    assert skewed.failures[0].startswith("sample-ratio mismatch: ")
+    assert skewed.chi_square == pytest.approx(2 * (skewed.treated - 2000) ** 2 / 2000)  # Pearson, 1 df
+
+
+def test_randomization_check_passes_the_same_campaign_with_its_honest_propensities(tilted_world):
+    from loyalty.targeting import load_campaign
+
+    check = load_campaign(_tilted_spec(tilted_world, declared_equal=False)).info["randomization"]
+    assert check["passed"] and not check["flagged"] and check["srm_p_value"] > 0.001
+    assert max(abs(v) for v in check["smd"].values()) <= 0.1
+
+
+def test_an_allowed_imbalance_is_flagged_at_the_top_of_the_report_and_in_results(tilted_world, tmp_path):
+    import jsonschema
+
+    from loyalty.report.targeting import SCHEMA_PATH, write_experiment
+
+    spec = _tilted_spec(tilted_world, declared_equal=True, randomization={"allow_imbalance": True})
+    result = run_experiment(spec)
+    document = write_experiment(result, tmp_path)
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    assert document["randomization"]["flagged"] and not document["randomization"]["passed"]
+    assert any("imbalanced between arms" in failure for failure in document["randomization"]["failures"])
+    page = (tmp_path / "report.html").read_text()
+    assert page.index('id="randomization-flag"') < page.index('id="headline"')
+    assert "does not look randomized as stated" in page
