@@ -290,3 +290,23 @@ def test_an_allowed_imbalance_is_flagged_at_the_top_of_the_report_and_in_results
     page = (tmp_path / "report.html").read_text()
     assert page.index('id="randomization-flag"') < page.index('id="headline"')
     assert "does not look randomized as stated" in page
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"assignments": None}, "data.campaign: missing field 'assignments'"),
+    ({"columns": {"customer_id": 7}}, "columns maps contract names to your column names"),
+    ({"campaign": "X"}, "unknown field\\(s\\) \\['campaign'\\]"),
+])
+def test_bad_campaign_specs_fail_before_reading_the_files(change, message):
+    options = {"transactions": "sales.csv", "assignments": "offers.csv", **change}
+    with pytest.raises(SpecError, match=message):
+        experiment_from_dict(_history_experiment({"campaign": {k: v for k, v in options.items()}}), "bad.yaml")
+
+
+def test_campaign_paths_are_relative_to_the_spec_file(tmp_path):
+    spec = {"kind": "experiment", **_history_experiment({"campaign": {"transactions": "data/sales.csv",
+                                                                      "assignments": "data/offers.csv"}})}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    options = load_experiment(tmp_path / "spec.yaml").data["campaign"]
+    assert options["transactions"] == str(tmp_path / "data" / "sales.csv")
+    assert options["assignments"] == str(tmp_path / "data" / "offers.csv")
