@@ -310,3 +310,16 @@ def test_campaign_paths_are_relative_to_the_spec_file(tmp_path):
     options = load_experiment(tmp_path / "spec.yaml").data["campaign"]
     assert options["transactions"] == str(tmp_path / "data" / "sales.csv")
     assert options["assignments"] == str(tmp_path / "data" / "offers.csv")
+
+
+def test_assignment_times_with_time_zones_are_stored_naive_in_utc_and_unparseable_ones_rejected():
+    from loyalty.data import validate_assignments, validate_transactions
+
+    log = validate_transactions(pd.DataFrame({"customer_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0],
+                                              "timestamp": ["2024-01-01", "2024-02-01", "2024-03-01"]})).transactions
+    raw = pd.DataFrame({"customer_id": ["a", "b", "c"], "campaign_id": "X", "treatment": ["1", "0", "1"],
+                        "assigned_at": ["2024-01-15T00:00:00Z", "2024-01-15 01:00+01:00", "mid-January"]})
+    checked = validate_assignments(raw, log)
+    assert checked.assignments["assigned_at"].tolist() == [pd.Timestamp("2024-01-15")] * 2
+    assert checked.accounting["rejected"] == {"unparseable_assigned_at": 1}
+    assert checked.rejects["reason"].tolist() == ["unparseable_assigned_at"] and checked.rejects["row"].tolist() == [2]

@@ -151,14 +151,16 @@ def validate_assignments(assignments: pd.DataFrame, transactions: pd.DataFrame, 
     reject(ids.isna(), "missing_customer_id")
     assigned_text = raw["assigned_at"]
     if ptypes.is_datetime64_any_dtype(assigned_text):
-        assigned_at = assigned_text.dt.tz_localize(None) if assigned_text.dt.tz is not None else assigned_text
+        assigned_at = assigned_text
         blank = assigned_at.isna().to_numpy()
         bad = np.zeros(n, dtype=bool)
     else:
         text = _text(assigned_text)
         blank = text.isna().to_numpy()
-        assigned_at = pd.to_datetime(text, errors="coerce", format="mixed")
+        assigned_at = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
         bad = assigned_at.isna().to_numpy() & ~blank
+    if assigned_at.dt.tz is not None:  # stored naive in UTC, as validate_transactions stores the log by default
+        assigned_at = assigned_at.dt.tz_convert("UTC").dt.tz_localize(None)
     reject(blank, "missing_assigned_at")
     reject(bad, "unparseable_assigned_at")
     labels = _text(raw["treatment"])
