@@ -252,6 +252,7 @@ def load_campaign_files(transactions, assignments, customers=None, *, columns: M
     raw = transactions if isinstance(transactions, pd.DataFrame) else read_transactions(transactions, columns)
     validated = validate_transactions(raw, columns=columns if isinstance(transactions, pd.DataFrame) else None,
                                       margin_rate=margin_rate)
+    del raw  # the raw log is not needed past validation: free it before the assignments are checked
     clean = validated.transactions
     if ptypes.is_object_dtype(clean["customer_id"]):
         # compact Arrow-backed text: a Python string object per row costs ~60 bytes (0.5 GB for 7M rows)
