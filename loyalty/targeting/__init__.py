@@ -2,10 +2,11 @@
 experiment that compares targeting by campaign response with targeting by margin and lifetime value."""
 
 from .budgets import MoneyBudget, ProfitPositive, TopShare, rank_order, select
-from .compare import ExperimentResult, headline, load_campaign, run_experiment, score_campaign
+from .compare import ExperimentResult, check_campaign, headline, load_campaign, run_experiment, score_campaign
 from .economics import lifecycle_score, lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES, ColumnPolicy, FormulaPolicy, Policy, RandomPolicy, get_policy
+from .randomization import RandomizationCheck, check_randomization
 from .spec import ExperimentSpec, experiment_from_dict, load_experiment
 from .value import bootstrap_policy_values, ipw_contributions, percentile_interval, policy_values
 
@@ -16,5 +17,6 @@ __all__ = [
     "net_window_margin", "retention_value", "lifecycle_score", "lifecycle_scores",
     "PolicyEvaluation", "evaluate_policies", "CURVE_SHARES",
     "ExperimentSpec", "load_experiment", "experiment_from_dict",
-    "ExperimentResult", "run_experiment", "load_campaign", "score_campaign", "headline",
+    "ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline",
+    "RandomizationCheck", "check_randomization",
 ]
