@@ -121,7 +121,9 @@ def summarize(
 
 def _summarize_pandas(source, cutoff, period, holdout_end, unit, *, columns, validate, duplicates, margin_rate,
                       collapse) -> SummaryResult:
-    raw = source if isinstance(source, pd.DataFrame) else read_transactions(source)
+    if not isinstance(source, pd.DataFrame):  # a path: read with the mapping, which then is applied
+        source, columns = read_transactions(source, columns), None
+    raw = source
     accounting = None
     if validate:
         result = validate_transactions(raw, columns=columns, cutoff=holdout_end or cutoff, duplicates=duplicates,

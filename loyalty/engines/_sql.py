@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from ..data.validate import REJECT_REASONS
 from ..errors import DataValidationError
 from ..units import unit_days
@@ -45,7 +46,12 @@ class Dialect:
     timestamp_type: str  # naive timestamps: DuckDB TIMESTAMP, Spark TIMESTAMP_NTZ (no session time zone)
 
     def ident(self, name: str) -> str:
-        return f"{self.quote}{name}{self.quote}"
+        """``name`` as a quoted identifier, whatever it holds: an embedded quote character is doubled (the escape
+        of both DuckDB's ``"`` and Spark's backtick), so a column name is never read as SQL text."""
+        name = str(name)
+        if "\x00" in name:
+            raise DataValidationError(f"column name {name!r} contains a NUL character; rename the column")
+        return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
 
     def try_double(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS DOUBLE)"
@@ -523,19 +529,29 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
 
 @dataclass(frozen=True)
 class SourceColumns:
-    """The raw source's columns: ``rename`` maps contract names to the source's, ``contract`` their kinds."""
+    """The raw source's columns. ``original`` are the names in the file, in order; ``internal`` the names the
+    SQL uses for them, position by position: the contract's name for a contract column, ``__c<i>`` for any
+    other. A name from the file never becomes SQL text. ``rename`` maps contract names to the file's names;
+    ``contract`` holds the kinds of the contract columns."""
 
+    original: tuple[str, ...]
+    internal: tuple[str, ...]
     rename: dict
     contract: Columns
 
 
 def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> SourceColumns:
-    """Column kinds from ``{name: SQL type}`` (DuckDB or Spark type names), after the contract mapping."""
+    """Column kinds from ``{name: SQL type}`` (DuckDB or Spark type names, in the source's column order), after
+    the contract mapping."""
     from ..data.contract import apply_column_mapping
 
+    original = tuple(types)
     # the pandas path's mapping and its checks, on a frame of the source's columns (no rows)
-    contract_names = apply_column_mapping(pd.DataFrame(columns=list(types)), mapping).columns
-    renamed = dict(zip(contract_names, types))
+    contract_names = list(apply_column_mapping(pd.DataFrame(columns=list(original)), mapping).columns)
+    contract = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    internal = tuple(n if n in contract and n in contract_names[: i + 1] and contract_names.index(n) == i
+                     else f"__c{i}" for i, n in enumerate(contract_names))
+    renamed = {name: original[i] for i, name in enumerate(internal) if not name.startswith("__c")}
     kind = {k: types[v].lower() for k, v in renamed.items()}
 
     def is_text(t):
@@ -551,22 +567,26 @@ def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> So
         )
     if ts_type.startswith(("bigint", "int", "double", "float", "long")):
         raise DataValidationError(f"column 'timestamp' is numeric ({ts_type}); convert it to dates first")
-    contract = Columns(
-        names=tuple(renamed),
+    columns = Columns(
+        names=internal,
         id_kind=id_kind,
         timestamp_kind="string" if is_text(ts_type) else "timestamp",
         has_margin="margin" in renamed,
         has_order_id="order_id" in renamed,
     )
-    return SourceColumns(renamed, contract)
+    return SourceColumns(original, internal, renamed, columns)
 
 
-def rename_select(d: Dialect, cols: SourceColumns) -> str:
-    """The select list giving the source's columns their contract names."""
-    return ", ".join(
-        d.ident(source) if source == name else f"{d.ident(source)} AS {d.ident(name)}"
-        for name, source in cols.rename.items()
-    )
+def original_names(cols: SourceColumns) -> dict[str, str]:
+    """``{internal: the file's name}`` for the columns outside the contract (which keep their contract names in
+    the rejected rows, as in :func:`loyalty.data.validate_transactions`)."""
+    return {i: o for i, o in zip(cols.internal, cols.original) if i.startswith("__c")}
+
+
+def source_alias(d: Dialect, cols: SourceColumns, alias: str = "__src") -> str:
+    """A table alias naming the source's columns by position with their internal names
+    (``SELECT * FROM <source> {alias}``)."""
+    return f"AS {alias}({', '.join(d.ident(n) for n in cols.internal)})"
 
 
 def trusted_clean(d: Dialect, cols: Columns, margin_rate: float | None) -> str:
