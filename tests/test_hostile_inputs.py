@@ -145,3 +145,63 @@ def test_a_path_with_quotes_is_read_as_a_path(tmp_path):
     expected, expected_accounting = expected_summary()
     pd.testing.assert_frame_equal(summary, expected, check_index_type=False)
     assert (folder / "rejects'.parquet").exists()
+
+
+# -- files that cannot be read -----------------------------------------------------------------------------------
+GOOD_CSV = "customer_id,timestamp,amount\n" + "".join(f"c{i % 7},2024-01-{1 + i % 28:02d},{i}.5\n" for i in range(400))
+
+
+def _gzip_truncated(path):
+    data = gzip.compress(GOOD_CSV.encode())
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _parquet_truncated(path):
+    pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": [1.0]}).to_parquet(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 10])
+
+
+BROKEN_FILES = {
+    "zero_bytes": ("log.csv", lambda p: p.write_bytes(b""), "empty"),
+    "blank_lines_only": ("log.csv", lambda p: p.write_text("\n\n  \n"), "no header and no rows"),
+    "header_only": ("log.csv", lambda p: p.write_text("customer_id,timestamp,amount\n"), "header .* but no rows"),
+    "not_gzip": ("log.csv.gz", lambda p: p.write_text(GOOD_CSV), "gzip"),
+    "truncated_gzip": ("log.csv.gz", _gzip_truncated, "cannot read"),
+    "binary_named_csv": ("log.csv", lambda p: p.write_bytes(np.random.default_rng(1).bytes(5000)), "binary|UTF-8"),
+    "latin1_csv": ("log.csv", lambda p: p.write_bytes("customer_id,timestamp,amount\nJos\xe9,2024-01-01,1\n".encode(
+        "latin-1")), "UTF-8"),
+    "fake_parquet": ("log.parquet", lambda p: p.write_text(GOOD_CSV), "not a parquet file"),
+    "truncated_parquet": ("log.parquet", _parquet_truncated, "not a parquet file"),
+    "empty_parquet": ("log.parquet", lambda p: p.write_bytes(b""), "empty"),
+    "missing": ("absent.csv", lambda p: None, "does not exist"),
+    "folder_without_parquet": ("folder", lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), "no \\*.parquet"),
+    "unknown_extension": ("log.xlsx", lambda p: p.write_text(GOOD_CSV), "cannot tell the format"),
+    "too_many_fields": ("log.csv", lambda p: p.write_text(GOOD_CSV + "c1,2024-01-02,3,4,5\n"), "cannot read"),
+}
+
+
+def _check_broken(engine, case, tmp_path, spark=None):
+    name, make, message = BROKEN_FILES[case]
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(DataReadError, match=message) as caught:
+        run(engine, path, spark)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)  # one line, not a traceback
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+def test_a_file_that_cannot_be_read_is_a_typed_error_naming_it(engine, case, tmp_path):
+    _check_broken(engine, case, tmp_path)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+def test_a_file_that_cannot_be_read_is_a_typed_error_naming_it_on_spark(spark, case, tmp_path):
+    _check_broken("spark", case, tmp_path, spark)
+
+
+def test_a_read_error_is_a_data_validation_error():
+    assert issubclass(DataReadError, DataValidationError)
