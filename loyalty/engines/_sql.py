@@ -27,6 +27,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from ..data.rules import period_end
 from ..data.validate import REJECT_REASONS
 from ..errors import DataValidationError
 from ..units import unit_days
@@ -168,6 +169,7 @@ def typed_columns(
     ]
     # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
     # the most selective test first, and the id's blank test without trimming ids that need no trimming
+    cutoff = None if cutoff is None else period_end(cutoff)
     valid = [f"{ts_expr} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_expr} IS NOT NULL",
              d.finite(amount)]
     if cols.has_margin:
@@ -427,8 +429,8 @@ def summary_steps(
     (``__customers``: calibration and holdout statistics side by side, and ``spend``, the customer's total
     over both, for the zero-spend count). The first period's total is ``min_by(total, period)``.
     """
-    cutoff = pd.Timestamp(cutoff)
-    end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
+    cutoff = period_end(cutoff)
+    end = period_end(holdout_end) if holdout_end is not None else cutoff
     per_unit = unit_days(unit) / unit_days(period)
     periods_per_unit = d.double(per_unit)
     cutoff_ordinal = _ordinal_of(cutoff, period)

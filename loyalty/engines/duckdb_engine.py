@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from ..data.io import inspect_log, log_format, read_error
+from ..data.rules import period_end
 from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError, SpecError
@@ -308,8 +309,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
     within a group) cannot go unnoticed. A progress bar counts the rows on a terminal.
     """
     d = _DIALECT
-    cutoff, holdout_end = pd.Timestamp(settings["cutoff"]), settings["holdout_end"]
-    end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
+    cutoff, holdout_end = period_end(settings["cutoff"]), settings["holdout_end"]
+    end = period_end(holdout_end) if holdout_end is not None else cutoff
     clean = _sql.trusted_clean(d, cols.contract, margin_rate)
     margin = ", margin" if cols.contract.has_margin or margin_rate is not None else ""
     files = ", ".join(_literal(f) for f in order.files)
@@ -322,7 +323,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
         if pc.min(chunk.column("timestamp")).as_py() <= cutoff:
             # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
             frame = chunk.to_pandas(split_blocks=True)
-            summary, ids_sorted = summary_and_order(frame, cutoff, settings["period"], holdout_end, settings["unit"])
+            summary, ids_sorted = summary_and_order(frame, settings["cutoff"], settings["period"], holdout_end,
+                                                     settings["unit"])
         ids = chunk.column("customer_id")
         if ids_sorted:
             return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary
