@@ -39,15 +39,16 @@ __all__ = [
 #: Characters stripped from both ends of ids and timestamp text: every character for which ``str.isspace`` holds.
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 #: A number written as text (after stripping :data:`WHITESPACE`).
-NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+NUMBER = r"[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?"
 #: ISO 8601 timestamp text: date, optional time (hours and minutes, optional seconds and up to 6 decimals), optional
 #: ``Z`` or UTC offset. Group 1 is the local date and time, group 2 the offset (empty when naive).
-ISO_TIMESTAMP = (r"([0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?)"
+ISO_TIMESTAMP = (r"([0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?)?)"
                  r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?")
 #: ISO 8601's basic date form (``19970101``): read as ``1997-01-01``.
 ISO_BASIC_DATE = r"[0-9]{8}"
 #: Day/month dates with slashes: ambiguous without a ``date_format``.
 SLASH_DATE = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}([T ].*)?"
+#: (The patterns use no backslash, so that they read the same in Python, DuckDB's RE2 and Java, in SQL literals.)
 #: Calendar years a timestamp may have (those pandas' nanosecond timestamps hold whole): others are rejected as
 #: ``timestamp_out_of_range``.
 YEARS = (1678, 2261)
@@ -89,7 +90,7 @@ def format_regex(date_format: str) -> tuple[str, tuple[str, ...]]:
         A code other than those, a code twice, or no ``%Y``, ``%m`` and ``%d``.
 
     >>> format_regex("%d/%m/%Y")
-    ('([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})', ('day', 'month', 'year'))
+    ('([0-9]{1,2})[/]([0-9]{1,2})[/]([0-9]{4})', ('day', 'month', 'year'))
     """
     if not isinstance(date_format, str) or not date_format:
         raise SpecError(f"date_format must be a strftime pattern such as '%d/%m/%Y', got {date_format!r}")
@@ -116,7 +117,9 @@ def format_regex(date_format: str) -> tuple[str, tuple[str, ...]]:
 
 def _literal_regex(char: str) -> str:
     """One literal character as a regular expression the same in Python, RE2 (DuckDB) and Java (Spark)."""
-    return char if char.isalnum() else f"[{char}]" if char not in "\\^]" else "\\" + char
+    if char in "\\^[]'":
+        raise SpecError(f"date_format cannot hold {char!r}")
+    return char if char.isalnum() else f"[{char}]"
 
 
 def check_margin_rate(margin_rate) -> float | None:

@@ -351,7 +351,7 @@ def _clean_timestamp(values: pd.Series, timezone: str, notes: dict, date_format:
         parsed = parsed - pd.to_timedelta(minutes, unit="m")
         converted = parsed.notna().to_numpy() & aware
         notes["timestamps_converted_to_" + timezone] = int(converted.sum())
-        offsets = offset[aware & ~out_of_range].nunique()
+        offsets = offset[converted].nunique()
         if offsets > 1:
             notes["distinct_utc_offsets"] = int(offsets)
         if timezone != "UTC":

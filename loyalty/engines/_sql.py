@@ -7,7 +7,7 @@ those of :func:`loyalty.data.validate_transactions` and :func:`loyalty.data.summ
 - rejects in the order of the pandas path (missing id, missing / unparseable timestamp, invalid amount or
   margin, after cut-off, exact duplicate of another row);
 - returns netted into the purchases of the same ``order_id``, then of the same customer and calendar day,
-  spread in proportion to the purchases' amounts; a group whose net amount is <= 0 is ``fully_returned``
+  spread in proportion to the purchases' amounts; a group whose net amount is below ``rules.MONEY_ZERO`` is ``fully_returned``
   (purchases and returns), a return with no purchase is ``unmatched_return``;
 - periods as integer ordinals (days since 1970-01-01, weeks ending Sunday, hours), recency and T divided by
   the periods per unit, monetary value the mean of the repeat periods' totals.
@@ -27,8 +27,10 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from ..data import rules
 from ..data.rules import period_end
 from ..data.validate import REJECT_REASONS
+from ..data.contract import rows
 from ..errors import DataValidationError
 from ..units import unit_days
 
@@ -56,6 +58,35 @@ class Dialect:
 
     def try_double(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS DOUBLE)"
+
+    def text(self, value: str) -> str:
+        """A string literal of one of the rules' constants (quotes doubled; they hold no backslash)."""
+        assert "\\" not in value
+        return "'" + value.replace("'", "''") + "'"
+
+    def strip(self, expr: str) -> str:
+        """``expr`` without :data:`rules.WHITESPACE` at either end (trimmed only where an end is whitespace:
+        trimming every value costs more than the test)."""
+        ws = self.text(rules.WHITESPACE)
+        trim = f"trim({expr}, {ws})" if self.name == "duckdb" else f"trim(BOTH {ws} FROM {expr})"
+        return (f"(CASE WHEN strpos({ws}, left({expr}, 1)) > 0 OR strpos({ws}, right({expr}, 1)) > 0 "
+                f"THEN {trim} ELSE {expr} END)") if self.name == "duckdb" else (
+                f"(CASE WHEN instr({ws}, left({expr}, 1)) > 0 OR instr({ws}, right({expr}, 1)) > 0 "
+                f"THEN {trim} ELSE {expr} END)")
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        if self.name == "spark":
+            return f"({expr} RLIKE {self.text('^(?:' + pattern + ')$')})"
+        return f"regexp_full_match({expr}, {self.text(pattern)})"
+
+    def extract(self, expr: str, pattern: str, group: int) -> str:
+        """Group ``group`` of ``expr`` matched whole by ``pattern``; NULL when it does not match."""
+        return f"NULLIF(regexp_extract({expr}, {self.text('^(?:' + pattern + ')$')}, {int(group)}), '')"
+
+    def add_minutes(self, ts: str, minutes: str) -> str:
+        if self.name == "spark":
+            return f"timestampadd(MINUTE, {minutes}, {ts})"
+        return f"({ts} + to_minutes(CAST({minutes} AS BIGINT)))"
 
     def try_timestamp(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS {self.timestamp_type})"
@@ -91,6 +122,8 @@ class Dialect:
 
 
 DUCKDB = Dialect("duckdb", '"', "TIMESTAMP")
+#: :data:`loyalty.data.rules.MONEY_ZERO` as a DOUBLE literal of both dialects.
+_MONEY_ZERO = f"CAST('{rules.MONEY_ZERO!r}' AS DOUBLE)"
 SPARK = Dialect("spark", "`", "TIMESTAMP_NTZ")
 
 
@@ -122,6 +155,7 @@ class Columns:
     timestamp_kind: str  # "string" or "timestamp"
     has_margin: bool
     has_order_id: bool
+    text_columns: frozenset = frozenset()  # contract columns held as text (numbers then parsed by the rules)
 
 
 class Step(NamedTuple):
@@ -134,29 +168,50 @@ class Step(NamedTuple):
 
 
 def typed_columns(
-    d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None
+    d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None, date_format: str | None = None
 ) -> dict[str, str]:
-    """The contract values of a raw row and its early reject ``reason``, as expressions over the raw columns."""
+    """The contract values of a raw row and its early reject ``reason``, as expressions over the raw columns,
+    following :mod:`loyalty.data.rules` (the pandas validator's definitions). Besides the contract values:
+    ``tz`` (the timestamp text's kind: ``aware``, ``naive``, ``slash``, or NULL) and ``tzoff`` (its offset)."""
     q = d.ident
     cid = q("customer_id")
     if cols.id_kind == "string":
-        # trim only the ids that need it: trimming every id costs more than the rest of the row's checks
-        id_expr = f"NULLIF(CASE WHEN {cid} LIKE ' %' OR {cid} LIKE '% ' THEN trim({cid}) ELSE {cid} END, '')"
-    elif cols.id_kind == "float":
-        id_expr = f"CAST({cid} AS BIGINT)"
+        id_expr = f"NULLIF({d.strip(cid)}, '')"
+    elif cols.id_kind == "float":  # fractional ids are an error found before (see fractional_ids_query)
+        id_expr = f"(CASE WHEN isnan({cid}) THEN NULL ELSE CAST({cid} AS BIGINT) END)"
     else:
         id_expr = cid
     ts_raw = q("timestamp")
+    tz = tz_offset = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
+    low, high = rules.YEARS
     if cols.timestamp_kind == "string":
-        ts_text = f"NULLIF(trim({ts_raw}), '')"
-        ts_expr = d.try_timestamp(ts_text)
+        ts_text = f"NULLIF({d.strip(ts_raw)}, '')"
+        local, offset, tz = _timestamp_parts(d, ts_text, date_format)
+        year = f"TRY_CAST(substr({local}, 1, 4) AS INT)"
+        out_of_range = f"({year} < {low} OR {year} > {high})"
+        parsed = d.try_timestamp(local)
+        sign = f"(CASE WHEN {offset} LIKE '-%' THEN -1 ELSE 1 END)"
+        hours = f"COALESCE(TRY_CAST(NULLIF(substr({offset}, 2, 2), '') AS INT), 0)"
+        minutes = f"COALESCE(TRY_CAST(NULLIF(substr(replace({offset}, ':', ''), 4, 2), '') AS INT), 0)"
+        utc = d.add_minutes(parsed, f"-{sign} * ({hours} * 60 + {minutes})")
+        ts_expr = f"(CASE WHEN {out_of_range} THEN NULL WHEN {offset} IS NULL THEN {parsed} ELSE {utc} END)"
         ts_missing = f"{ts_text} IS NULL"
+        tz_offset = offset
     else:
-        ts_expr = f"CAST({ts_raw} AS {d.timestamp_type})"
+        typed_ts = f"CAST({ts_raw} AS {d.timestamp_type})"
+        out_of_range = f"(year({typed_ts}) < {low} OR year({typed_ts}) > {high})"
+        ts_expr = f"(CASE WHEN {out_of_range} THEN NULL ELSE {typed_ts} END)"
         ts_missing = f"{ts_raw} IS NULL"
-    amount = d.try_double(q("amount"))
+
+    def number(name: str) -> str:
+        if name not in cols.text_columns:
+            return d.try_double(q(name))
+        text = d.strip(q(name))
+        return f"(CASE WHEN {d.full_match(text, rules.NUMBER)} THEN {d.try_double(text)} END)"
+
+    amount = number("amount")
     if cols.has_margin:
-        margin = d.try_double(q("margin"))
+        margin = number("margin")
     elif margin_rate is not None:
         margin = f"({amount} * {d.double(margin_rate)})"
     else:
@@ -164,11 +219,12 @@ def typed_columns(
     reasons = [
         f"WHEN {id_expr} IS NULL THEN 'missing_customer_id'",
         f"WHEN {ts_missing} THEN 'missing_timestamp'",
-        f"WHEN {ts_expr} IS NULL THEN 'unparseable_timestamp'",
+        f"WHEN {ts_expr} IS NULL AND NOT COALESCE({out_of_range}, FALSE) THEN 'unparseable_timestamp'",
+        f"WHEN {ts_expr} IS NULL THEN 'timestamp_out_of_range'",
         f"WHEN {amount} IS NULL OR NOT {d.finite(amount)} THEN 'invalid_amount'",
     ]
     # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
-    # the most selective test first, and the id's blank test without trimming ids that need no trimming
+    # the most selective test first
     cutoff = None if cutoff is None else period_end(cutoff)
     valid = [f"{ts_expr} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_expr} IS NOT NULL",
              d.finite(amount)]
@@ -177,18 +233,44 @@ def typed_columns(
         valid.append(d.finite(margin))
     if cutoff is not None:
         reasons.append(f"WHEN {ts_expr} > {d.timestamp(cutoff)} THEN 'after_cutoff'")
-    if cols.id_kind == "string":
-        valid.append(f"{cid} IS NOT NULL AND ({cid} NOT LIKE ' %' AND {cid} <> '' OR trim({cid}) <> '')")
-    else:
-        valid.append(f"{id_expr} IS NOT NULL")
+    valid.append(f"{id_expr} IS NOT NULL")
     columns = {"customer_id": id_expr, "ts": ts_expr, "amount": amount}
     if margin is not None:
         columns["margin"] = margin
     columns["order_id"] = q("order_id") if cols.has_order_id else "NULL"
     columns["pday"] = d.days_since_epoch(ts_expr)
+    columns["tz"] = tz
+    columns["tzoff"] = tz_offset
+    columns["tstext"] = f"CAST({ts_raw} AS STRING)" if d.name == "spark" else f"CAST({ts_raw} AS VARCHAR)"
     columns["reason"] = f"CASE {' '.join(reasons)} END"
     columns["valid"] = " AND ".join(f"({v})" for v in valid)  # NULL or false where reason is not NULL
     return columns
+
+
+def _timestamp_parts(d: Dialect, text: str, date_format: str | None) -> tuple[str, str, str]:
+    """``(local, offset, kind)`` of timestamp text as in :func:`loyalty.data.validate._timestamp_parts`: the local
+    date and time as ISO text (NULL when the text has not the accepted form), the UTC offset (NULL when naive)
+    and the kind (``aware``, ``naive``, ``slash`` or NULL)."""
+    if date_format is not None:
+        pattern, fields = rules.format_regex(date_format)
+        group = {name: d.extract(text, pattern, i + 1) for i, name in enumerate(fields)}
+
+        def field(name, width):
+            return f"lpad({group[name]}, {width}, '0')" if name in group else f"'{'0' * width}'"
+
+        fraction = f"rpad({group['fraction']}, 6, '0')" if "fraction" in group else "'000000'"
+        local = (f"concat({field('year', 4)}, '-', {field('month', 2)}, '-', {field('day', 2)}, ' ', "
+                 f"{field('hour', 2)}, ':', {field('minute', 2)}, ':', {field('second', 2)}, '.', {fraction})")
+        local = f"(CASE WHEN {group['year']} IS NOT NULL THEN {local} END)"
+        return local, "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)", \
+            f"(CASE WHEN {group['year']} IS NOT NULL THEN 'naive' END)"
+    basic = (f"(CASE WHEN {d.full_match(text, rules.ISO_BASIC_DATE)} THEN concat(substr({text}, 1, 4), '-', "
+             f"substr({text}, 5, 2), '-', substr({text}, 7, 2)) ELSE {text} END)")
+    local = d.extract(basic, rules.ISO_TIMESTAMP, 1)
+    offset = d.extract(basic, rules.ISO_TIMESTAMP, 2)
+    kind = (f"(CASE WHEN {d.full_match(text, rules.SLASH_DATE)} THEN 'slash' WHEN {local} IS NULL THEN NULL "
+            f"WHEN {offset} IS NOT NULL THEN 'aware' ELSE 'naive' END)")
+    return local, offset, kind
 
 
 def _typed_select(typed: dict[str, str], source: str, extra: str = "") -> str:
@@ -197,7 +279,8 @@ def _typed_select(typed: dict[str, str], source: str, extra: str = "") -> str:
 
 
 def validation_steps(
-    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None
+    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None,
+    date_format: str | None = None,
 ) -> list[Step]:
     """Steps from the raw source ``__raw`` to ``clean``: the valid purchases, returns netted, duplicates out.
 
@@ -220,7 +303,7 @@ def validation_steps(
     """
     q = d.ident
     all_cols = ", ".join(q(c) for c in cols.names)
-    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     valid, amount = typed["valid"], typed["amount"]
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
@@ -294,15 +377,15 @@ def validation_steps(
         steps.append(Step(
             "__orphans",
             "SELECT g.customer_id, g.order_id, g.rn FROM __g1 g "
-            "WHERE g.net > 0 AND NOT EXISTS (SELECT 1 FROM __pur2 p "
+            "WHERE g.net >= " + _MONEY_ZERO + " AND NOT EXISTS (SELECT 1 FROM __pur2 p "
             "WHERE p.customer_id = g.customer_id AND p.order_id = g.order_id)",
         ))
         last = "__pur2"
         cancelled = [
-            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
-            rejected(by_order, "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
-            rejected("__pur1", "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
-            rejected(pending, "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "order_id", "fully_returned"),
+            rejected(by_order, "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "order_id", "fully_returned"),
+            rejected("__pur1", "(SELECT * FROM __g2 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
+            rejected(pending, "(SELECT * FROM __g2 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
             rejected(by_order, "__orphans", "order_id", "fully_returned"),
             rejected(pending, "__g2", "pday", "unmatched_return", join="ANTI"),
         ]
@@ -311,8 +394,8 @@ def validation_steps(
         steps.append(Step("__orphans", "SELECT customer_id, 0 AS rn FROM __g1 WHERE 1 = 0"))
         last = "__pur1"
         cancelled = [
-            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
-            rejected("__ret0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
+            rejected("__ret0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
             rejected("__ret0", "__g1", "pday", "unmatched_return", join="ANTI"),
         ]
     # the rows netting rejected, with their values as validated (read only to write the rejected rows)
@@ -368,19 +451,19 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
         Step(
             f"__pur{k}",
             f"SELECT p.* FROM {purchases} p ANTI JOIN __r{k} r ON {on} "
-            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net > 0",
+            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net >= {_MONEY_ZERO}",
             True,
         ),
     ]
 
 
 def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop",
-                        margin_rate: float | None = None) -> str:
+                        margin_rate: float | None = None, date_format: str | None = None) -> str:
     """Every rejected row with its ``reason``, all columns as text (as the pandas CLI writes them), over the
     steps of :func:`validation_steps`: the row-level rejects and the extra copies of duplicates as read, the
     rows netting rejected with their validated values (columns not in the contract are NULL there)."""
     q = d.ident
-    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     text = ", ".join(f"CAST({q(c)} AS STRING) AS {q(c)}" for c in cols.names)
     parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM __raw) x "
              "WHERE reason IS NOT NULL"]
@@ -401,12 +484,17 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
 def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str, str]:
     """Queries whose results make the :class:`~loyalty.data.RowAccounting`."""
     passes = (1, 2) if has_order_id else (1,)
-    fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net <= 0)" for k in passes)
-    netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net > 0)" for k in passes)
+    fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net < {_MONEY_ZERO})" for k in passes)
+    netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net >= {_MONEY_ZERO})" for k in passes)
     last = passes[-1]
     extra = "(SELECT COALESCE(SUM(__n - 1), 0) FROM __dup)" if duplicates == "drop" else "0"
     return {
-        "early": "SELECT reason, COUNT(*) AS n FROM typed GROUP BY reason",
+        # rows by early reason, with the kinds of their timestamp text (see typed_columns)
+        "early": ("SELECT reason, COUNT(*) AS n, COUNT(*) FILTER (WHERE tz = 'aware') AS aware, "
+                  "COUNT(*) FILTER (WHERE tz = 'naive') AS naive, COUNT(*) FILTER (WHERE tz = 'slash') AS slash, "
+                  "COUNT(*) FILTER (WHERE tz = 'aware' AND ts IS NOT NULL) AS converted FROM typed GROUP BY reason"),
+        "offsets": "SELECT COUNT(DISTINCT tzoff) FROM typed WHERE tz = 'aware' AND ts IS NOT NULL",
+        "examples": "SELECT tz, min(tstext), max(tstext) FROM typed WHERE tz IS NOT NULL GROUP BY tz",
         "netting": (
             f"SELECT {fully} AS fully_returned, {netted} AS netted, "
             "(SELECT COALESCE(SUM(rn), 0) FROM __orphans) AS orphans, "
@@ -416,7 +504,7 @@ def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str
             "(SELECT COUNT(*) FROM __ret) AS returns, "
             "(SELECT COUNT(*) FROM __near) - (SELECT COUNT(*) FROM __pur_last) AS cancelled"
         ),
-        "zero_spend": "SELECT COUNT(*) AS n FROM __customers WHERE spend <= 0",
+        "zero_spend": f"SELECT COUNT(*) AS n FROM __customers WHERE spend < {_MONEY_ZERO}",
     }
 
 
@@ -500,11 +588,68 @@ def _ordinal_of(timestamp: pd.Timestamp, period: str) -> int:
     return int(_period_ordinal(pd.Series([timestamp]), period)[0])
 
 
-def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
-    """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries`."""
+def timestamp_kinds(early: list[tuple], examples) -> dict[str, int]:
+    """Counts of the timestamp text's kinds from the ``early`` query; the errors of the pandas validator for slash
+    dates without a ``date_format`` and for aware mixed with naive values. ``examples()`` gives ``{kind: (min,
+    max)}`` of the text, for the messages."""
+    kinds = {name: sum(int(row[i]) for row in early) for i, name in
+             ((2, "aware"), (3, "naive"), (4, "slash"), (5, "converted"))}
+    if kinds["slash"]:
+        shown = examples()["slash"]
+        raise DataValidationError(
+            f"column 'timestamp' has {rows(kinds['slash'])} of slash dates, e.g. {shown[0]!r}, {shown[1]!r}: "
+            "day or month first? Give the format, e.g. date_format='%d/%m/%Y' (or '%m/%d/%Y')"
+        )
+    if kinds["aware"] and kinds["naive"]:
+        shown = examples()
+        raise DataValidationError(
+            f"column 'timestamp' mixes time-zone-aware values ({rows(kinds['aware'])}, e.g. "
+            f"{shown['aware'][0]!r}) with naive ones ({rows(kinds['naive'])}, e.g. {shown['naive'][0]!r}); "
+            "the zone of the naive ones is unknown: localise them first"
+        )
+    return kinds
+
+
+def validated_accounting(fetch, has_order_id: bool, duplicates: str):
+    """Run the accounting queries with ``fetch(sql) -> list of tuples`` (after the validation steps are
+    registered) and return the :class:`~loyalty.data.RowAccounting`; raises the validator's errors (slash dates,
+    mixed time zones, no usable row)."""
+    queries = accounting_queries(has_order_id, duplicates)
+    early = [tuple(row) for row in fetch(queries["early"])]
+    kinds = timestamp_kinds(early, lambda: {row[0]: (row[1], row[2]) for row in fetch(queries["examples"])})
+    offsets = int(fetch(queries["offsets"])[0][0]) if kinds["converted"] else 0
+    values = fetch(queries["netting"])[0]
+    netting = dict(zip(("fully_returned", "netted", "orphans", "unmatched", "duplicates", "returns", "cancelled"),
+                       values))
+    zero_spend = fetch(queries["zero_spend"])[0][0]
+    accounting = row_accounting(early, netting, zero_spend, kinds["converted"], offsets)
+    if accounting.rows_used - accounting.returns_netted == 0:
+        raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+    return accounting
+
+
+def fractional_ids(fetch, d: Dialect, cols: Columns) -> None:
+    """The validator's error for fractional (or infinite) numeric ids in ``__raw``, when the ids are floats."""
+    if cols.id_kind != "float":
+        return
+    cid = d.ident("customer_id")
+    bad = f"NOT isnan({cid}) AND (NOT {d.finite(cid)} OR {cid} <> floor({cid}))"
+    n = fetch(f"SELECT COUNT(*) FROM __raw WHERE {bad}")[0][0]
+    if n:
+        examples = [row[0] for row in fetch(f"SELECT {cid} FROM __raw WHERE {bad} LIMIT 3")]
+        raise DataValidationError(
+            f"column 'customer_id' has {int(n):,} non-integer numeric ids, e.g. "
+            f"{', '.join(repr(v) for v in examples)}; ids must be integers or strings "
+            "(casting 2.5 to an integer would merge customers 2 and 2.5)"
+        )
+
+
+def row_accounting(early: list[tuple], netting: dict, zero_spend: int, converted: int = 0, offsets: int = 0):
+    """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries` (and the counts
+    of timestamps converted to UTC and of their distinct offsets)."""
     from ..data.validate import RowAccounting
 
-    counts = {reason: int(n) for reason, n in early}
+    counts = {row[0]: int(row[1]) for row in early}
     rows_read = sum(counts.values())
     valid = counts.pop(None, 0)
     duplicates = int(netting["duplicates"])
@@ -516,7 +661,11 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
     # distinct valid rows, less the returns, less the purchases netting cancelled
     clean_rows = valid - duplicates - int(netting["returns"]) - int(netting["cancelled"])
     rejected = {name: counts[name] for name in REJECT_REASONS if counts.get(name, 0) > 0}
-    notes = {"zero_spend_customers_kept": int(zero_spend)} if zero_spend else {}
+    notes = {"timestamps_converted_to_UTC": int(converted)} if converted else {}
+    if offsets > 1:
+        notes["distinct_utc_offsets"] = int(offsets)
+    if zero_spend:
+        notes["zero_spend_customers_kept"] = int(zero_spend)
     accounting = RowAccounting(
         rows_read=rows_read,
         rows_used=clean_rows + returns_netted,
@@ -575,6 +724,7 @@ def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> So
         timestamp_kind="string" if is_text(ts_type) else "timestamp",
         has_margin="margin" in renamed,
         has_order_id="order_id" in renamed,
+        text_columns=frozenset(k for k, t in kind.items() if is_text(t)),
     )
     return SourceColumns(original, internal, renamed, columns)
 

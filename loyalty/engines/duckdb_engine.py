@@ -119,6 +119,7 @@ def summarize(
     collapse: bool = False,
     summary_path: str | Path | None = None,
     rejects_path: str | Path | None = None,
+    date_format: str | None = None,
     memory_limit: str | None = None,
     temp_directory: str | Path | None = None,
     threads: int | None = None,
@@ -156,7 +157,7 @@ def summarize(
             reread = collapse or summary_path is not None
             accounting = _summary_in_sql(con, cols.contract, settings, validate=validate, duplicates=duplicates,
                                          margin_rate=margin_rate, reread=reread, rejects_path=rejects_path,
-                                         original_names=_sql.original_names(cols))
+                                         original_names=_sql.original_names(cols), date_format=date_format)
             # without validation a missing id is one more "customer"; the per-customer frame is checked when
             # fetched (finish_summary), the summary table here before it is written or collapsed
             if not validate and reread and con.execute(
@@ -183,14 +184,19 @@ def summarize(
 
 
 def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, duplicates: str,
-                    margin_rate: float | None, reread: bool, rejects_path,
-                    original_names: dict[str, str]) -> RowAccounting | None:
+                    margin_rate: float | None, reread: bool, rejects_path, original_names: dict[str, str],
+                    date_format: str | None = None) -> RowAccounting | None:
     """Validation (when ``validate``) and the summary of the view ``__raw`` as SQL steps, ending in ``summary``
     (a table when ``reread``: collapsing or writing it reads it again); returns the row accounting."""
     cutoff, holdout_end = settings["cutoff"], settings["holdout_end"]
+
+    def fetch(sql):
+        return con.execute(sql).fetchall()
+
     if validate:
+        _sql.fractional_ids(fetch, _DIALECT, cols)
         steps = _sql.validation_steps(_DIALECT, cols, cutoff=holdout_end or cutoff, duplicates=duplicates,
-                                      margin_rate=margin_rate)
+                                      margin_rate=margin_rate, date_format=date_format)
     else:
         steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols, margin_rate))]
     steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=settings["period"], unit=settings["unit"],
@@ -206,17 +212,10 @@ def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, 
         con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {step.sql}")
     if not validate:
         return None
-    queries = _sql.accounting_queries(cols.has_order_id, duplicates)
-    early = con.execute(queries["early"]).fetchall()
-    cursor = con.execute(queries["netting"])
-    netting = dict(zip([c[0] for c in cursor.description], cursor.fetchall()[0]))
-    zero_spend = con.execute(queries["zero_spend"]).fetchall()[0][0]
-    accounting = _sql.row_accounting(early, netting, zero_spend)
-    if accounting.rows_used - accounting.returns_netted == 0:
-        raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+    accounting = _sql.validated_accounting(fetch, cols.has_order_id, duplicates)
     if rejects_path is not None:
         query = _sql.rejected_rows_query(_DIALECT, cols, cutoff=holdout_end or cutoff, duplicates=duplicates,
-                                         margin_rate=margin_rate)
+                                         margin_rate=margin_rate, date_format=date_format)
         _copy_parquet(con, query, rejects_path, names=original_names)
     return accounting
 

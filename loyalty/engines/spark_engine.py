@@ -54,6 +54,7 @@ def summarize(
     collapse: bool = False,
     summary_path: str | Path | None = None,
     rejects_path: str | Path | None = None,
+    date_format: str | None = None,
     spark=None,
 ) -> SummaryResult:
     """Validate and summarise a Spark DataFrame (or a path read by Spark); see :func:`loyalty.engines.summarize`."""
@@ -73,7 +74,7 @@ def summarize(
     try:
         return _summarize_views(spark, cols, cutoff, period, holdout_end, unit, validate=validate,
                                 duplicates=duplicates, margin_rate=margin_rate, collapse=collapse,
-                                summary_path=summary_path, rejects_path=rejects_path)
+                                summary_path=summary_path, rejects_path=rejects_path, date_format=date_format)
     except Exception as error:
         if isinstance(source, (str, Path)) and _is_read_failure(error):  # a file that fails part way through
             raise read_error(source, error) from error
@@ -90,11 +91,15 @@ def _is_read_failure(error: BaseException) -> bool:
 
 
 def _summarize_views(spark, cols, cutoff, period, holdout_end, unit, *, validate, duplicates, margin_rate, collapse,
-                     summary_path, rejects_path) -> SummaryResult:
+                     summary_path, rejects_path, date_format) -> SummaryResult:
     """The validation and summary steps over the view ``__raw``."""
+    def fetch(sql):
+        return [tuple(row) for row in spark.sql(sql).collect()]
+
     if validate:
+        _sql.fractional_ids(fetch, _DIALECT, cols.contract)
         steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
-                                      duplicates=duplicates, margin_rate=margin_rate)
+                                      duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
     else:
         steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
     has_margin = cols.contract.has_margin or margin_rate is not None
@@ -112,16 +117,10 @@ def _summarize_views(spark, cols, cutoff, period, holdout_end, unit, *, validate
     try:
         accounting = None
         if validate:
-            queries = _sql.accounting_queries(cols.contract.has_order_id, duplicates)
-            early = [tuple(row) for row in spark.sql(queries["early"]).collect()]
-            netting = spark.sql(queries["netting"]).collect()[0].asDict()
-            zero_spend = spark.sql(queries["zero_spend"]).collect()[0][0]
-            accounting = _sql.row_accounting(early, netting, zero_spend)
-            if accounting.rows_used - accounting.returns_netted == 0:
-                raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+            accounting = _sql.validated_accounting(fetch, cols.contract.has_order_id, duplicates)
         if rejects_path is not None and validate:
             query = _sql.rejected_rows_query(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
-                                             duplicates=duplicates, margin_rate=margin_rate)
+                                             duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
             names = _sql.original_names(cols)
             rejected = spark.sql(query)
             rejected.toDF(*[names.get(c, c) for c in rejected.columns]).write.mode("overwrite").parquet(
