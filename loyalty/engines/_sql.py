@@ -167,41 +167,40 @@ class Step(NamedTuple):
     table: bool = False
 
 
+class Typed(dict):
+    """The contract values of a raw row (``customer_id``, ``ts``, ``amount``, ``margin``, ``order_id``,
+    ``pday``), the kinds of its timestamp text (``tz``, ``tzoff``, ``tstext``), its early reject ``reason`` and
+    ``valid`` (no reason), as expressions over :meth:`relation`: the raw columns with intermediate values computed
+    in ``layers``, each once (written inline, the expressions would repeat one another many times over)."""
+
+    def __init__(self, columns: dict[str, str], layers: list[list[tuple[str, str]]]):
+        super().__init__(columns)
+        self.layers = [layer for layer in layers if layer]
+
+    def relation(self, source: str) -> str:
+        """``source`` (a table, or a subquery with its alias) with the intermediate columns, as a subquery."""
+        sql = f"SELECT * FROM {source}"
+        for i, layer in enumerate(self.layers):
+            sql = f"SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in layer)} FROM ({sql}) __l{i}"
+        return f"({sql})"
+
+
 def typed_columns(
     d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None, date_format: str | None = None
-) -> dict[str, str]:
-    """The contract values of a raw row and its early reject ``reason``, as expressions over the raw columns,
-    following :mod:`loyalty.data.rules` (the pandas validator's definitions). Besides the contract values:
-    ``tz`` (the timestamp text's kind: ``aware``, ``naive``, ``slash``, or NULL) and ``tzoff`` (its offset)."""
+) -> Typed:
+    """The contract values of a raw row and its early reject ``reason`` (see :class:`Typed`), following
+    :mod:`loyalty.data.rules` (the pandas validator's definitions). Besides the contract values: ``tz`` (the
+    timestamp text's kind: ``aware``, ``naive``, ``slash``, or NULL) and ``tzoff`` (its offset)."""
     q = d.ident
     cid = q("customer_id")
+    null_text = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
     if cols.id_kind == "string":
         id_expr = f"NULLIF({d.strip(cid)}, '')"
-    elif cols.id_kind == "float":  # fractional ids are an error found before (see fractional_ids_query)
+    elif cols.id_kind == "float":  # fractional ids are an error found before (see fractional_ids)
         id_expr = f"(CASE WHEN isnan({cid}) THEN NULL ELSE CAST({cid} AS BIGINT) END)"
     else:
         id_expr = cid
     ts_raw = q("timestamp")
-    tz = tz_offset = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
-    low, high = rules.YEARS
-    if cols.timestamp_kind == "string":
-        ts_text = f"NULLIF({d.strip(ts_raw)}, '')"
-        local, offset, tz = _timestamp_parts(d, ts_text, date_format)
-        year = f"TRY_CAST(substr({local}, 1, 4) AS INT)"
-        out_of_range = f"({year} < {low} OR {year} > {high})"
-        parsed = d.try_timestamp(local)
-        sign = f"(CASE WHEN {offset} LIKE '-%' THEN -1 ELSE 1 END)"
-        hours = f"COALESCE(TRY_CAST(NULLIF(substr({offset}, 2, 2), '') AS INT), 0)"
-        minutes = f"COALESCE(TRY_CAST(NULLIF(substr(replace({offset}, ':', ''), 4, 2), '') AS INT), 0)"
-        utc = d.add_minutes(parsed, f"-{sign} * ({hours} * 60 + {minutes})")
-        ts_expr = f"(CASE WHEN {out_of_range} THEN NULL WHEN {offset} IS NULL THEN {parsed} ELSE {utc} END)"
-        ts_missing = f"{ts_text} IS NULL"
-        tz_offset = offset
-    else:
-        typed_ts = f"CAST({ts_raw} AS {d.timestamp_type})"
-        out_of_range = f"(year({typed_ts}) < {low} OR year({typed_ts}) > {high})"
-        ts_expr = f"(CASE WHEN {out_of_range} THEN NULL ELSE {typed_ts} END)"
-        ts_missing = f"{ts_raw} IS NULL"
 
     def number(name: str) -> str:
         if name not in cols.text_columns:
@@ -209,73 +208,110 @@ def typed_columns(
         text = d.strip(q(name))
         return f"(CASE WHEN {d.full_match(text, rules.NUMBER)} THEN {d.try_double(text)} END)"
 
-    amount = number("amount")
+    first = [("__v_id", id_expr), ("__v_amount", number("amount")),
+             ("__v_tstext", f"CAST({ts_raw} AS {'STRING' if d.name == 'spark' else 'VARCHAR'})")]
     if cols.has_margin:
-        margin = number("margin")
+        first.append(("__v_margin", number("margin")))
+    low, high = rules.YEARS
+    layers = [first]
+    if cols.timestamp_kind == "string":
+        first.append(("__v_text", f"NULLIF({d.strip(ts_raw)}, '')"))
+        layers += _timestamp_layers(d, date_format)
+        year = "TRY_CAST(substr(__v_local, 1, 4) AS INT)"
+        sign = "(CASE WHEN __v_off LIKE '-%' THEN -1 ELSE 1 END)"
+        hours = "COALESCE(TRY_CAST(NULLIF(substr(__v_off, 2, 2), '') AS INT), 0)"
+        minutes = "COALESCE(TRY_CAST(NULLIF(substr(replace(__v_off, ':', ''), 4, 2), '') AS INT), 0)"
+        layers.append([("__v_oor", f"COALESCE({year} < {low} OR {year} > {high}, FALSE)"),
+                       ("__v_parsed", d.try_timestamp("__v_local"))])
+        utc = d.add_minutes("__v_parsed", f"-{sign} * ({hours} * 60 + {minutes})")
+        layers.append([("__v_ts",
+                        f"(CASE WHEN __v_oor THEN NULL WHEN __v_off IS NULL THEN __v_parsed ELSE {utc} END)")])
+        ts_missing = "__v_text IS NULL"
+        tz, tz_offset = "__v_tz", "__v_off"
+        ts_valid = "__v_ts"
+        in_range = None
+    else:
+        typed_ts = f"CAST({ts_raw} AS {d.timestamp_type})"
+        in_range = (f"{typed_ts} >= {d.timestamp(pd.Timestamp(year=low, month=1, day=1))} AND "
+                    f"{typed_ts} < {d.timestamp(pd.Timestamp(year=high + 1, month=1, day=1))}")
+        first += [("__v_oor", f"COALESCE(NOT ({in_range}), FALSE)"),
+                  ("__v_ts", f"(CASE WHEN {in_range} THEN {typed_ts} END)")]
+        ts_missing = f"{ts_raw} IS NULL"
+        tz = tz_offset = null_text
+        ts_valid = typed_ts  # on the raw column (with the range below), so that engines push it into scans
+    amount = "__v_amount"
+    if cols.has_margin:
+        margin = "__v_margin"
     elif margin_rate is not None:
-        margin = f"({amount} * {d.double(margin_rate)})"
+        margin = f"(__v_amount * {d.double(margin_rate)})"
     else:
         margin = None
     reasons = [
-        f"WHEN {id_expr} IS NULL THEN 'missing_customer_id'",
+        "WHEN __v_id IS NULL THEN 'missing_customer_id'",
         f"WHEN {ts_missing} THEN 'missing_timestamp'",
-        f"WHEN {ts_expr} IS NULL AND NOT COALESCE({out_of_range}, FALSE) THEN 'unparseable_timestamp'",
-        f"WHEN {ts_expr} IS NULL THEN 'timestamp_out_of_range'",
+        "WHEN __v_ts IS NULL AND NOT __v_oor THEN 'unparseable_timestamp'",
+        "WHEN __v_ts IS NULL THEN 'timestamp_out_of_range'",
         f"WHEN {amount} IS NULL OR NOT {d.finite(amount)} THEN 'invalid_amount'",
     ]
     # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
     # the most selective test first
     cutoff = None if cutoff is None else period_end(cutoff)
-    valid = [f"{ts_expr} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_expr} IS NOT NULL",
-             d.finite(amount)]
+    valid = [f"{ts_valid} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_valid} IS NOT NULL"]
+    if in_range is not None:
+        valid.append(in_range)
+    valid.append(d.finite(amount))
     if cols.has_margin:
         reasons.append(f"WHEN {margin} IS NULL OR NOT {d.finite(margin)} THEN 'invalid_margin'")
         valid.append(d.finite(margin))
     if cutoff is not None:
-        reasons.append(f"WHEN {ts_expr} > {d.timestamp(cutoff)} THEN 'after_cutoff'")
-    valid.append(f"{id_expr} IS NOT NULL")
-    columns = {"customer_id": id_expr, "ts": ts_expr, "amount": amount}
+        reasons.append(f"WHEN __v_ts > {d.timestamp(cutoff)} THEN 'after_cutoff'")
+    valid.append("__v_id IS NOT NULL")
+    columns = {"customer_id": "__v_id", "ts": "__v_ts", "amount": amount}
     if margin is not None:
         columns["margin"] = margin
     columns["order_id"] = q("order_id") if cols.has_order_id else "NULL"
-    columns["pday"] = d.days_since_epoch(ts_expr)
+    columns["pday"] = d.days_since_epoch("__v_ts")
     columns["tz"] = tz
     columns["tzoff"] = tz_offset
-    columns["tstext"] = f"CAST({ts_raw} AS STRING)" if d.name == "spark" else f"CAST({ts_raw} AS VARCHAR)"
+    columns["tstext"] = "__v_tstext"
     columns["reason"] = f"CASE {' '.join(reasons)} END"
     columns["valid"] = " AND ".join(f"({v})" for v in valid)  # NULL or false where reason is not NULL
-    return columns
+    return Typed(columns, layers)
 
 
-def _timestamp_parts(d: Dialect, text: str, date_format: str | None) -> tuple[str, str, str]:
-    """``(local, offset, kind)`` of timestamp text as in :func:`loyalty.data.validate._timestamp_parts`: the local
-    date and time as ISO text (NULL when the text has not the accepted form), the UTC offset (NULL when naive)
-    and the kind (``aware``, ``naive``, ``slash`` or NULL)."""
+def _timestamp_layers(d: Dialect, date_format: str | None) -> list[list[tuple[str, str]]]:
+    """Layers from the stripped timestamp text ``__v_text`` to ``__v_local`` (the local date and time as ISO text,
+    NULL when the text has not the accepted form), ``__v_off`` (the UTC offset, NULL when naive) and ``__v_tz``
+    (``aware``, ``naive``, ``slash`` or NULL), as in :func:`loyalty.data.validate._timestamp_parts`."""
+    text = "__v_text"
+    null_text = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
     if date_format is not None:
         pattern, fields = rules.format_regex(date_format)
-        group = {name: d.extract(text, pattern, i + 1) for i, name in enumerate(fields)}
+        groups = [(f"__v_f_{name}", d.extract(text, pattern, i + 1)) for i, name in enumerate(fields)]
 
         def field(name, width):
-            return f"lpad({group[name]}, {width}, '0')" if name in group else f"'{'0' * width}'"
+            return f"lpad(__v_f_{name}, {width}, '0')" if name in fields else f"'{'0' * width}'"
 
-        fraction = f"rpad({group['fraction']}, 6, '0')" if "fraction" in group else "'000000'"
+        fraction = "rpad(__v_f_fraction, 6, '0')" if "fraction" in fields else "'000000'"
         local = (f"concat({field('year', 4)}, '-', {field('month', 2)}, '-', {field('day', 2)}, ' ', "
                  f"{field('hour', 2)}, ':', {field('minute', 2)}, ':', {field('second', 2)}, '.', {fraction})")
-        local = f"(CASE WHEN {group['year']} IS NOT NULL THEN {local} END)"
-        return local, "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)", \
-            f"(CASE WHEN {group['year']} IS NOT NULL THEN 'naive' END)"
+        return [groups, [("__v_local", f"(CASE WHEN __v_f_year IS NOT NULL THEN {local} END)"),
+                         ("__v_off", null_text),
+                         ("__v_tz", "(CASE WHEN __v_f_year IS NOT NULL THEN 'naive' END)")]]
     basic = (f"(CASE WHEN {d.full_match(text, rules.ISO_BASIC_DATE)} THEN concat(substr({text}, 1, 4), '-', "
              f"substr({text}, 5, 2), '-', substr({text}, 7, 2)) ELSE {text} END)")
-    local = d.extract(basic, rules.ISO_TIMESTAMP, 1)
-    offset = d.extract(basic, rules.ISO_TIMESTAMP, 2)
-    kind = (f"(CASE WHEN {d.full_match(text, rules.SLASH_DATE)} THEN 'slash' WHEN {local} IS NULL THEN NULL "
-            f"WHEN {offset} IS NOT NULL THEN 'aware' ELSE 'naive' END)")
-    return local, offset, kind
+    return [
+        [("__v_basic", basic), ("__v_slash", d.full_match(text, rules.SLASH_DATE))],
+        [("__v_local", d.extract("__v_basic", rules.ISO_TIMESTAMP, 1)),
+         ("__v_off", d.extract("__v_basic", rules.ISO_TIMESTAMP, 2))],
+        [("__v_tz", "(CASE WHEN __v_slash THEN 'slash' WHEN __v_local IS NULL THEN NULL "
+                    "WHEN __v_off IS NOT NULL THEN 'aware' ELSE 'naive' END)")],
+    ]
 
 
-def _typed_select(typed: dict[str, str], source: str, extra: str = "") -> str:
+def _typed_select(typed: Typed, source: str, extra: str = "", where: str = "") -> str:
     columns = ", ".join(f"{expr} AS {name}" for name, expr in typed.items() if name != "valid")
-    return f"SELECT {columns}{extra} FROM {source}"
+    return f"SELECT {columns}{extra} FROM {typed.relation(source)} __s" + (f" WHERE {where}" if where else "")
 
 
 def validation_steps(
@@ -308,19 +344,19 @@ def validation_steps(
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
 
-    of_valid = f"__raw WHERE {valid}"
+    of_valid = f"{typed.relation('__raw')} __r WHERE {valid}"
     if drop:
         # the one pass over the log besides the summary's and the reject counts': the valid rows with copies,
         # and the returns, each distinct row with its number of copies
         steps = [
             Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
-                           f"HAVING COUNT(*) > 1 OR {amount} < 0", True),
+                           f"HAVING COUNT(*) > 1 OR MIN({amount}) < 0", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
-            Step("__ret", _typed_select(typed, f"__kept WHERE {amount} < 0", ", __n"), True),
+            Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0"), True),
         ]
     else:
-        steps = [Step("__ret", _typed_select(typed, f"{of_valid} AND {amount} < 0", ", 1 AS __n"), True)]
+        steps = [Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0"), True)]
     steps += [
         Step("typed", _typed_select(typed, "__raw")),
         Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
@@ -335,9 +371,8 @@ def validation_steps(
         same = " AND ".join(d.same(f"k.{q(c)}", f"u.{q(c)}") for c in cols.names)
         touched_rows = (
             f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k ANTI JOIN __dup_raw u ON {same} "
-            f"UNION ALL SELECT u.* FROM __dup_raw u SEMI JOIN __ret_customers c "
-            f"ON {typed['customer_id'].replace(q('customer_id'), 'u.' + q('customer_id'))} = c.customer_id "
-            f"WHERE {amount.replace(q('amount'), 'u.' + q('amount'))} >= 0) x"
+            f"UNION ALL SELECT {', '.join('u.' + q(c) for c in cols.names)}, u.__n FROM {typed.relation('__dup_raw')} u "
+            f"SEMI JOIN __ret_customers c ON u.__v_id = c.customer_id WHERE u.__v_amount >= 0) x"
         )
     else:
         touched_rows = f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k) x"
@@ -404,7 +439,7 @@ def validation_steps(
     others = "ANTI JOIN __ret_customers c ON {a}.customer_id = c.customer_id"
     parts = [
         f"SELECT t.customer_id, t.ts, t.amount{m.replace(', ', ', t.')} FROM "
-        f"({_typed_select(typed, f'__raw WHERE {valid} AND {amount} >= 0')}) t {others.format(a='t')}",
+        f"({_typed_select(typed, '__raw', where=f'{valid} AND {amount} >= 0')}) t {others.format(a='t')}",
         f"SELECT customer_id, ts, amount{m} FROM __pur_last",
         f"SELECT customer_id, ts, amount{m} FROM __far",
     ]
@@ -465,7 +500,7 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
     q = d.ident
     typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     text = ", ".join(f"CAST({q(c)} AS STRING) AS {q(c)}" for c in cols.names)
-    parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM __raw) x "
+    parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM {typed.relation('__raw')} __r) x "
              "WHERE reason IS NOT NULL"]
     if duplicates == "drop":
         parts.append(f"SELECT {text}, 'duplicate_row' AS reason FROM ({d.repeat_rows('__dup_raw', '__n - 1')}) x")
