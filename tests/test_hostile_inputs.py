@@ -205,3 +205,136 @@ def test_a_file_that_cannot_be_read_is_a_typed_error_naming_it_on_spark(spark, c
 
 def test_a_read_error_is_a_data_validation_error():
     assert issubclass(DataReadError, DataValidationError)
+
+
+# -- reruns ------------------------------------------------------------------------------------------------------
+def test_reruns_give_byte_identical_summaries_and_rejected_rows(tmp_path):
+    from test_engines import messy_log
+
+    path = tmp_path / "messy.csv"
+    messy_log().to_csv(path, index=False)
+    runs = []
+    for i in range(2):
+        summary, accounting = summarize(path, "2023-10-31", holdout_end="2024-01-31",
+                                        rejects_path=tmp_path / f"rejects-{i}.parquet")
+        runs.append((summary, accounting))
+    assert runs[0][0].to_numpy().tobytes() == runs[1][0].to_numpy().tobytes()
+    assert list(runs[0][0].index) == list(runs[1][0].index) and runs[0][1] == runs[1][1]
+    assert (tmp_path / "rejects-0.parquet").read_bytes() == (tmp_path / "rejects-1.parquet").read_bytes()
+    pandas_runs = [summarize(pd.read_csv(path, dtype=str), "2023-10-31", holdout_end="2024-01-31")[0]
+                   for _ in range(2)]
+    assert pandas_runs[0].to_numpy().tobytes() == pandas_runs[1].to_numpy().tobytes()
+
+
+# -- the rules, at their edges, on every local engine ------------------------------------------------------------
+def _rules_log(tmp_path, rows, header=("customer_id", "timestamp", "amount", "order_id")):
+    path = tmp_path / "log.csv"
+    write_csv(path, list(header), rows)
+    return path
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_purchase_at_noon_on_a_date_only_cutoff_day_is_used(engine, tmp_path):
+    path = _rules_log(tmp_path, [["a", "2024-01-01", "10", "o1"], ["a", "2024-02-01 12:00:00", "5", "o2"],
+                                 ["a", "2024-02-02 00:00:00", "5", "o3"]])
+    summary, accounting = run(engine, path, holdout_end="2024-02-02")
+    assert accounting.rejected == {}
+    assert summary.loc["a", "frequency"] == 1 and summary.loc["a", "frequency_holdout"] == 1
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_same_day_cancellation_that_nets_to_rounding_error_is_fully_returned(engine, tmp_path):
+    rows = [["a", "2024-01-05 10:00", "0.1", ""], ["a", "2024-01-05 10:00", "0.2", ""],
+            ["a", "2024-01-05 11:00", "-0.3", ""], ["a", "2024-01-03", "5", ""],
+            ["b", "2024-01-05 10:00", "0.3", ""], ["b", "2024-01-05 11:00", "-0.1", ""],
+            ["b", "2024-01-05 11:00", "-0.2", ""], ["b", "2024-01-03", "5", ""]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"fully_returned": 6}
+    assert summary["frequency"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("ids", [["2.5", "2"], [" a", "a\u00a0"], ["\ta\n", "a"]])
+def test_text_ids_follow_one_whitespace_rule(engine, ids, tmp_path):
+    rows = [[ids[0], "2024-01-01", "10", "o1"], [ids[1], "2024-01-02", "5", "o2"]]
+    summary, _ = run(engine, _rules_log(tmp_path, rows))
+    expected = sorted({i.strip() for i in ids})
+    assert [str(i) for i in summary.index] == expected
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_fractional_numeric_id_is_an_error(engine, tmp_path):
+    frame = pd.DataFrame({"customer_id": [2.0, 2.5], "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                          "amount": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "log.parquet")
+    source = frame if engine == "pandas" else tmp_path / "log.parquet"
+    with pytest.raises(DataValidationError, match="non-integer numeric ids.*2.5"):
+        run(engine, source)
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_underscored_and_hex_numbers_are_invalid_amounts(engine, tmp_path):
+    rows = [["a", "2024-01-01", "10", "o1"], ["a", "2024-01-02", "1_000", "o2"], ["a", "2024-01-03", "0x10", "o3"],
+            ["a", "2024-01-04", " +1e1 ", "o4"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"invalid_amount": 2}
+    assert summary.loc["a", "monetary_value"] == 10.0
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_offsets_are_converted_to_utc_and_counted(engine, tmp_path):
+    rows = [["a", "2024-01-01T10:00:00Z", "10", "o1"], ["a", "2024-01-31T23:30:00-05:00", "5", "o2"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    # 23:30 at -05:00 is 04:30 UTC on 1 February: still on or before the cut-off (2024-02-01, the whole day)
+    assert accounting.rejected == {}
+    assert accounting.notes["timestamps_converted_to_UTC"] == 2
+    assert accounting.notes["distinct_utc_offsets"] == 2
+    assert summary.loc["a", "frequency"] == 1.0 and summary.loc["a", "recency"] == 31.0
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("timestamps, message", [
+    (["2024-01-01T10:00:00Z", "2024-01-02 10:00"], "mixes time-zone-aware"),
+    (["01/02/2024", "2024-01-02"], "slash dates"),
+])
+def test_mixed_zones_and_slash_dates_are_errors(engine, timestamps, message, tmp_path):
+    rows = [["a", ts, "10", f"o{i}"] for i, ts in enumerate(timestamps)]
+    with pytest.raises(DataValidationError, match=message):
+        run(engine, _rules_log(tmp_path, rows))
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("date_format, second, first", [("%d/%m/%Y", "13/01/2024", "2024-01-13"),
+                                                         ("%m/%d/%Y %H:%M", "01/13/2024 08:00", "2024-01-02")])
+def test_a_date_format_says_which_way_slash_dates_read(engine, date_format, second, first, tmp_path):
+    stamp = "01/02/2024" + (" 10:30" if "%H" in date_format else "")  # 1 February, or 2 January
+    rows = [["a", stamp, "10", "o1"], ["a", second, "4", "o2"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows), date_format=date_format)
+    assert accounting.rejected == {}
+    assert summary.loc["a", "T"] == (pd.Timestamp(CUTOFF) - pd.Timestamp(first)).days
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_placeholder_years_are_counted_rejects_not_crashes(engine, tmp_path):
+    rows = [["a", "2024-01-01", "10", "o1"], ["a", "9999-12-31", "5", "o2"], ["a", "1500-01-01", "5", "o3"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"timestamp_out_of_range": 2}
+    assert accounting.rows_read == 3 == accounting.rows_used + accounting.rows_rejected
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("rate", [float("nan"), -0.5, 1.5, "x"])
+def test_margin_rates_outside_zero_one_are_refused(engine, rate, tmp_path):
+    path = _rules_log(tmp_path, [["a", "2024-01-01", "10", "o1"]])
+    with pytest.raises(DataValidationError, match="margin_rate"):
+        run(engine, path, margin_rate=rate)
+
+
+def test_netting_keeps_the_quantity_bought():
+    from loyalty.data import validate_transactions
+
+    raw = pd.DataFrame({"customer_id": ["a", "a", "a"], "timestamp": ["2024-01-01"] * 3,
+                        "amount": ["10", "30", "-8"], "quantity": ["1", "3", "-1"], "order_id": ["o1"] * 3})
+    result = validate_transactions(raw)
+    assert result.transactions["quantity"].tolist() == [1.0, 3.0]
+    assert result.transactions["amount"].tolist() == [8.0, 24.0]

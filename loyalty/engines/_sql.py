@@ -513,7 +513,9 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
         for c in cols.names
     )
     parts.append(f"SELECT {values}, reason FROM __netting_rejects")
-    return " UNION ALL ".join(parts)
+    # in one order whatever the threads did, so that a rerun writes the same rows in the same order
+    order = ", ".join(str(i + 1) for i in range(len(cols.names) + 1))
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) __rejected ORDER BY {order}"
 
 
 def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str, str]:
