@@ -177,10 +177,16 @@ class Typed(dict):
         super().__init__(columns)
         self.layers = [layer for layer in layers if layer]
 
-    def relation(self, source: str) -> str:
-        """``source`` (a table, or a subquery with its alias) with the intermediate columns, as a subquery."""
+    def relation(self, source: str, needed: bool = False) -> str:
+        """``source`` (a table, or a subquery with its alias) with the intermediate columns, as a subquery;
+        ``needed``: only those the contract values and ``valid`` read (not the timestamp text's kinds, which only
+        the reject counts read)."""
         sql = f"SELECT * FROM {source}"
         for i, layer in enumerate(self.layers):
+            if needed:
+                layer = [(name, expr) for name, expr in layer if name not in ("__v_tstext", "__v_tz")]
+                if not layer:
+                    continue
             sql = f"SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in layer)} FROM ({sql}) __l{i}"
         return f"({sql})"
 
@@ -343,6 +349,8 @@ def validation_steps(
     valid, amount = typed["valid"], typed["amount"]
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
+    # a return: on the grouped column itself when it is a number (no aggregate over the log)
+    negative = f"MIN({amount}) < 0" if "amount" in cols.text_columns else f"{d.try_double(q('amount'))} < 0"
 
     of_valid = f"{typed.relation('__raw')} __r WHERE {valid}"
     if drop:
@@ -350,7 +358,7 @@ def validation_steps(
         # and the returns, each distinct row with its number of copies
         steps = [
             Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
-                           f"HAVING COUNT(*) > 1 OR MIN({amount}) < 0", True),
+                           f"HAVING COUNT(*) > 1 OR {negative}", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
             Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0"), True),
@@ -439,7 +447,9 @@ def validation_steps(
     others = "ANTI JOIN __ret_customers c ON {a}.customer_id = c.customer_id"
     parts = [
         f"SELECT t.customer_id, t.ts, t.amount{m.replace(', ', ', t.')} FROM "
-        f"({_typed_select(typed, '__raw', where=f'{valid} AND {amount} >= 0')}) t {others.format(a='t')}",
+        f"(SELECT {typed['customer_id']} AS customer_id, {typed['ts']} AS ts, {typed['amount']} AS amount"
+        f"{', ' + typed['margin'] + ' AS margin' if m else ''} FROM {typed.relation('__raw', needed=True)} __s "
+        f"WHERE {valid} AND {amount} >= 0) t {others.format(a='t')}",
         f"SELECT customer_id, ts, amount{m} FROM __pur_last",
         f"SELECT customer_id, ts, amount{m} FROM __far",
     ]
@@ -518,8 +528,9 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) __rejected ORDER BY {order}"
 
 
-def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str, str]:
-    """Queries whose results make the :class:`~loyalty.data.RowAccounting`."""
+def accounting_queries(has_order_id: bool, duplicates: str = "drop", text_timestamps: bool = True) -> dict[str, str]:
+    """Queries whose results make the :class:`~loyalty.data.RowAccounting` (timestamp kinds are counted only
+    for text timestamps: typed ones have none)."""
     passes = (1, 2) if has_order_id else (1,)
     fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net < {_MONEY_ZERO})" for k in passes)
     netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net >= {_MONEY_ZERO})" for k in passes)
@@ -529,7 +540,8 @@ def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str
         # rows by early reason, with the kinds of their timestamp text (see typed_columns)
         "early": ("SELECT reason, COUNT(*) AS n, COUNT(*) FILTER (WHERE tz = 'aware') AS aware, "
                   "COUNT(*) FILTER (WHERE tz = 'naive') AS naive, COUNT(*) FILTER (WHERE tz = 'slash') AS slash, "
-                  "COUNT(*) FILTER (WHERE tz = 'aware' AND ts IS NOT NULL) AS converted FROM typed GROUP BY reason"),
+                  "COUNT(*) FILTER (WHERE tz = 'aware' AND ts IS NOT NULL) AS converted FROM typed GROUP BY reason")
+        if text_timestamps else "SELECT reason, COUNT(*) AS n, 0, 0, 0, 0 FROM typed GROUP BY reason",
         "offsets": "SELECT COUNT(DISTINCT tzoff) FROM typed WHERE tz = 'aware' AND ts IS NOT NULL",
         "examples": "SELECT tz, min(tstext), max(tstext) FROM typed WHERE tz IS NOT NULL GROUP BY tz",
         "netting": (
@@ -647,11 +659,11 @@ def timestamp_kinds(early: list[tuple], examples) -> dict[str, int]:
     return kinds
 
 
-def validated_accounting(fetch, has_order_id: bool, duplicates: str):
+def validated_accounting(fetch, has_order_id: bool, duplicates: str, text_timestamps: bool = True):
     """Run the accounting queries with ``fetch(sql) -> list of tuples`` (after the validation steps are
     registered) and return the :class:`~loyalty.data.RowAccounting`; raises the validator's errors (slash dates,
     mixed time zones, no usable row)."""
-    queries = accounting_queries(has_order_id, duplicates)
+    queries = accounting_queries(has_order_id, duplicates, text_timestamps)
     early = [tuple(row) for row in fetch(queries["early"])]
     kinds = timestamp_kinds(early, lambda: {row[0]: (row[1], row[2]) for row in fetch(queries["examples"])})
     offsets = int(fetch(queries["offsets"])[0][0]) if kinds["converted"] else 0

@@ -212,7 +212,8 @@ def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, 
         con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {step.sql}")
     if not validate:
         return None
-    accounting = _sql.validated_accounting(fetch, cols.has_order_id, duplicates)
+    accounting = _sql.validated_accounting(fetch, cols.has_order_id, duplicates,
+                                            cols.timestamp_kind == "string")
     if rejects_path is not None:
         query = _sql.rejected_rows_query(_DIALECT, cols, cutoff=holdout_end or cutoff, duplicates=duplicates,
                                          margin_rate=margin_rate, date_format=date_format)

@@ -117,7 +117,8 @@ def _summarize_views(spark, cols, cutoff, period, holdout_end, unit, *, validate
     try:
         accounting = None
         if validate:
-            accounting = _sql.validated_accounting(fetch, cols.contract.has_order_id, duplicates)
+            accounting = _sql.validated_accounting(fetch, cols.contract.has_order_id, duplicates,
+                                                    cols.contract.timestamp_kind == "string")
         if rejects_path is not None and validate:
             query = _sql.rejected_rows_query(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
                                              duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
