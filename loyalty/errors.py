@@ -3,7 +3,7 @@
 Each message says what failed, where (column, field, count, example value) and what to try.
 """
 
-__all__ = ["LoyaltyError", "DataValidationError", "ConvergenceError", "SpecError", "NotFittedError",
+__all__ = ["LoyaltyError", "DataValidationError", "DataReadError", "ConvergenceError", "SpecError", "NotFittedError",
            "RandomizationError"]
 
 
@@ -13,6 +13,11 @@ class LoyaltyError(Exception):
 
 class DataValidationError(LoyaltyError, ValueError):
     """Input data break the data contract (missing column, unusable values, inconsistent types)."""
+
+
+class DataReadError(DataValidationError):
+    """A data file cannot be read as a log: missing, empty, header only, corrupt, not the format its name says.
+    The message names the path and what is wrong with it."""
 
 
 class RandomizationError(DataValidationError):

@@ -93,9 +93,20 @@ def test_timestamps_after_the_cutoff_are_rejected_with_reason():
         timestamp=["2024-01-31", "2024-01-31 00:00:01", "2024-02-01"],
         amount=[1.0, 2.0, 3.0],
     )
-    result = validate_transactions(raw, cutoff="2024-01-31")
+    result = validate_transactions(raw, cutoff="2024-01-31 00:00:00")
     assert reasons_by_row(result) == {1: "after_cutoff", 2: "after_cutoff"}
     assert_accounts_for_every_row(result, 3)
+
+
+def test_a_date_only_cutoff_includes_that_whole_day():
+    raw = log(
+        customer_id=["a", "a", "a", "b"],
+        timestamp=["2024-01-31", "2024-01-31 12:00:00", "2024-01-31 23:59:59.999999", "2024-02-01"],
+        amount=[1.0, 2.0, 3.0, 4.0],
+    )
+    result = validate_transactions(raw, cutoff="2024-01-31")
+    assert reasons_by_row(result) == {3: "after_cutoff"}
+    assert_accounts_for_every_row(result, 4)
 
 
 def test_non_numeric_and_non_finite_amounts_are_rejected_with_reason():

@@ -8,6 +8,7 @@ import pandas as pd
 from ..errors import DataValidationError
 from ..units import unit_days
 from ._period_stats import period_stats, periods
+from .rules import period_end
 
 __all__ = ["summarize", "factorize_sorted", "period_ordinal", "PERIODS"]
 
@@ -35,7 +36,8 @@ def summarize(
         A clean log (see :func:`loyalty.data.validate_transactions`) with ``customer_id``, ``timestamp``,
         ``amount`` and optionally ``margin``.
     cutoff : date-like
-        End of the calibration period, inclusive: transactions with ``timestamp <= cutoff`` are summarised.
+        End of the calibration period, inclusive: transactions with ``timestamp <= cutoff`` are summarised; a
+        date without a time of day includes that whole day (:func:`loyalty.data.rules.period_end`).
         Customers whose first purchase is after it are not in the summary.
     period : {"D", "W", "h"}
         Purchase period.
@@ -86,9 +88,12 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
         raise DataValidationError(
             f"Required column {missing[0]!r} missing for summarize; got {list(transactions.columns)}"
         )
-    cutoff = pd.Timestamp(cutoff)
+    # attrs keep the dates as given; the data are cut at the last instant they include (a date: its whole day)
+    given = {"cutoff": str(pd.Timestamp(cutoff)),
+             "holdout_end": None if holdout_end is None else str(pd.Timestamp(holdout_end))}
+    cutoff = period_end(cutoff)
     if holdout_end is not None:
-        holdout_end = pd.Timestamp(holdout_end)
+        holdout_end = period_end(holdout_end)
         if holdout_end <= cutoff:
             raise DataValidationError(f"holdout_end {holdout_end.date()} must be after cutoff {cutoff.date()}")
 
@@ -129,7 +134,7 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
         holdout_ordinal = int(period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
     summary.attrs.update(
-        {"period": period, "unit": unit, "cutoff": str(cutoff), "holdout_end": None if holdout_end is None else str(holdout_end)}
+        {"period": period, "unit": unit, **given}
     )
     return summary, bounds is not None
 

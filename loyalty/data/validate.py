@@ -10,22 +10,28 @@ reason / note                   treatment
 =============================== ==========================================================================
 ``missing_customer_id``         id is null or blank: row rejected
 ``missing_timestamp``           timestamp is null or blank: row rejected
-``unparseable_timestamp``       timestamp text that does not parse as a date/datetime: row rejected
+``unparseable_timestamp``       timestamp text that is not ISO 8601 (or ``date_format``), or no such date: rejected
+``timestamp_out_of_range``      a year outside 1678-2261 (e.g. ``9999-12-31`` placeholders): row rejected
 ``invalid_amount``              amount not a finite number: row rejected
 ``invalid_margin``              margin given but not a finite number: row rejected
 ``after_cutoff``                timestamp later than ``cutoff``: row rejected
 ``duplicate_row``               exact copy of an earlier row (all columns): rejected (``duplicates="keep"`` keeps)
 ``unmatched_return``            negative amount with no purchase to net into: row rejected
-``fully_returned``              purchase whose returns cancel it (net amount <= 0): purchase and returns rejected
-``customer_net_spend_nonpositive``  customer whose clean purchases sum to <= 0 (zero-price purchases only);
+``fully_returned``              purchase whose returns cancel it (net amount below ``rules.MONEY_ZERO``, i.e. zero or
+                                less): purchase and returns rejected
+``customer_net_spend_nonpositive``  customer whose clean purchases sum to zero or less (zero-price purchases only);
                                 kept and counted by default, rejected with ``zero_spend_customers="reject"``
 returns netted (used)           negative amounts are netted into the purchase they belong to: the same
                                 ``order_id`` when given, else the same customer and calendar day; the return's
-                                amount, margin and quantity are spread over that purchase's rows in proportion
-                                to their amounts
+                                amount, margin and discount are spread over that purchase's rows in proportion
+                                to their amounts (``quantity`` keeps the units bought)
 time zones (note)               time-zone-aware timestamps are converted to ``timezone`` and stored naive;
                                 a mix of aware and naive timestamps is an error (the naive ones' zone is unknown)
 =============================== ==========================================================================
+
+How text is parsed (whitespace, numbers, ids, timestamp formats, slash dates, years, the cut-off's day, the
+precision money is compared at) is defined once in :mod:`loyalty.data.rules`, which the DuckDB and Spark engines
+read too.
 
 Mixed-type customer ids (e.g. ints and strings) are an error, not a rejection: casting would merge or split
 customers silently.
@@ -33,7 +39,6 @@ customers silently.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -42,6 +47,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataValidationError
+from . import rules
 from .contract import apply_column_mapping, example_values, rows
 
 __all__ = ["validate_transactions", "ValidationResult", "RowAccounting", "REJECT_REASONS"]
@@ -50,6 +56,7 @@ REJECT_REASONS = (
     "missing_customer_id",
     "missing_timestamp",
     "unparseable_timestamp",
+    "timestamp_out_of_range",
     "invalid_amount",
     "invalid_margin",
     "after_cutoff",
@@ -60,7 +67,6 @@ REJECT_REASONS = (
 )
 _OK = -1
 _CODE = {name: i for i, name in enumerate(REJECT_REASONS)}
-_TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ def validate_transactions(
     margin_rate: float | None = None,
     duplicates: str = "drop",
     zero_spend_customers: str = "keep",
+    date_format: str | None = None,
 ) -> ValidationResult:
     """Check a transaction log against the data contract and split it into clean rows and rejects.
 
@@ -143,17 +150,21 @@ def validate_transactions(
     columns : mapping, optional
         ``{contract_name: user_name}``.
     cutoff : date-like, optional
-        Rows with a timestamp after it are rejected (``after_cutoff``): scoring "as of" a date.
+        Rows with a timestamp after it are rejected (``after_cutoff``): scoring "as of" a date. A date without a
+        time of day includes that whole day (a purchase at noon on the cut-off day is kept).
     timezone : str, default "UTC"
         Zone that time-zone-aware timestamps are converted to before being stored naive.
     margin_rate : float, optional
-        Margin as a share of amount, used to fill ``margin`` when the log has no margin column.
+        Margin as a share of amount, in [0, 1], used to fill ``margin`` when the log has no margin column.
     duplicates : {"drop", "keep"}
         Exact duplicate rows: rejected as ``duplicate_row`` (default) or kept as genuine repeat records
         (the CDNOW convention, where identical same-day records are in the published data).
     zero_spend_customers : {"keep", "reject"}
         Customers whose clean purchases sum to <= 0 (only zero-price purchases remain): counted in
         ``accounting.notes`` and kept (they did transact), or rejected.
+    date_format : str, optional
+        How timestamp text is written when it is not ISO 8601, in strftime codes (``"%d/%m/%Y"``,
+        ``"%m/%d/%Y %H:%M"``; see :func:`loyalty.data.rules.format_regex`). Required for slash dates.
 
     Returns
     -------
@@ -162,7 +173,8 @@ def validate_transactions(
     Raises
     ------
     DataValidationError
-        A required column is missing, customer ids mix types, time zones are mixed, or no row is usable;
+        A required column is missing, customer ids mix types or are fractional numbers, time zones are mixed,
+        dates are slash dates without a ``date_format``, ``margin_rate`` is not in [0, 1], or no row is usable;
         the message names the column, the count and example values.
 
     Examples
@@ -180,6 +192,7 @@ def validate_transactions(
         raise DataValidationError(f"duplicates must be 'drop' or 'keep', got {duplicates!r}")
     if zero_spend_customers not in ("keep", "reject"):
         raise DataValidationError(f"zero_spend_customers must be 'keep' or 'reject', got {zero_spend_customers!r}")
+    margin_rate = rules.check_margin_rate(margin_rate)
     raw = apply_column_mapping(transactions, columns).reset_index(drop=True)
     if len(raw) == 0:
         raise DataValidationError("the transaction log is empty (0 rows)")
@@ -193,9 +206,10 @@ def validate_transactions(
 
     customer_id, missing_id = _clean_customer_id(raw["customer_id"])
     reject(missing_id, "missing_customer_id")
-    timestamp, missing_ts, bad_ts = _clean_timestamp(raw["timestamp"], timezone, notes)
+    timestamp, missing_ts, bad_ts, out_of_range = _clean_timestamp(raw["timestamp"], timezone, notes, date_format)
     reject(missing_ts, "missing_timestamp")
     reject(bad_ts, "unparseable_timestamp")
+    reject(out_of_range, "timestamp_out_of_range")
     amount = _to_float(raw["amount"])
     reject(~np.isfinite(amount), "invalid_amount")
     if "margin" in raw.columns:
@@ -206,7 +220,7 @@ def validate_transactions(
     else:
         margin = None
     if cutoff is not None:
-        reject(timestamp > pd.Timestamp(cutoff), "after_cutoff")
+        reject(timestamp > rules.period_end(cutoff), "after_cutoff")
     if duplicates == "drop":
         reject(raw.duplicated(keep="first").to_numpy(), "duplicate_row")
 
@@ -215,7 +229,7 @@ def validate_transactions(
         clean["margin"] = margin
     for name in ("order_id", "quantity", "discount"):
         if name in raw.columns:
-            clean[name] = pd.to_numeric(raw[name], errors="coerce") if name != "order_id" else raw[name]
+            clean[name] = _to_float(raw[name]) if name != "order_id" else raw[name]
     for name in raw.columns:
         if name not in clean.columns:
             clean[name] = raw[name]
@@ -227,7 +241,7 @@ def validate_transactions(
     # netted returns are already in their purchases' amounts: count each purchase once, returns not again
     purchases = (reason == _OK) & ~is_return
     totals = clean.loc[purchases].groupby("customer_id", sort=False)["amount"].sum()
-    nonpositive = totals.index[totals <= 0]
+    nonpositive = totals.index[totals < rules.MONEY_ZERO]
     if len(nonpositive):
         if zero_spend_customers == "reject":
             reject(clean["customer_id"].isin(nonpositive).to_numpy(), "customer_net_spend_nonpositive")
@@ -281,76 +295,128 @@ def _clean_customer_id(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         )
     if kind in ("floating", "integer-na", "decimal"):
         numbers = pd.to_numeric(values, errors="coerce")
-        fractional = numbers.notna() & (numbers != np.floor(numbers))
+        fractional = numbers.notna() & ~np.isfinite(numbers.to_numpy(dtype=float, na_value=0.0)) | (
+            numbers.notna() & (numbers != np.floor(numbers)))
         if fractional.any():
             raise DataValidationError(
                 f"column 'customer_id' has {int(fractional.sum()):,} non-integer numeric ids, "
-                f"e.g. {example_values(values[fractional])}; ids must be integers or strings"
+                f"e.g. {example_values(values[fractional])}; ids must be integers or strings "
+                "(casting 2.5 to an integer would merge customers 2 and 2.5)"
             )
         out = numbers.astype("Int64")
         return out, missing
     if kind in ("string", "empty", "bytes", "unicode"):
-        text = values.astype("string").str.strip()
+        text = values.astype("string").str.strip(rules.WHITESPACE)
         missing = missing | (text == "").fillna(True).to_numpy()
         return text.astype(object).where(~missing, None), missing
     return values, missing
 
 
-def _clean_timestamp(values: pd.Series, timezone: str, notes: dict) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Parse timestamps to naive datetime64 in one zone; flag missing and unparseable values."""
+def _clean_timestamp(values: pd.Series, timezone: str, notes: dict, date_format: str | None = None
+                     ) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse timestamps to naive datetime64 in one zone (the rules of :mod:`loyalty.data.rules`); flag missing,
+    unparseable and out-of-range values."""
+    low, high = rules.YEARS
     if ptypes.is_datetime64_any_dtype(values):
         if getattr(values.dt, "tz", None) is not None:
             notes["timestamps_converted_to_" + timezone] = int(values.notna().sum())
             values = values.dt.tz_convert(timezone).dt.tz_localize(None)
         missing = values.isna().to_numpy()
-        return values.astype("datetime64[ns]"), missing, np.zeros(len(values), bool)
+        year = values.dt.year
+        out_of_range = ((year < low) | (year > high)).fillna(False).to_numpy(dtype=bool)
+        parsed = values.where(~out_of_range).astype("datetime64[ns]")
+        return parsed, missing, np.zeros(len(values), bool), out_of_range
     if ptypes.is_numeric_dtype(values):
         raise DataValidationError(
             f"column 'timestamp' is numeric ({values.dtype}), e.g. {example_values(values)}; convert it to "
             "dates first (for epoch seconds: pd.to_datetime(x, unit='s'))"
         )
     # Timestamp/datetime objects render as ISO text with their offset, so one path handles text and objects.
-    text = values.astype("string").str.strip()
+    text = values.astype("string").str.strip(rules.WHITESPACE)
     missing = (values.isna() | (text == "")).fillna(True).to_numpy()
-    aware = text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy() & ~missing
-    index = values.index
-    naive_parsed = _parse_naive(text.where(pd.Series(~missing & ~aware, index=index)))
-    naive = naive_parsed.notna().to_numpy()
+    local, offset = _timestamp_parts(text, missing, date_format)
+    aware = (offset.notna() & (offset != "")).to_numpy()
+    naive = (local.notna().to_numpy() & ~aware)
     if aware.any() and naive.any():
         raise DataValidationError(
             f"column 'timestamp' mixes time-zone-aware values ({rows(int(aware.sum()))}, e.g. "
             f"{example_values(values[aware])}) with naive ones ({rows(int(naive.sum()))}, e.g. "
             f"{example_values(values[naive])}); the zone of the naive ones is unknown: localise them first"
         )
+    year = pd.to_numeric(local.str.slice(0, 4), errors="coerce")
+    out_of_range = ((year < low) | (year > high)).fillna(False).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(local.where(~out_of_range), errors="coerce", format="ISO8601")
     if aware.any():
-        parsed = pd.to_datetime(text.where(pd.Series(aware, index=index)), utc=True, errors="coerce", format="ISO8601")
-        offsets = text[aware].str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0].nunique()
-        notes["timestamps_converted_to_" + timezone] = int(parsed.notna().sum())
+        minutes = _offset_minutes(offset)
+        parsed = parsed - pd.to_timedelta(minutes, unit="m")
+        converted = parsed.notna().to_numpy() & aware
+        notes["timestamps_converted_to_" + timezone] = int(converted.sum())
+        offsets = offset[converted].nunique()
         if offsets > 1:
             notes["distinct_utc_offsets"] = int(offsets)
-        parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
-    else:
-        parsed = naive_parsed
+        if timezone != "UTC":
+            parsed = parsed.dt.tz_localize("UTC").dt.tz_convert(timezone).dt.tz_localize(None)
     parsed = parsed.astype("datetime64[ns]")
-    bad = parsed.isna().to_numpy() & ~missing
-    return parsed, missing, bad
+    bad = parsed.isna().to_numpy() & ~missing & ~out_of_range
+    return parsed, missing, bad, out_of_range
 
 
-def _parse_naive(text: pd.Series) -> pd.Series:
-    """ISO 8601 first; if most values fail, the format pandas infers from the first value (e.g. 19970101)."""
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    present = text.notna()
-    if present.any() and parsed[present].isna().mean() > 0.5:
-        with warnings.catch_warnings():  # "could not infer format": expected here, the result is checked below
-            warnings.simplefilter("ignore", UserWarning)
-            inferred = pd.to_datetime(text, errors="coerce")
-        if inferred.isna().sum() < parsed.isna().sum():
-            parsed = inferred
-    return parsed
+def _timestamp_parts(text: pd.Series, missing: np.ndarray, date_format: str | None) -> tuple[pd.Series, pd.Series]:
+    """Each value's local date and time as ISO text and its UTC offset (``""`` when naive); NA where the value
+    does not match the accepted form. Slash dates without a ``date_format`` are an error."""
+    if date_format is not None:
+        pattern, fields = rules.format_regex(date_format)
+        parts = text.str.extract(f"^{pattern}$")
+        parts.columns = list(fields)
+        iso = _iso_from_fields(parts)
+        return iso, pd.Series("", index=text.index, dtype="string").where(iso.notna())
+    slash = text.str.fullmatch(rules.SLASH_DATE).fillna(False).to_numpy(dtype=bool) & ~missing
+    if slash.any():
+        raise DataValidationError(
+            f"column 'timestamp' has {rows(int(slash.sum()))} of slash dates, e.g. {example_values(text[slash])}: "
+            "day or month first? Give the format, e.g. date_format='%d/%m/%Y' (or '%m/%d/%Y')"
+        )
+    basic = text.str.fullmatch(rules.ISO_BASIC_DATE).fillna(False)
+    text = text.where(~basic, text.str.slice(0, 4) + "-" + text.str.slice(4, 6) + "-" + text.str.slice(6, 8))
+    parts = text.str.extract(f"^{rules.ISO_TIMESTAMP}$")
+    return parts[0], parts[1].fillna("").where(parts[0].notna())
+
+
+def _iso_from_fields(parts: pd.DataFrame) -> pd.Series:
+    """ISO text ``YYYY-MM-DD HH:MM:SS.ffffff`` from the fields of :func:`rules.format_regex` (missing time fields
+    are 0), NA where the value did not match."""
+    def field(name, width, default="0"):
+        if name not in parts.columns:
+            return pd.Series(default * width, index=parts.index, dtype="string")
+        return parts[name].astype("string").str.pad(width, side="left", fillchar="0")
+
+    fraction = parts["fraction"].astype("string").str.pad(6, side="right", fillchar="0") if "fraction" in parts \
+        else pd.Series("000000", index=parts.index, dtype="string")
+    iso = (field("year", 4) + "-" + field("month", 2) + "-" + field("day", 2) + " " + field("hour", 2) + ":"
+           + field("minute", 2) + ":" + field("second", 2) + "." + fraction)
+    return iso.where(parts["year"].notna())
+
+
+def _offset_minutes(offset: pd.Series) -> np.ndarray:
+    """Minutes east of UTC of offsets ``Z``, ``+02``, ``+0200``, ``-05:30`` (0 for ``""`` and NA)."""
+    digits = offset.fillna("").str.replace(r"[^0-9]", "", regex=True)
+    hours = pd.to_numeric(digits.str.slice(0, 2), errors="coerce").fillna(0)
+    minutes = pd.to_numeric(digits.str.slice(2, 4), errors="coerce").fillna(0)
+    sign = np.where(offset.fillna("").str.startswith("-"), -1, 1)
+    return (sign * (hours * 60 + minutes)).to_numpy(dtype=float)
 
 
 def _to_float(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    """Numbers as floats; text must be a number as :data:`rules.NUMBER` writes it (else NaN, as missing ones)."""
+    if ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = values.astype("string").str.strip(rules.WHITESPACE)
+    ok = text.str.fullmatch(rules.NUMBER).fillna(False)
+    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    # numbers held in an object column (ints, floats, Decimals) are numbers; text must be written as one
+    keep = ok.to_numpy(dtype=bool) | ~is_text
+    given = values.astype(object).where(~is_text, text.astype(object))
+    return pd.to_numeric(given.where(keep), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> None:
@@ -387,7 +453,7 @@ def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray)
         touched = buyers[buyers["__group"].isin(matched["__group"])]
         net = clean["amount"].to_numpy()[touched["__row"].to_numpy()]
         group_net = pd.Series(net).groupby(touched["__group"].to_numpy()).sum()
-        cancelled = set(group_net.index[group_net <= 0])
+        cancelled = set(group_net.index[group_net < rules.MONEY_ZERO])
         if cancelled:
             rows = np.concatenate(
                 [
@@ -411,7 +477,7 @@ def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray)
 
 def _apply_netting(clean: pd.DataFrame, buyers: pd.DataFrame, matched: pd.DataFrame) -> None:
     """Spread each group's returns over its purchase rows in proportion to their amounts."""
-    value_cols = [c for c in ("amount", "margin", "quantity", "discount") if c in clean.columns]
+    value_cols = [c for c in ("amount", "margin", "discount") if c in clean.columns]  # money: quantity stays
     returned = pd.DataFrame(
         {c: clean[c].to_numpy(dtype=float)[matched["__row"].to_numpy()] for c in value_cols},
     ).groupby(matched["__group"].to_numpy()).sum()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.io import read_transactions
+from ..data.rules import check_margin_rate, format_regex
 from ..data.summary import PERIODS
 from ..data.summary import summarize as _pandas_summarize
 from ..data.validate import validate_transactions
@@ -59,6 +60,7 @@ def summarize(
     duplicates: str = "drop",
     margin_rate: float | None = None,
     collapse: bool = False,
+    date_format: str | None = None,
     **engine_options,
 ) -> SummaryResult:
     """Validate a raw transaction log and summarise it per customer, on the engine that suits its size.
@@ -83,6 +85,9 @@ def summarize(
         Margin as a share of amount when the log has no ``margin``.
     collapse : bool, default False
         Return :class:`CollapsedStatistics` instead of the per-customer summary.
+    date_format : str, optional
+        How timestamp text is written when not ISO 8601 (``"%d/%m/%Y"``): see
+        :func:`loyalty.data.validate_transactions`. The same rules (:mod:`loyalty.data.rules`) on every engine.
     **engine_options :
         DuckDB: ``memory_limit`` (e.g. ``"4GB"``), ``temp_directory``, ``threads``, ``summary_path`` (write the
         per-customer summary there as parquet, for scoring), ``rejects_path`` (write every rejected row there
@@ -101,11 +106,14 @@ def summarize(
         raise DataValidationError(f"duplicates must be 'drop' or 'keep', got {duplicates!r}")
     if holdout_end is not None and pd.Timestamp(holdout_end) <= pd.Timestamp(cutoff):
         raise DataValidationError(f"holdout_end {holdout_end} must be after cutoff {cutoff}")
+    margin_rate = check_margin_rate(margin_rate)
+    if date_format is not None:
+        format_regex(date_format)  # a SpecError for a format the rules cannot read, before any engine starts
     engine = engine or default_engine(source)
     if engine not in ENGINES:
         raise DataValidationError(f"engine must be one of {ENGINES}, got {engine!r}")
     options = dict(columns=columns, validate=validate, duplicates=duplicates, margin_rate=margin_rate,
-                   collapse=collapse)
+                   collapse=collapse, date_format=date_format)
     if engine == "duckdb":
         from . import duckdb_engine
 
@@ -120,12 +128,14 @@ def summarize(
 
 
 def _summarize_pandas(source, cutoff, period, holdout_end, unit, *, columns, validate, duplicates, margin_rate,
-                      collapse) -> SummaryResult:
-    raw = source if isinstance(source, pd.DataFrame) else read_transactions(source)
+                      collapse, date_format=None) -> SummaryResult:
+    if not isinstance(source, pd.DataFrame):  # a path: read with the mapping, which then is applied
+        source, columns = read_transactions(source, columns), None
+    raw = source
     accounting = None
     if validate:
         result = validate_transactions(raw, columns=columns, cutoff=holdout_end or cutoff, duplicates=duplicates,
-                                       margin_rate=margin_rate)
+                                       margin_rate=margin_rate, date_format=date_format)
         clean, accounting = result.transactions, result.accounting
     else:
         clean = raw.rename(columns={v: k for k, v in (columns or {}).items()})

@@ -7,7 +7,7 @@ those of :func:`loyalty.data.validate_transactions` and :func:`loyalty.data.summ
 - rejects in the order of the pandas path (missing id, missing / unparseable timestamp, invalid amount or
   margin, after cut-off, exact duplicate of another row);
 - returns netted into the purchases of the same ``order_id``, then of the same customer and calendar day,
-  spread in proportion to the purchases' amounts; a group whose net amount is <= 0 is ``fully_returned``
+  spread in proportion to the purchases' amounts; a group whose net amount is below ``rules.MONEY_ZERO`` is ``fully_returned``
   (purchases and returns), a return with no purchase is ``unmatched_return``;
 - periods as integer ordinals (days since 1970-01-01, weeks ending Sunday, hours), recency and T divided by
   the periods per unit, monetary value the mean of the repeat periods' totals.
@@ -26,7 +26,11 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from ..data import rules
+from ..data.rules import period_end
 from ..data.validate import REJECT_REASONS
+from ..data.contract import rows
 from ..errors import DataValidationError
 from ..units import unit_days
 
@@ -45,10 +49,44 @@ class Dialect:
     timestamp_type: str  # naive timestamps: DuckDB TIMESTAMP, Spark TIMESTAMP_NTZ (no session time zone)
 
     def ident(self, name: str) -> str:
-        return f"{self.quote}{name}{self.quote}"
+        """``name`` as a quoted identifier, whatever it holds: an embedded quote character is doubled (the escape
+        of both DuckDB's ``"`` and Spark's backtick), so a column name is never read as SQL text."""
+        name = str(name)
+        if "\x00" in name:
+            raise DataValidationError(f"column name {name!r} contains a NUL character; rename the column")
+        return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
 
     def try_double(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS DOUBLE)"
+
+    def text(self, value: str) -> str:
+        """A string literal of one of the rules' constants (quotes doubled; they hold no backslash)."""
+        assert "\\" not in value
+        return "'" + value.replace("'", "''") + "'"
+
+    def strip(self, expr: str) -> str:
+        """``expr`` without :data:`rules.WHITESPACE` at either end. Trimmed only where an end may be whitespace
+        (an ASCII control or space, or a character from U+0085 up: every whitespace character is one of these),
+        a byte comparison: trimming every value costs ten times more than the test."""
+        ws = self.text(rules.WHITESPACE)
+        trim = f"trim({expr}, {ws})" if self.name == "duckdb" else f"trim(BOTH {ws} FROM {expr})"
+        ends = [f"left({expr}, 1)", f"right({expr}, 1)"]
+        test = " OR ".join(f"{end} < '!' OR {end} >= '\u0085'" for end in ends)
+        return f"(CASE WHEN {test} THEN {trim} ELSE {expr} END)"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        if self.name == "spark":
+            return f"({expr} RLIKE {self.text('^(?:' + pattern + ')$')})"
+        return f"regexp_full_match({expr}, {self.text(pattern)})"
+
+    def extract(self, expr: str, pattern: str, group: int) -> str:
+        """Group ``group`` of ``expr`` matched whole by ``pattern``; NULL when it does not match."""
+        return f"NULLIF(regexp_extract({expr}, {self.text('^(?:' + pattern + ')$')}, {int(group)}), '')"
+
+    def add_minutes(self, ts: str, minutes: str) -> str:
+        if self.name == "spark":
+            return f"timestampadd(MINUTE, {minutes}, {ts})"
+        return f"({ts} + to_minutes(CAST({minutes} AS BIGINT)))"
 
     def try_timestamp(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS {self.timestamp_type})"
@@ -84,6 +122,8 @@ class Dialect:
 
 
 DUCKDB = Dialect("duckdb", '"', "TIMESTAMP")
+#: :data:`loyalty.data.rules.MONEY_ZERO` as a DOUBLE literal of both dialects.
+_MONEY_ZERO = f"CAST('{rules.MONEY_ZERO!r}' AS DOUBLE)"
 SPARK = Dialect("spark", "`", "TIMESTAMP_NTZ")
 
 
@@ -115,6 +155,7 @@ class Columns:
     timestamp_kind: str  # "string" or "timestamp"
     has_margin: bool
     has_order_id: bool
+    text_columns: frozenset = frozenset()  # contract columns held as text (numbers then parsed by the rules)
 
 
 class Step(NamedTuple):
@@ -126,70 +167,162 @@ class Step(NamedTuple):
     table: bool = False
 
 
+class Typed(dict):
+    """The contract values of a raw row (``customer_id``, ``ts``, ``amount``, ``margin``, ``order_id``,
+    ``pday``), the kinds of its timestamp text (``tz``, ``tzoff``, ``tstext``), its early reject ``reason`` and
+    ``valid`` (no reason), as expressions over :meth:`relation`: the raw columns with intermediate values computed
+    in ``layers``, each once (written inline, the expressions would repeat one another many times over)."""
+
+    def __init__(self, columns: dict[str, str], layers: list[list[tuple[str, str]]]):
+        super().__init__(columns)
+        self.layers = [layer for layer in layers if layer]
+
+    def relation(self, source: str, needed: bool = False) -> str:
+        """``source`` (a table, or a subquery with its alias) with the intermediate columns, as a subquery;
+        ``needed``: only those the contract values and ``valid`` read (not the timestamp text's kinds, which only
+        the reject counts read)."""
+        sql = f"SELECT * FROM {source}"
+        for i, layer in enumerate(self.layers):
+            if needed:
+                layer = [(name, expr) for name, expr in layer if name not in ("__v_tstext", "__v_tz")]
+                if not layer:
+                    continue
+            sql = f"SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in layer)} FROM ({sql}) __l{i}"
+        return f"({sql})"
+
+
 def typed_columns(
-    d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None
-) -> dict[str, str]:
-    """The contract values of a raw row and its early reject ``reason``, as expressions over the raw columns."""
+    d: Dialect, cols: Columns, *, cutoff=None, margin_rate: float | None = None, date_format: str | None = None
+) -> Typed:
+    """The contract values of a raw row and its early reject ``reason`` (see :class:`Typed`), following
+    :mod:`loyalty.data.rules` (the pandas validator's definitions). Besides the contract values: ``tz`` (the
+    timestamp text's kind: ``aware``, ``naive``, ``slash``, or NULL) and ``tzoff`` (its offset)."""
     q = d.ident
     cid = q("customer_id")
+    null_text = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
     if cols.id_kind == "string":
-        # trim only the ids that need it: trimming every id costs more than the rest of the row's checks
-        id_expr = f"NULLIF(CASE WHEN {cid} LIKE ' %' OR {cid} LIKE '% ' THEN trim({cid}) ELSE {cid} END, '')"
-    elif cols.id_kind == "float":
-        id_expr = f"CAST({cid} AS BIGINT)"
+        id_expr = f"NULLIF({d.strip(cid)}, '')"
+    elif cols.id_kind == "float":  # fractional ids are an error found before (see fractional_ids)
+        id_expr = f"(CASE WHEN isnan({cid}) THEN NULL ELSE CAST({cid} AS BIGINT) END)"
     else:
         id_expr = cid
     ts_raw = q("timestamp")
-    if cols.timestamp_kind == "string":
-        ts_text = f"NULLIF(trim({ts_raw}), '')"
-        ts_expr = d.try_timestamp(ts_text)
-        ts_missing = f"{ts_text} IS NULL"
-    else:
-        ts_expr = f"CAST({ts_raw} AS {d.timestamp_type})"
-        ts_missing = f"{ts_raw} IS NULL"
-    amount = d.try_double(q("amount"))
+
+    def number(name: str) -> str:
+        if name not in cols.text_columns:
+            return d.try_double(q(name))
+        text = d.strip(q(name))
+        return f"(CASE WHEN {d.full_match(text, rules.NUMBER)} THEN {d.try_double(text)} END)"
+
+    first = [("__v_id", id_expr), ("__v_amount", number("amount")),
+             ("__v_tstext", f"CAST({ts_raw} AS {'STRING' if d.name == 'spark' else 'VARCHAR'})")]
     if cols.has_margin:
-        margin = d.try_double(q("margin"))
+        first.append(("__v_margin", number("margin")))
+    low, high = rules.YEARS
+    layers = [first]
+    if cols.timestamp_kind == "string":
+        first.append(("__v_text", f"NULLIF({d.strip(ts_raw)}, '')"))
+        layers += _timestamp_layers(d, date_format)
+        year = "TRY_CAST(substr(__v_local, 1, 4) AS INT)"
+        sign = "(CASE WHEN __v_off LIKE '-%' THEN -1 ELSE 1 END)"
+        hours = "COALESCE(TRY_CAST(NULLIF(substr(__v_off, 2, 2), '') AS INT), 0)"
+        minutes = "COALESCE(TRY_CAST(NULLIF(substr(replace(__v_off, ':', ''), 4, 2), '') AS INT), 0)"
+        layers.append([("__v_oor", f"COALESCE({year} < {low} OR {year} > {high}, FALSE)"),
+                       ("__v_parsed", d.try_timestamp("__v_local"))])
+        utc = d.add_minutes("__v_parsed", f"-{sign} * ({hours} * 60 + {minutes})")
+        layers.append([("__v_ts",
+                        f"(CASE WHEN __v_oor THEN NULL WHEN __v_off IS NULL THEN __v_parsed ELSE {utc} END)")])
+        ts_missing = "__v_text IS NULL"
+        tz, tz_offset = "__v_tz", "__v_off"
+        ts_valid = "__v_ts"
+        in_range = None
+    else:
+        typed_ts = f"CAST({ts_raw} AS {d.timestamp_type})"
+        in_range = (f"{typed_ts} >= {d.timestamp(pd.Timestamp(year=low, month=1, day=1))} AND "
+                    f"{typed_ts} < {d.timestamp(pd.Timestamp(year=high + 1, month=1, day=1))}")
+        first += [("__v_oor", f"COALESCE(NOT ({in_range}), FALSE)"),
+                  ("__v_ts", f"(CASE WHEN {in_range} THEN {typed_ts} END)")]
+        ts_missing = f"{ts_raw} IS NULL"
+        tz = tz_offset = null_text
+        ts_valid = typed_ts  # on the raw column (with the range below), so that engines push it into scans
+    amount = "__v_amount"
+    if cols.has_margin:
+        margin = "__v_margin"
     elif margin_rate is not None:
-        margin = f"({amount} * {d.double(margin_rate)})"
+        margin = f"(__v_amount * {d.double(margin_rate)})"
     else:
         margin = None
     reasons = [
-        f"WHEN {id_expr} IS NULL THEN 'missing_customer_id'",
+        "WHEN __v_id IS NULL THEN 'missing_customer_id'",
         f"WHEN {ts_missing} THEN 'missing_timestamp'",
-        f"WHEN {ts_expr} IS NULL THEN 'unparseable_timestamp'",
+        "WHEN __v_ts IS NULL AND NOT __v_oor THEN 'unparseable_timestamp'",
+        "WHEN __v_ts IS NULL THEN 'timestamp_out_of_range'",
         f"WHEN {amount} IS NULL OR NOT {d.finite(amount)} THEN 'invalid_amount'",
     ]
     # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
-    # the most selective test first, and the id's blank test without trimming ids that need no trimming
-    valid = [f"{ts_expr} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_expr} IS NOT NULL",
-             d.finite(amount)]
+    # the most selective test first
+    cutoff = None if cutoff is None else period_end(cutoff)
+    valid = [f"{ts_valid} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_valid} IS NOT NULL"]
+    if in_range is not None:
+        valid.append(in_range)
+    valid.append(d.finite(amount))
     if cols.has_margin:
         reasons.append(f"WHEN {margin} IS NULL OR NOT {d.finite(margin)} THEN 'invalid_margin'")
         valid.append(d.finite(margin))
     if cutoff is not None:
-        reasons.append(f"WHEN {ts_expr} > {d.timestamp(cutoff)} THEN 'after_cutoff'")
-    if cols.id_kind == "string":
-        valid.append(f"{cid} IS NOT NULL AND ({cid} NOT LIKE ' %' AND {cid} <> '' OR trim({cid}) <> '')")
-    else:
-        valid.append(f"{id_expr} IS NOT NULL")
-    columns = {"customer_id": id_expr, "ts": ts_expr, "amount": amount}
+        reasons.append(f"WHEN __v_ts > {d.timestamp(cutoff)} THEN 'after_cutoff'")
+    valid.append("__v_id IS NOT NULL")
+    columns = {"customer_id": "__v_id", "ts": "__v_ts", "amount": amount}
     if margin is not None:
         columns["margin"] = margin
     columns["order_id"] = q("order_id") if cols.has_order_id else "NULL"
-    columns["pday"] = d.days_since_epoch(ts_expr)
+    columns["pday"] = d.days_since_epoch("__v_ts")
+    columns["tz"] = tz
+    columns["tzoff"] = tz_offset
+    columns["tstext"] = "__v_tstext"
     columns["reason"] = f"CASE {' '.join(reasons)} END"
     columns["valid"] = " AND ".join(f"({v})" for v in valid)  # NULL or false where reason is not NULL
-    return columns
+    return Typed(columns, layers)
 
 
-def _typed_select(typed: dict[str, str], source: str, extra: str = "") -> str:
+def _timestamp_layers(d: Dialect, date_format: str | None) -> list[list[tuple[str, str]]]:
+    """Layers from the stripped timestamp text ``__v_text`` to ``__v_local`` (the local date and time as ISO text,
+    NULL when the text has not the accepted form), ``__v_off`` (the UTC offset, NULL when naive) and ``__v_tz``
+    (``aware``, ``naive``, ``slash`` or NULL), as in :func:`loyalty.data.validate._timestamp_parts`."""
+    text = "__v_text"
+    null_text = "CAST(NULL AS STRING)" if d.name == "spark" else "CAST(NULL AS VARCHAR)"
+    if date_format is not None:
+        pattern, fields = rules.format_regex(date_format)
+        groups = [(f"__v_f_{name}", d.extract(text, pattern, i + 1)) for i, name in enumerate(fields)]
+
+        def field(name, width):
+            return f"lpad(__v_f_{name}, {width}, '0')" if name in fields else f"'{'0' * width}'"
+
+        fraction = "rpad(__v_f_fraction, 6, '0')" if "fraction" in fields else "'000000'"
+        local = (f"concat({field('year', 4)}, '-', {field('month', 2)}, '-', {field('day', 2)}, ' ', "
+                 f"{field('hour', 2)}, ':', {field('minute', 2)}, ':', {field('second', 2)}, '.', {fraction})")
+        return [groups, [("__v_local", f"(CASE WHEN __v_f_year IS NOT NULL THEN {local} END)"),
+                         ("__v_off", null_text),
+                         ("__v_tz", "(CASE WHEN __v_f_year IS NOT NULL THEN 'naive' END)")]]
+    basic = (f"(CASE WHEN {d.full_match(text, rules.ISO_BASIC_DATE)} THEN concat(substr({text}, 1, 4), '-', "
+             f"substr({text}, 5, 2), '-', substr({text}, 7, 2)) ELSE {text} END)")
+    return [
+        [("__v_basic", basic), ("__v_slash", d.full_match(text, rules.SLASH_DATE))],
+        [("__v_local", d.extract("__v_basic", rules.ISO_TIMESTAMP, 1)),
+         ("__v_off", d.extract("__v_basic", rules.ISO_TIMESTAMP, 2))],
+        [("__v_tz", "(CASE WHEN __v_slash THEN 'slash' WHEN __v_local IS NULL THEN NULL "
+                    "WHEN __v_off IS NOT NULL THEN 'aware' ELSE 'naive' END)")],
+    ]
+
+
+def _typed_select(typed: Typed, source: str, extra: str = "", where: str = "") -> str:
     columns = ", ".join(f"{expr} AS {name}" for name, expr in typed.items() if name != "valid")
-    return f"SELECT {columns}{extra} FROM {source}"
+    return f"SELECT {columns}{extra} FROM {typed.relation(source)} __s" + (f" WHERE {where}" if where else "")
 
 
 def validation_steps(
-    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None
+    d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop", margin_rate: float | None = None,
+    date_format: str | None = None,
 ) -> list[Step]:
     """Steps from the raw source ``__raw`` to ``clean``: the valid purchases, returns netted, duplicates out.
 
@@ -212,24 +345,26 @@ def validation_steps(
     """
     q = d.ident
     all_cols = ", ".join(q(c) for c in cols.names)
-    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     valid, amount = typed["valid"], typed["amount"]
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
+    # a return: on the grouped column itself when it is a number (no aggregate over the log)
+    negative = f"MIN({amount}) < 0" if "amount" in cols.text_columns else f"{d.try_double(q('amount'))} < 0"
 
-    of_valid = f"__raw WHERE {valid}"
+    of_valid = f"{typed.relation('__raw')} __r WHERE {valid}"
     if drop:
         # the one pass over the log besides the summary's and the reject counts': the valid rows with copies,
         # and the returns, each distinct row with its number of copies
         steps = [
             Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
-                           f"HAVING COUNT(*) > 1 OR {amount} < 0", True),
+                           f"HAVING COUNT(*) > 1 OR {negative}", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
-            Step("__ret", _typed_select(typed, f"__kept WHERE {amount} < 0", ", __n"), True),
+            Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0"), True),
         ]
     else:
-        steps = [Step("__ret", _typed_select(typed, f"{of_valid} AND {amount} < 0", ", 1 AS __n"), True)]
+        steps = [Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0"), True)]
     steps += [
         Step("typed", _typed_select(typed, "__raw")),
         Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
@@ -244,9 +379,8 @@ def validation_steps(
         same = " AND ".join(d.same(f"k.{q(c)}", f"u.{q(c)}") for c in cols.names)
         touched_rows = (
             f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k ANTI JOIN __dup_raw u ON {same} "
-            f"UNION ALL SELECT u.* FROM __dup_raw u SEMI JOIN __ret_customers c "
-            f"ON {typed['customer_id'].replace(q('customer_id'), 'u.' + q('customer_id'))} = c.customer_id "
-            f"WHERE {amount.replace(q('amount'), 'u.' + q('amount'))} >= 0) x"
+            f"UNION ALL SELECT {', '.join('u.' + q(c) for c in cols.names)}, u.__n FROM {typed.relation('__dup_raw')} u "
+            f"SEMI JOIN __ret_customers c ON u.__v_id = c.customer_id WHERE u.__v_amount >= 0) x"
         )
     else:
         touched_rows = f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k) x"
@@ -286,15 +420,15 @@ def validation_steps(
         steps.append(Step(
             "__orphans",
             "SELECT g.customer_id, g.order_id, g.rn FROM __g1 g "
-            "WHERE g.net > 0 AND NOT EXISTS (SELECT 1 FROM __pur2 p "
+            "WHERE g.net >= " + _MONEY_ZERO + " AND NOT EXISTS (SELECT 1 FROM __pur2 p "
             "WHERE p.customer_id = g.customer_id AND p.order_id = g.order_id)",
         ))
         last = "__pur2"
         cancelled = [
-            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
-            rejected(by_order, "(SELECT * FROM __g1 WHERE net <= 0)", "order_id", "fully_returned"),
-            rejected("__pur1", "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
-            rejected(pending, "(SELECT * FROM __g2 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "order_id", "fully_returned"),
+            rejected(by_order, "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "order_id", "fully_returned"),
+            rejected("__pur1", "(SELECT * FROM __g2 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
+            rejected(pending, "(SELECT * FROM __g2 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
             rejected(by_order, "__orphans", "order_id", "fully_returned"),
             rejected(pending, "__g2", "pday", "unmatched_return", join="ANTI"),
         ]
@@ -303,8 +437,8 @@ def validation_steps(
         steps.append(Step("__orphans", "SELECT customer_id, 0 AS rn FROM __g1 WHERE 1 = 0"))
         last = "__pur1"
         cancelled = [
-            rejected("__pur0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
-            rejected("__ret0", "(SELECT * FROM __g1 WHERE net <= 0)", "pday", "fully_returned"),
+            rejected("__pur0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
+            rejected("__ret0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
             rejected("__ret0", "__g1", "pday", "unmatched_return", join="ANTI"),
         ]
     # the rows netting rejected, with their values as validated (read only to write the rejected rows)
@@ -313,7 +447,9 @@ def validation_steps(
     others = "ANTI JOIN __ret_customers c ON {a}.customer_id = c.customer_id"
     parts = [
         f"SELECT t.customer_id, t.ts, t.amount{m.replace(', ', ', t.')} FROM "
-        f"({_typed_select(typed, f'__raw WHERE {valid} AND {amount} >= 0')}) t {others.format(a='t')}",
+        f"(SELECT {typed['customer_id']} AS customer_id, {typed['ts']} AS ts, {typed['amount']} AS amount"
+        f"{', ' + typed['margin'] + ' AS margin' if m else ''} FROM {typed.relation('__raw', needed=True)} __s "
+        f"WHERE {valid} AND {amount} >= 0) t {others.format(a='t')}",
         f"SELECT customer_id, ts, amount{m} FROM __pur_last",
         f"SELECT customer_id, ts, amount{m} FROM __far",
     ]
@@ -360,21 +496,21 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
         Step(
             f"__pur{k}",
             f"SELECT p.* FROM {purchases} p ANTI JOIN __r{k} r ON {on} "
-            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net > 0",
+            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net >= {_MONEY_ZERO}",
             True,
         ),
     ]
 
 
 def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop",
-                        margin_rate: float | None = None) -> str:
+                        margin_rate: float | None = None, date_format: str | None = None) -> str:
     """Every rejected row with its ``reason``, all columns as text (as the pandas CLI writes them), over the
     steps of :func:`validation_steps`: the row-level rejects and the extra copies of duplicates as read, the
     rows netting rejected with their validated values (columns not in the contract are NULL there)."""
     q = d.ident
-    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate)
+    typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     text = ", ".join(f"CAST({q(c)} AS STRING) AS {q(c)}" for c in cols.names)
-    parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM __raw) x "
+    parts = [f"SELECT {text}, reason FROM (SELECT *, {typed['reason']} AS reason FROM {typed.relation('__raw')} __r) x "
              "WHERE reason IS NOT NULL"]
     if duplicates == "drop":
         parts.append(f"SELECT {text}, 'duplicate_row' AS reason FROM ({d.repeat_rows('__dup_raw', '__n - 1')}) x")
@@ -387,18 +523,27 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
         for c in cols.names
     )
     parts.append(f"SELECT {values}, reason FROM __netting_rejects")
-    return " UNION ALL ".join(parts)
+    # in one order whatever the threads did, so that a rerun writes the same rows in the same order
+    order = ", ".join(str(i + 1) for i in range(len(cols.names) + 1))
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) __rejected ORDER BY {order}"
 
 
-def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str, str]:
-    """Queries whose results make the :class:`~loyalty.data.RowAccounting`."""
+def accounting_queries(has_order_id: bool, duplicates: str = "drop", text_timestamps: bool = True) -> dict[str, str]:
+    """Queries whose results make the :class:`~loyalty.data.RowAccounting` (timestamp kinds are counted only
+    for text timestamps: typed ones have none)."""
     passes = (1, 2) if has_order_id else (1,)
-    fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net <= 0)" for k in passes)
-    netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net > 0)" for k in passes)
+    fully = " + ".join(f"(SELECT COALESCE(SUM(rn + np), 0) FROM __g{k} WHERE net < {_MONEY_ZERO})" for k in passes)
+    netted = " + ".join(f"(SELECT COALESCE(SUM(rn), 0) FROM __g{k} WHERE net >= {_MONEY_ZERO})" for k in passes)
     last = passes[-1]
     extra = "(SELECT COALESCE(SUM(__n - 1), 0) FROM __dup)" if duplicates == "drop" else "0"
     return {
-        "early": "SELECT reason, COUNT(*) AS n FROM typed GROUP BY reason",
+        # rows by early reason, with the kinds of their timestamp text (see typed_columns)
+        "early": ("SELECT reason, COUNT(*) AS n, COUNT(*) FILTER (WHERE tz = 'aware') AS aware, "
+                  "COUNT(*) FILTER (WHERE tz = 'naive') AS naive, COUNT(*) FILTER (WHERE tz = 'slash') AS slash, "
+                  "COUNT(*) FILTER (WHERE tz = 'aware' AND ts IS NOT NULL) AS converted FROM typed GROUP BY reason")
+        if text_timestamps else "SELECT reason, COUNT(*) AS n, 0, 0, 0, 0 FROM typed GROUP BY reason",
+        "offsets": "SELECT COUNT(DISTINCT tzoff) FROM typed WHERE tz = 'aware' AND ts IS NOT NULL",
+        "examples": "SELECT tz, min(tstext), max(tstext) FROM typed WHERE tz IS NOT NULL GROUP BY tz",
         "netting": (
             f"SELECT {fully} AS fully_returned, {netted} AS netted, "
             "(SELECT COALESCE(SUM(rn), 0) FROM __orphans) AS orphans, "
@@ -408,7 +553,7 @@ def accounting_queries(has_order_id: bool, duplicates: str = "drop") -> dict[str
             "(SELECT COUNT(*) FROM __ret) AS returns, "
             "(SELECT COUNT(*) FROM __near) - (SELECT COUNT(*) FROM __pur_last) AS cancelled"
         ),
-        "zero_spend": "SELECT COUNT(*) AS n FROM __customers WHERE spend <= 0",
+        "zero_spend": f"SELECT COUNT(*) AS n FROM __customers WHERE spend < {_MONEY_ZERO}",
     }
 
 
@@ -421,8 +566,8 @@ def summary_steps(
     (``__customers``: calibration and holdout statistics side by side, and ``spend``, the customer's total
     over both, for the zero-spend count). The first period's total is ``min_by(total, period)``.
     """
-    cutoff = pd.Timestamp(cutoff)
-    end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
+    cutoff = period_end(cutoff)
+    end = period_end(holdout_end) if holdout_end is not None else cutoff
     per_unit = unit_days(unit) / unit_days(period)
     periods_per_unit = d.double(per_unit)
     cutoff_ordinal = _ordinal_of(cutoff, period)
@@ -492,11 +637,68 @@ def _ordinal_of(timestamp: pd.Timestamp, period: str) -> int:
     return int(_period_ordinal(pd.Series([timestamp]), period)[0])
 
 
-def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
-    """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries`."""
+def timestamp_kinds(early: list[tuple], examples) -> dict[str, int]:
+    """Counts of the timestamp text's kinds from the ``early`` query; the errors of the pandas validator for slash
+    dates without a ``date_format`` and for aware mixed with naive values. ``examples()`` gives ``{kind: (min,
+    max)}`` of the text, for the messages."""
+    kinds = {name: sum(int(row[i]) for row in early) for i, name in
+             ((2, "aware"), (3, "naive"), (4, "slash"), (5, "converted"))}
+    if kinds["slash"]:
+        shown = examples()["slash"]
+        raise DataValidationError(
+            f"column 'timestamp' has {rows(kinds['slash'])} of slash dates, e.g. {shown[0]!r}, {shown[1]!r}: "
+            "day or month first? Give the format, e.g. date_format='%d/%m/%Y' (or '%m/%d/%Y')"
+        )
+    if kinds["aware"] and kinds["naive"]:
+        shown = examples()
+        raise DataValidationError(
+            f"column 'timestamp' mixes time-zone-aware values ({rows(kinds['aware'])}, e.g. "
+            f"{shown['aware'][0]!r}) with naive ones ({rows(kinds['naive'])}, e.g. {shown['naive'][0]!r}); "
+            "the zone of the naive ones is unknown: localise them first"
+        )
+    return kinds
+
+
+def validated_accounting(fetch, has_order_id: bool, duplicates: str, text_timestamps: bool = True):
+    """Run the accounting queries with ``fetch(sql) -> list of tuples`` (after the validation steps are
+    registered) and return the :class:`~loyalty.data.RowAccounting`; raises the validator's errors (slash dates,
+    mixed time zones, no usable row)."""
+    queries = accounting_queries(has_order_id, duplicates, text_timestamps)
+    early = [tuple(row) for row in fetch(queries["early"])]
+    kinds = timestamp_kinds(early, lambda: {row[0]: (row[1], row[2]) for row in fetch(queries["examples"])})
+    offsets = int(fetch(queries["offsets"])[0][0]) if kinds["converted"] else 0
+    values = fetch(queries["netting"])[0]
+    netting = dict(zip(("fully_returned", "netted", "orphans", "unmatched", "duplicates", "returns", "cancelled"),
+                       values))
+    zero_spend = fetch(queries["zero_spend"])[0][0]
+    accounting = row_accounting(early, netting, zero_spend, kinds["converted"], offsets)
+    if accounting.rows_used - accounting.returns_netted == 0:
+        raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+    return accounting
+
+
+def fractional_ids(fetch, d: Dialect, cols: Columns) -> None:
+    """The validator's error for fractional (or infinite) numeric ids in ``__raw``, when the ids are floats."""
+    if cols.id_kind != "float":
+        return
+    cid = d.ident("customer_id")
+    bad = f"NOT isnan({cid}) AND (NOT {d.finite(cid)} OR {cid} <> floor({cid}))"
+    n = fetch(f"SELECT COUNT(*) FROM __raw WHERE {bad}")[0][0]
+    if n:
+        examples = [row[0] for row in fetch(f"SELECT {cid} FROM __raw WHERE {bad} LIMIT 3")]
+        raise DataValidationError(
+            f"column 'customer_id' has {int(n):,} non-integer numeric ids, e.g. "
+            f"{', '.join(repr(v) for v in examples)}; ids must be integers or strings "
+            "(casting 2.5 to an integer would merge customers 2 and 2.5)"
+        )
+
+
+def row_accounting(early: list[tuple], netting: dict, zero_spend: int, converted: int = 0, offsets: int = 0):
+    """The :class:`~loyalty.data.RowAccounting` from the results of :func:`accounting_queries` (and the counts
+    of timestamps converted to UTC and of their distinct offsets)."""
     from ..data.validate import RowAccounting
 
-    counts = {reason: int(n) for reason, n in early}
+    counts = {row[0]: int(row[1]) for row in early}
     rows_read = sum(counts.values())
     valid = counts.pop(None, 0)
     duplicates = int(netting["duplicates"])
@@ -508,7 +710,11 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
     # distinct valid rows, less the returns, less the purchases netting cancelled
     clean_rows = valid - duplicates - int(netting["returns"]) - int(netting["cancelled"])
     rejected = {name: counts[name] for name in REJECT_REASONS if counts.get(name, 0) > 0}
-    notes = {"zero_spend_customers_kept": int(zero_spend)} if zero_spend else {}
+    notes = {"timestamps_converted_to_UTC": int(converted)} if converted else {}
+    if offsets > 1:
+        notes["distinct_utc_offsets"] = int(offsets)
+    if zero_spend:
+        notes["zero_spend_customers_kept"] = int(zero_spend)
     accounting = RowAccounting(
         rows_read=rows_read,
         rows_used=clean_rows + returns_netted,
@@ -523,19 +729,29 @@ def row_accounting(early: list[tuple], netting: dict, zero_spend: int):
 
 @dataclass(frozen=True)
 class SourceColumns:
-    """The raw source's columns: ``rename`` maps contract names to the source's, ``contract`` their kinds."""
+    """The raw source's columns. ``original`` are the names in the file, in order; ``internal`` the names the
+    SQL uses for them, position by position: the contract's name for a contract column, ``__c<i>`` for any
+    other. A name from the file never becomes SQL text. ``rename`` maps contract names to the file's names;
+    ``contract`` holds the kinds of the contract columns."""
 
+    original: tuple[str, ...]
+    internal: tuple[str, ...]
     rename: dict
     contract: Columns
 
 
 def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> SourceColumns:
-    """Column kinds from ``{name: SQL type}`` (DuckDB or Spark type names), after the contract mapping."""
+    """Column kinds from ``{name: SQL type}`` (DuckDB or Spark type names, in the source's column order), after
+    the contract mapping."""
     from ..data.contract import apply_column_mapping
 
+    original = tuple(types)
     # the pandas path's mapping and its checks, on a frame of the source's columns (no rows)
-    contract_names = apply_column_mapping(pd.DataFrame(columns=list(types)), mapping).columns
-    renamed = dict(zip(contract_names, types))
+    contract_names = list(apply_column_mapping(pd.DataFrame(columns=list(original)), mapping).columns)
+    contract = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    internal = tuple(n if n in contract and n in contract_names[: i + 1] and contract_names.index(n) == i
+                     else f"__c{i}" for i, n in enumerate(contract_names))
+    renamed = {name: original[i] for i, name in enumerate(internal) if not name.startswith("__c")}
     kind = {k: types[v].lower() for k, v in renamed.items()}
 
     def is_text(t):
@@ -551,22 +767,27 @@ def columns_from_types(types: dict[str, str], mapping: dict | None = None) -> So
         )
     if ts_type.startswith(("bigint", "int", "double", "float", "long")):
         raise DataValidationError(f"column 'timestamp' is numeric ({ts_type}); convert it to dates first")
-    contract = Columns(
-        names=tuple(renamed),
+    columns = Columns(
+        names=internal,
         id_kind=id_kind,
         timestamp_kind="string" if is_text(ts_type) else "timestamp",
         has_margin="margin" in renamed,
         has_order_id="order_id" in renamed,
+        text_columns=frozenset(k for k, t in kind.items() if is_text(t)),
     )
-    return SourceColumns(renamed, contract)
+    return SourceColumns(original, internal, renamed, columns)
 
 
-def rename_select(d: Dialect, cols: SourceColumns) -> str:
-    """The select list giving the source's columns their contract names."""
-    return ", ".join(
-        d.ident(source) if source == name else f"{d.ident(source)} AS {d.ident(name)}"
-        for name, source in cols.rename.items()
-    )
+def original_names(cols: SourceColumns) -> dict[str, str]:
+    """``{internal: the file's name}`` for the columns outside the contract (which keep their contract names in
+    the rejected rows, as in :func:`loyalty.data.validate_transactions`)."""
+    return {i: o for i, o in zip(cols.internal, cols.original) if i.startswith("__c")}
+
+
+def source_alias(d: Dialect, cols: SourceColumns, alias: str = "__src") -> str:
+    """A table alias naming the source's columns by position with their internal names
+    (``SELECT * FROM <source> {alias}``)."""
+    return f"AS {alias}({', '.join(d.ident(n) for n in cols.internal)})"
 
 
 def trusted_clean(d: Dialect, cols: Columns, margin_rate: float | None) -> str:

@@ -13,6 +13,7 @@ BY customer_id`` at 10M customers and a little more at 1M, instead of 2 to 4 tim
 from __future__ import annotations
 
 import bisect
+import re
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,47 +21,88 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from ..data.io import log_format
+from ..data.io import inspect_log, log_format, read_error
+from ..data.rules import period_end
 from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
-from ..errors import DataValidationError
+from ..errors import DataValidationError, SpecError
 from . import _sql
 from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary
 
-__all__ = ["summarize", "build_features", "score", "connect", "source_sql"]
+__all__ = ["summarize", "build_features", "score", "connect", "connection_settings", "source_sql"]
 
 _DIALECT = _sql.DUCKDB
 
 
 def connect(memory_limit: str | None = None, temp_directory: str | Path | None = None,
             threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a memory limit (e.g. ``"2GB"``) and a spill directory."""
-    connection = duckdb.connect(":memory:")
+    """An in-memory DuckDB connection with a memory limit (e.g. ``"2GB"``) and a spill directory.
+
+    The settings are checked (:func:`connection_settings`) and handed to DuckDB as configuration values, never
+    as SQL text.
+
+    Raises
+    ------
+    SpecError
+        A memory limit that is not a number and a unit, a thread count that is not a positive integer.
+    """
+    config = connection_settings(memory_limit, temp_directory, threads)
+    return duckdb.connect(":memory:", config=config)
+
+
+#: A memory limit: a number and one of DuckDB's units (powers of 1000 or of 1024), nothing else.
+_MEMORY_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_UNITS = {u.lower(): u for u in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB")}
+
+
+def connection_settings(memory_limit: str | None = None, temp_directory: str | Path | None = None,
+                        threads: int | None = None) -> dict:
+    """The DuckDB configuration for these settings, each checked: ``memory_limit`` a number and a unit
+    (``"512MB"``, ``"4GB"``, ``"1.5GiB"``), ``threads`` a positive integer, ``temp_directory`` a path."""
+    config = {"preserve_insertion_order": False}  # lets large scans and writes stream
     if memory_limit is not None:
-        connection.execute(f"SET memory_limit = '{memory_limit}'")
+        match = _MEMORY_LIMIT.fullmatch(str(memory_limit).strip())
+        if match is None:
+            raise SpecError(
+                f"memory limit {str(memory_limit)!r} is not a size: give a number and a unit, e.g. 512MB, 4GB, "
+                "1.5GiB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            )
+        config["memory_limit"] = f"{match.group(1)}{_UNITS[match.group(2).lower()]}"
     if temp_directory is not None:
-        connection.execute(f"SET temp_directory = '{Path(temp_directory)}'")
+        config["temp_directory"] = str(Path(temp_directory))
     if threads is not None:
-        connection.execute(f"SET threads = {int(threads)}")
-    connection.execute("SET preserve_insertion_order = false")  # lets large scans and writes stream
-    return connection
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise SpecError(f"threads must be a positive integer, got {threads!r}")
+        config["threads"] = int(threads)
+    return config
 
 
-def source_sql(source) -> str:
-    """A table expression reading ``source``: a ``.csv``/``.csv.gz`` file (all columns as text, as the pandas
-    reader does), a ``.parquet`` file or a folder of parquet files."""
-    path = Path(source)
-    kind = log_format(path)
-    if path.is_dir():
-        return f"read_parquet({_literal(f'{path}/**/*.parquet')})"
-    if kind == "parquet":
-        return f"read_parquet({_literal(str(path))})"
-    return f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
+def source_sql(source, names: tuple[str, ...] | None = None) -> str:
+    """A table expression reading ``source``, checked first by :func:`loyalty.data.inspect_log`: a
+    ``.csv``/``.csv.gz`` file (all columns as text, as the pandas reader does), a ``.parquet`` file or a folder of
+    parquet files. ``names`` renames the columns by position (default: the file's own names, quoted)."""
+    log = inspect_log(source)
+    names = log.columns if names is None else tuple(names)
+    if len(names) != len(log.columns):
+        raise DataValidationError(f"{len(names)} names for the {len(log.columns)} columns of {str(log.path)!r}")
+    if log.format == "parquet":
+        files = ", ".join(_literal(f) for f in log.files)
+        return f"read_parquet([{files}]) AS __src({', '.join(_DIALECT.ident(n) for n in names)})"
+    # the dialect pandas reads (comma, double quotes doubled inside quoted fields, every value text), given rather
+    # than sniffed from the file (a header holding a semicolon must not make the semicolon the separator), with the
+    # columns named by position: the header's text is never parsed as a name. DuckDB's strict mode reads no row
+    # at all after a header whose quoted name spans lines, so such a file is read in its lenient mode.
+    positional = ", ".join(f"{_literal(f'__c{i}')}: 'VARCHAR'" for i in range(len(names)))
+    strict = "true" if log.header_lines == 1 else "false"
+    return (f"read_csv({_literal(str(log.path))}, auto_detect = false, header = true, delim = ',', quote = '\"', "
+            f"escape = '\"', compression = {_literal(log.compression or 'none')}, strict_mode = {strict}, "
+            f"columns = {{{positional}}}) AS __src({', '.join(_DIALECT.ident(n) for n in names)})")
 
 
 def summarize(
@@ -77,6 +119,7 @@ def summarize(
     collapse: bool = False,
     summary_path: str | Path | None = None,
     rejects_path: str | Path | None = None,
+    date_format: str | None = None,
     memory_limit: str | None = None,
     temp_directory: str | Path | None = None,
     threads: int | None = None,
@@ -93,6 +136,11 @@ def summarize(
             table = source_sql(source)
         described = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
         cols = _sql.columns_from_types({row[0]: row[1] for row in described}, columns)
+        # from here on the SQL names the columns by position (see SourceColumns), not by the file's names
+        if isinstance(source, pd.DataFrame):
+            table = f"__source {_sql.source_alias(_DIALECT, cols)}"
+        else:
+            table = source_sql(source, cols.internal)
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
         # a trusted log in parquet files sorted by customer is streamed and summarised a chunk at a time
         order = None if validate or isinstance(source, pd.DataFrame) else customer_order(
@@ -105,10 +153,11 @@ def summarize(
                 con.execute("DROP VIEW IF EXISTS summary")
                 con.register("summary", pa.Table.from_pandas(summary.reset_index(), preserve_index=False))
         else:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS SELECT {_sql.rename_select(_DIALECT, cols)} FROM {table}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS SELECT * FROM {table}")
             reread = collapse or summary_path is not None
             accounting = _summary_in_sql(con, cols.contract, settings, validate=validate, duplicates=duplicates,
-                                         margin_rate=margin_rate, reread=reread, rejects_path=rejects_path)
+                                         margin_rate=margin_rate, reread=reread, rejects_path=rejects_path,
+                                         original_names=_sql.original_names(cols), date_format=date_format)
             # without validation a missing id is one more "customer"; the per-customer frame is checked when
             # fetched (finish_summary), the summary table here before it is written or collapsed
             if not validate and reread and con.execute(
@@ -127,19 +176,27 @@ def summarize(
             # through Arrow: a third of the time of DuckDB's own DataFrame conversion for a million rows
             summary = finish_summary(con.sql(ordered).to_arrow_table().to_pandas(), settings, sorted_ids=True)
         return SummaryResult(summary, accounting)
+    except (duckdb.IOException, duckdb.InvalidInputException) as error:  # a file that fails part way through
+        raise read_error(source if not isinstance(source, pd.DataFrame) else "the frame", error) from error
     finally:
         if own:
             con.close()
 
 
 def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, duplicates: str,
-                    margin_rate: float | None, reread: bool, rejects_path) -> RowAccounting | None:
+                    margin_rate: float | None, reread: bool, rejects_path, original_names: dict[str, str],
+                    date_format: str | None = None) -> RowAccounting | None:
     """Validation (when ``validate``) and the summary of the view ``__raw`` as SQL steps, ending in ``summary``
     (a table when ``reread``: collapsing or writing it reads it again); returns the row accounting."""
     cutoff, holdout_end = settings["cutoff"], settings["holdout_end"]
+
+    def fetch(sql):
+        return con.execute(sql).fetchall()
+
     if validate:
+        _sql.fractional_ids(fetch, _DIALECT, cols)
         steps = _sql.validation_steps(_DIALECT, cols, cutoff=holdout_end or cutoff, duplicates=duplicates,
-                                      margin_rate=margin_rate)
+                                      margin_rate=margin_rate, date_format=date_format)
     else:
         steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols, margin_rate))]
     steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=settings["period"], unit=settings["unit"],
@@ -155,18 +212,12 @@ def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, 
         con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {step.sql}")
     if not validate:
         return None
-    queries = _sql.accounting_queries(cols.has_order_id, duplicates)
-    early = con.execute(queries["early"]).fetchall()
-    cursor = con.execute(queries["netting"])
-    netting = dict(zip([c[0] for c in cursor.description], cursor.fetchall()[0]))
-    zero_spend = con.execute(queries["zero_spend"]).fetchall()[0][0]
-    accounting = _sql.row_accounting(early, netting, zero_spend)
-    if accounting.rows_used - accounting.returns_netted == 0:
-        raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+    accounting = _sql.validated_accounting(fetch, cols.has_order_id, duplicates,
+                                            cols.timestamp_kind == "string")
     if rejects_path is not None:
         query = _sql.rejected_rows_query(_DIALECT, cols, cutoff=holdout_end or cutoff, duplicates=duplicates,
-                                         margin_rate=margin_rate)
-        _copy_parquet(con, query, rejects_path)
+                                         margin_rate=margin_rate, date_format=date_format)
+        _copy_parquet(con, query, rejects_path, names=original_names)
     return accounting
 
 
@@ -258,12 +309,12 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
     within a group) cannot go unnoticed. A progress bar counts the rows on a terminal.
     """
     d = _DIALECT
-    cutoff, holdout_end = pd.Timestamp(settings["cutoff"]), settings["holdout_end"]
-    end = pd.Timestamp(holdout_end) if holdout_end is not None else cutoff
+    cutoff, holdout_end = period_end(settings["cutoff"]), settings["holdout_end"]
+    end = period_end(holdout_end) if holdout_end is not None else cutoff
     clean = _sql.trusted_clean(d, cols.contract, margin_rate)
     margin = ", margin" if cols.contract.has_margin or margin_rate is not None else ""
     files = ", ".join(_literal(f) for f in order.files)
-    query = (f"WITH __raw AS (SELECT {_sql.rename_select(d, cols)} FROM read_parquet([{files}])) "
+    query = (f"WITH __raw AS (SELECT * FROM read_parquet([{files}]) {_sql.source_alias(d, cols)}) "
              f"SELECT customer_id, ts AS timestamp, amount{margin} FROM ({clean}) c WHERE ts <= {d.timestamp(end)}")
 
     def summarize_chunk(chunk: pa.Table) -> tuple[object, object, pd.DataFrame | None]:
@@ -272,7 +323,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
         if pc.min(chunk.column("timestamp")).as_py() <= cutoff:
             # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
             frame = chunk.to_pandas(split_blocks=True)
-            summary, ids_sorted = summary_and_order(frame, cutoff, settings["period"], holdout_end, settings["unit"])
+            summary, ids_sorted = summary_and_order(frame, settings["cutoff"], settings["period"], holdout_end,
+                                                     settings["unit"])
         ids = chunk.column("customer_id")
         if ids_sorted:
             return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary
@@ -298,7 +350,7 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
         pending.append(pool.submit(summarize_chunk, chunk))
 
     con.execute("SET preserve_insertion_order = true")
-    con.execute(f"SET threads = {max(1, threads // 2)}")
+    con.execute(f"SET threads = {max(1, int(threads) // 2)}")
     try:
         relation = con.sql(query)
         batch_rows = max(2048, CHUNK_ROWS // 2)
@@ -321,8 +373,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
                 submit(pa.Table.from_batches(batches))
             chunks.extend(future.result() for future in pending)
     finally:
-        con.execute(f"SET preserve_insertion_order = {str(preserve).lower()}")
-        con.execute(f"SET threads = {threads}")
+        con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
+        con.execute(f"SET threads = {int(threads)}")
     if any(a[1] >= b[0] for a, b in zip(chunks, chunks[1:])):  # a customer in two chunks
         return None
     summaries = [summary for _, _, summary in chunks if summary is not None]
@@ -402,12 +454,22 @@ def _check_feature_log(con, view: str, what: str) -> dict[str, str]:
     return types
 
 
-def _copy_parquet(con, query: str, path) -> None:
-    """Write a query's result to ``path`` atomically (a temporary name, then a rename)."""
+def _copy_parquet(con, query: str, path, names: dict[str, str] | None = None) -> None:
+    """Write a query's result to ``path`` atomically (a temporary name, then a rename); ``names`` renames its
+    columns (the file's own names for the internal ones), outside SQL."""
+    import pyarrow.parquet as pq
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    con.execute(f"COPY ({query}) TO {_literal(str(partial))} (FORMAT parquet)")
+    if names is None:
+        con.execute(f"COPY ({query}) TO {_literal(str(partial))} (FORMAT parquet)")
+    else:
+        reader = con.sql(query).to_arrow_reader(100_000)
+        schema = pa.schema([field.with_name(names.get(field.name, field.name)) for field in reader.schema])
+        with pq.ParquetWriter(partial, schema) as writer:
+            for batch in reader:
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
     partial.replace(path)
 
 

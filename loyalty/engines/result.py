@@ -48,6 +48,8 @@ class CollapsedStatistics:
 
     @classmethod
     def from_frames(cls, bgnbd: pd.DataFrame, gamma_gamma: pd.DataFrame, settings: dict) -> "CollapsedStatistics":
+        if len(bgnbd) == 0:
+            raise DataValidationError(no_customers(settings))
         frames = []
         for frame in (bgnbd, gamma_gamma):
             frame = frame.reset_index(drop=True).astype(float)
@@ -90,6 +92,8 @@ def finish_summary(frame: pd.DataFrame, settings: dict, sorted_ids: bool = False
     ``customer_id``, float columns, NaN for undefined margin rates, and the settings in ``attrs``.
     ``sorted_ids``: the engine sorted the ids already (DuckDB's byte order is Python's order for text and
     numbers), so the check is skipped."""
+    if len(frame) == 0:
+        raise DataValidationError(no_customers(settings))
     summary = frame.set_index("customer_id")
     if summary.index.hasnans:  # a trusted log with missing ids (a validated one rejects them)
         raise DataValidationError(MISSING_IDS)
@@ -100,6 +104,11 @@ def finish_summary(frame: pd.DataFrame, settings: dict, sorted_ids: bool = False
         summary["margin_rate"] = summary["margin_rate"].fillna(np.nan)
     summary.attrs.update(_attrs(settings))
     return summary
+
+
+def no_customers(settings: dict) -> str:
+    """The error of :func:`loyalty.data.summarize` for a log with no transaction by the cut-off."""
+    return f"no transaction on or before the cutoff {pd.Timestamp(settings['cutoff'])}: no customer to summarise"
 
 
 def _attrs(settings: dict) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.io import log_format
+from ..data.io import inspect_log, read_error
 from ..errors import DataValidationError
 from . import _sql
 from .result import CollapsedStatistics, SummaryResult, finish_summary
@@ -25,10 +25,19 @@ SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
 
 def read(spark, path) -> "pyspark.sql.DataFrame":  # noqa: F821
-    """A log file or parquet folder as a Spark DataFrame (CSV columns as text, as the pandas reader does)."""
-    if log_format(path) == "parquet":
-        return spark.read.parquet(str(path))
-    return spark.read.csv(str(path), header=True, inferSchema=False)
+    """A log file or parquet folder as a Spark DataFrame, checked first by :func:`loyalty.data.inspect_log` and
+    read as pandas reads it (CSV: comma-separated, ``"`` doubled inside quoted fields, values that span lines,
+    every column text, the header's names as pandas gives them)."""
+    log = inspect_log(path)
+    try:
+        if log.format == "parquet":
+            frame = spark.read.parquet(*log.files)
+        else:
+            frame = spark.read.csv(str(log.path), header=True, inferSchema=False, sep=",", quote='"', escape='"',
+                                   multiLine=True, encoding="UTF-8", mode="FAILFAST", enforceSchema=False)
+        return frame.toDF(*log.columns)  # by position: the names never go through Spark's parser
+    except Exception as error:  # AnalysisException, Py4JJavaError...: the file could not be read
+        raise read_error(log.path, error) from error
 
 
 def summarize(
@@ -45,6 +54,7 @@ def summarize(
     collapse: bool = False,
     summary_path: str | Path | None = None,
     rejects_path: str | Path | None = None,
+    date_format: str | None = None,
     spark=None,
 ) -> SummaryResult:
     """Validate and summarise a Spark DataFrame (or a path read by Spark); see :func:`loyalty.engines.summarize`."""
@@ -59,11 +69,37 @@ def summarize(
             raise DataValidationError("engine='spark' needs a SparkSession: pass spark=<session> or start one")
         frame = read(spark, source) if isinstance(source, (str, Path)) else spark.createDataFrame(source)
     cols = _sql.columns_from_types(dict(frame.dtypes), columns)
-    frame.createOrReplaceTempView("__source")
-    spark.sql(f"SELECT {_sql.rename_select(_DIALECT, cols)} FROM __source").createOrReplaceTempView("__raw")
+    # the SQL names the columns by position (see SourceColumns): the source's names never become SQL text
+    frame.toDF(*cols.internal).createOrReplaceTempView("__raw")
+    try:
+        return _summarize_views(spark, cols, cutoff, period, holdout_end, unit, validate=validate,
+                                duplicates=duplicates, margin_rate=margin_rate, collapse=collapse,
+                                summary_path=summary_path, rejects_path=rejects_path, date_format=date_format)
+    except Exception as error:
+        if isinstance(source, (str, Path)) and _is_read_failure(error):  # a file that fails part way through
+            raise read_error(source, error) from error
+        raise
+
+
+def _is_read_failure(error: BaseException) -> bool:
+    """A Spark job failure caused by reading the input (a truncated gzip stream, a malformed CSV row...)."""
+    if isinstance(error, DataValidationError):
+        return False
+    text = str(error)
+    return any(word in text for word in ("EOFException", "ZipException", "Malformed", "MALFORMED", "FileReadException",
+                                          "FAILED_READ_FILE", "IOException", "Unexpected end of input stream"))
+
+
+def _summarize_views(spark, cols, cutoff, period, holdout_end, unit, *, validate, duplicates, margin_rate, collapse,
+                     summary_path, rejects_path, date_format) -> SummaryResult:
+    """The validation and summary steps over the view ``__raw``."""
+    def fetch(sql):
+        return [tuple(row) for row in spark.sql(sql).collect()]
+
     if validate:
+        _sql.fractional_ids(fetch, _DIALECT, cols.contract)
         steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
-                                      duplicates=duplicates, margin_rate=margin_rate)
+                                      duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
     else:
         steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
     has_margin = cols.contract.has_margin or margin_rate is not None
@@ -81,17 +117,15 @@ def summarize(
     try:
         accounting = None
         if validate:
-            queries = _sql.accounting_queries(cols.contract.has_order_id, duplicates)
-            early = [tuple(row) for row in spark.sql(queries["early"]).collect()]
-            netting = spark.sql(queries["netting"]).collect()[0].asDict()
-            zero_spend = spark.sql(queries["zero_spend"]).collect()[0][0]
-            accounting = _sql.row_accounting(early, netting, zero_spend)
-            if accounting.rows_used - accounting.returns_netted == 0:
-                raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+            accounting = _sql.validated_accounting(fetch, cols.contract.has_order_id, duplicates,
+                                                    cols.contract.timestamp_kind == "string")
         if rejects_path is not None and validate:
             query = _sql.rejected_rows_query(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
-                                             duplicates=duplicates, margin_rate=margin_rate)
-            spark.sql(query).write.mode("overwrite").parquet(str(rejects_path))
+                                             duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
+            names = _sql.original_names(cols)
+            rejected = spark.sql(query)
+            rejected.toDF(*[names.get(c, c) for c in rejected.columns]).write.mode("overwrite").parquet(
+                str(rejects_path))
         if summary_path is not None:
             spark.table("summary").write.mode("overwrite").parquet(str(summary_path))
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}

@@ -1,0 +1,350 @@
+"""Hostile inputs: column names, settings and broken files never run SQL, crash untyped or lose rows, on any engine."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyalty.errors import DataReadError, DataValidationError, SpecError
+from loyalty.engines import summarize
+
+CUTOFF = "2024-02-01"
+LOCAL_ENGINES = ["pandas", "duckdb"]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("loyalty-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+
+
+def run(engine: str, source, spark=None, **options):
+    if engine == "spark":
+        options["spark"] = spark
+    return summarize(source, CUTOFF, engine=engine, **options)
+
+
+def write_csv(path, header, rows) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+# -- SQL injection through column names and settings ------------------------------------------------------------
+def hostile_headers(folder) -> list[str]:
+    target = str(folder / "pwned.csv")
+    return [
+        f"a\" FROM (SELECT 1); COPY (SELECT 42) TO '{target}'; --",
+        f"a` FROM (SELECT 1); INSERT OVERWRITE DIRECTORY '{target}' SELECT 42; --",
+        f"a' ; COPY (SELECT 42) TO '{target}'; --",
+        f"a\"\n; COPY (SELECT 42) TO '{target}';\n--",
+        "a\"\"\"; DROP TABLE x; --",
+    ]
+
+
+ROWS = [["c1", "2024-01-01", "10", "x"], ["c1", "2024-01-03 12:00:00", "5", "y"], ["c2", "2024-01-02", "7", "z"],
+        ["", "2024-01-02", "7", "w"], ["c2", "2024-01-02", "7", "z"]]
+
+
+def expected_summary():
+    raw = pd.DataFrame(ROWS, columns=["customer_id", "timestamp", "amount", "note"])
+    return summarize(raw, CUTOFF, engine="pandas")
+
+
+def _check_inert(engine, tmp_path, header_index, spark=None):
+    header = hostile_headers(tmp_path)[header_index]
+    path = tmp_path / "log.csv"
+    write_csv(path, [header, "timestamp", "amount", header + "_note"], ROWS)
+    expected, expected_accounting = expected_summary()
+    rejects = tmp_path / f"rejects-{engine}"
+    options = {} if engine == "pandas" else {"rejects_path": rejects}
+    summary, accounting = run(engine, path, spark, columns={"customer_id": header}, **options)
+    assert not (tmp_path / "pwned.csv").exists()
+    pd.testing.assert_frame_equal(summary, expected, check_index_type=False)
+    assert accounting == expected_accounting
+    if engine != "pandas":  # the other column keeps its name, whatever it holds
+        written = pd.read_parquet(rejects)
+        assert list(written.columns) == ["customer_id", "timestamp", "amount", header + "_note", "reason"]
+        assert sorted(written["reason"]) == ["duplicate_row", "missing_customer_id"]
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("header_index", range(5))
+def test_a_column_name_holding_sql_is_data_not_sql(engine, header_index, tmp_path):
+    _check_inert(engine, tmp_path, header_index)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("header_index", range(5))
+def test_a_column_name_holding_sql_is_data_not_sql_on_spark(spark, header_index, tmp_path):
+    _check_inert("spark", tmp_path, header_index, spark)
+
+
+def test_a_parquet_column_name_holding_sql_is_data_not_sql(tmp_path):
+    header = hostile_headers(tmp_path)[0]
+    frame = pd.DataFrame(ROWS, columns=[header, "timestamp", "amount", "note"])
+    frame.to_parquet(tmp_path / "log.parquet")
+    summary, accounting = summarize(tmp_path / "log.parquet", CUTOFF, columns={"customer_id": header})
+    assert not (tmp_path / "pwned.csv").exists()
+    expected, expected_accounting = expected_summary()
+    pd.testing.assert_frame_equal(summary, expected, check_index_type=False)
+    assert accounting == expected_accounting
+
+
+@pytest.mark.parametrize("limit", ["1GB'; COPY (SELECT 42) TO 'pwned.csv'; --", "1GB; SET threads=1", "lots", "-1GB",
+                                   "1 GB GB", ""])
+def test_a_memory_limit_that_is_not_a_size_is_a_typed_error(limit, tmp_path):
+    path = tmp_path / "log.csv"
+    write_csv(path, ["customer_id", "timestamp", "amount", "note"], ROWS)
+    with pytest.raises(SpecError, match="memory limit"):
+        summarize(path, CUTOFF, memory_limit=limit)
+    assert not (tmp_path / "pwned.csv").exists()
+
+
+@pytest.mark.parametrize("threads", [0, -2, "2; SET x=1", 1.5, True])
+def test_a_thread_count_that_is_not_a_positive_integer_is_a_typed_error(threads, tmp_path):
+    path = tmp_path / "log.csv"
+    write_csv(path, ["customer_id", "timestamp", "amount", "note"], ROWS)
+    with pytest.raises(SpecError, match="threads"):
+        summarize(path, CUTOFF, threads=threads)
+
+
+def test_memory_limits_in_any_unit_are_accepted(tmp_path):
+    from loyalty.engines.duckdb_engine import connection_settings
+
+    assert connection_settings("512mb")["memory_limit"] == "512MB"
+    assert connection_settings(" 1.5 GiB ")["memory_limit"] == "1.5GiB"
+
+
+def test_a_path_with_quotes_is_read_as_a_path(tmp_path):
+    folder = tmp_path / "it's \"here\"; --"
+    folder.mkdir()
+    write_csv(folder / "log.csv", ["customer_id", "timestamp", "amount", "note"], ROWS)
+    summary, accounting = summarize(folder / "log.csv", CUTOFF, rejects_path=folder / "rejects'.parquet",
+                                    temp_directory=folder / "spill'")
+    expected, expected_accounting = expected_summary()
+    pd.testing.assert_frame_equal(summary, expected, check_index_type=False)
+    assert (folder / "rejects'.parquet").exists()
+
+
+# -- files that cannot be read -----------------------------------------------------------------------------------
+GOOD_CSV = "customer_id,timestamp,amount\n" + "".join(f"c{i % 7},2024-01-{1 + i % 28:02d},{i}.5\n" for i in range(400))
+
+
+def _gzip_truncated(path):
+    data = gzip.compress(GOOD_CSV.encode())
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _parquet_truncated(path):
+    pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": [1.0]}).to_parquet(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 10])
+
+
+BROKEN_FILES = {
+    "zero_bytes": ("log.csv", lambda p: p.write_bytes(b""), "empty"),
+    "blank_lines_only": ("log.csv", lambda p: p.write_text("\n\n  \n"), "no header and no rows"),
+    "header_only": ("log.csv", lambda p: p.write_text("customer_id,timestamp,amount\n"), "header .* but no rows"),
+    "not_gzip": ("log.csv.gz", lambda p: p.write_text(GOOD_CSV), "gzip"),
+    "truncated_gzip": ("log.csv.gz", _gzip_truncated, "cannot read"),
+    "binary_named_csv": ("log.csv", lambda p: p.write_bytes(np.random.default_rng(1).bytes(5000)), "binary|UTF-8"),
+    "latin1_csv": ("log.csv", lambda p: p.write_bytes("customer_id,timestamp,amount\nJos\xe9,2024-01-01,1\n".encode(
+        "latin-1")), "UTF-8"),
+    "fake_parquet": ("log.parquet", lambda p: p.write_text(GOOD_CSV), "not a parquet file"),
+    "truncated_parquet": ("log.parquet", _parquet_truncated, "not a parquet file"),
+    "empty_parquet": ("log.parquet", lambda p: p.write_bytes(b""), "empty"),
+    "missing": ("absent.csv", lambda p: None, "does not exist"),
+    "folder_without_parquet": ("folder", lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), "no \\*.parquet"),
+    "unknown_extension": ("log.xlsx", lambda p: p.write_text(GOOD_CSV), "cannot tell the format"),
+    "too_many_fields": ("log.csv", lambda p: p.write_text(GOOD_CSV + "c1,2024-01-02,3,4,5\n"), "cannot read"),
+}
+
+
+def _check_broken(engine, case, tmp_path, spark=None):
+    name, make, message = BROKEN_FILES[case]
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(DataReadError, match=message) as caught:
+        run(engine, path, spark)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)  # one line, not a traceback
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+def test_a_file_that_cannot_be_read_is_a_typed_error_naming_it(engine, case, tmp_path):
+    _check_broken(engine, case, tmp_path)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+def test_a_file_that_cannot_be_read_is_a_typed_error_naming_it_on_spark(spark, case, tmp_path):
+    _check_broken("spark", case, tmp_path, spark)
+
+
+def test_a_read_error_is_a_data_validation_error():
+    assert issubclass(DataReadError, DataValidationError)
+
+
+# -- reruns ------------------------------------------------------------------------------------------------------
+def _two_duckdb_runs(tmp_path):
+    from test_engines import messy_log
+
+    path = tmp_path / "messy.csv"
+    messy_log().to_csv(path, index=False)
+    runs = [summarize(path, "2023-10-31", holdout_end="2024-01-31", rejects_path=tmp_path / f"rejects-{i}.parquet")
+            for i in range(2)]
+    return path, runs
+
+
+def test_reruns_give_the_same_counts_periods_and_rejected_rows_byte_for_byte(tmp_path):
+    path, runs = _two_duckdb_runs(tmp_path)
+    columns = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
+    assert runs[0][0][columns].to_numpy().tobytes() == runs[1][0][columns].to_numpy().tobytes()
+    assert list(runs[0][0].index) == list(runs[1][0].index) and runs[0][1] == runs[1][1]
+    assert (tmp_path / "rejects-0.parquet").read_bytes() == (tmp_path / "rejects-1.parquet").read_bytes()
+    pandas_runs = [summarize(pd.read_csv(path, dtype=str), "2023-10-31", holdout_end="2024-01-31")[0]
+                   for _ in range(2)]
+    assert pandas_runs[0].to_numpy().tobytes() == pandas_runs[1].to_numpy().tobytes()
+
+
+@pytest.mark.xfail(reason="DuckDB sums money in parallel, in an order that varies between runs: the last bits of "
+                          "monetary values can differ (issue 17, not fixed yet)", strict=False)
+def test_reruns_give_byte_identical_money_on_duckdb(tmp_path):
+    _, runs = _two_duckdb_runs(tmp_path)
+    assert runs[0][0].to_numpy().tobytes() == runs[1][0].to_numpy().tobytes()
+
+
+# -- the rules, at their edges, on every local engine ------------------------------------------------------------
+def _rules_log(tmp_path, rows, header=("customer_id", "timestamp", "amount", "order_id")):
+    path = tmp_path / "log.csv"
+    write_csv(path, list(header), rows)
+    return path
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_purchase_at_noon_on_a_date_only_cutoff_day_is_used(engine, tmp_path):
+    path = _rules_log(tmp_path, [["a", "2024-01-01", "10", "o1"], ["a", "2024-02-01 12:00:00", "5", "o2"],
+                                 ["a", "2024-02-02 00:00:00", "5", "o3"]])
+    summary, accounting = run(engine, path, holdout_end="2024-02-02")
+    assert accounting.rejected == {}
+    assert summary.loc["a", "frequency"] == 1 and summary.loc["a", "frequency_holdout"] == 1
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_same_day_cancellation_that_nets_to_rounding_error_is_fully_returned(engine, tmp_path):
+    rows = [["a", "2024-01-05 10:00", "0.1", ""], ["a", "2024-01-05 10:00", "0.2", ""],
+            ["a", "2024-01-05 11:00", "-0.3", ""], ["a", "2024-01-03", "5", ""],
+            ["b", "2024-01-05 10:00", "0.3", ""], ["b", "2024-01-05 11:00", "-0.1", ""],
+            ["b", "2024-01-05 11:00", "-0.2", ""], ["b", "2024-01-03", "5", ""]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"fully_returned": 6}
+    assert summary["frequency"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("ids", [["2.5", "2"], [" a", "a\u00a0"], ["\ta\n", "a"]])
+def test_text_ids_follow_one_whitespace_rule(engine, ids, tmp_path):
+    rows = [[ids[0], "2024-01-01", "10", "o1"], [ids[1], "2024-01-02", "5", "o2"]]
+    summary, _ = run(engine, _rules_log(tmp_path, rows))
+    expected = sorted({i.strip() for i in ids})
+    assert [str(i) for i in summary.index] == expected
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_a_fractional_numeric_id_is_an_error(engine, tmp_path):
+    frame = pd.DataFrame({"customer_id": [2.0, 2.5], "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                          "amount": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "log.parquet")
+    source = frame if engine == "pandas" else tmp_path / "log.parquet"
+    with pytest.raises(DataValidationError, match="non-integer numeric ids.*2.5"):
+        run(engine, source)
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_underscored_and_hex_numbers_are_invalid_amounts(engine, tmp_path):
+    rows = [["a", "2024-01-01", "10", "o1"], ["a", "2024-01-02", "1_000", "o2"], ["a", "2024-01-03", "0x10", "o3"],
+            ["a", "2024-01-04", " +1e1 ", "o4"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"invalid_amount": 2}
+    assert summary.loc["a", "monetary_value"] == 10.0
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_offsets_are_converted_to_utc_and_counted(engine, tmp_path):
+    rows = [["a", "2024-01-01T10:00:00Z", "10", "o1"], ["a", "2024-01-31T23:30:00-05:00", "5", "o2"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    # 23:30 at -05:00 is 04:30 UTC on 1 February: still on or before the cut-off (2024-02-01, the whole day)
+    assert accounting.rejected == {}
+    assert accounting.notes["timestamps_converted_to_UTC"] == 2
+    assert accounting.notes["distinct_utc_offsets"] == 2
+    assert summary.loc["a", "frequency"] == 1.0 and summary.loc["a", "recency"] == 31.0
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("timestamps, message", [
+    (["2024-01-01T10:00:00Z", "2024-01-02 10:00"], "mixes time-zone-aware"),
+    (["01/02/2024", "2024-01-02"], "slash dates"),
+])
+def test_mixed_zones_and_slash_dates_are_errors(engine, timestamps, message, tmp_path):
+    rows = [["a", ts, "10", f"o{i}"] for i, ts in enumerate(timestamps)]
+    with pytest.raises(DataValidationError, match=message):
+        run(engine, _rules_log(tmp_path, rows))
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("date_format, second, first", [("%d/%m/%Y", "13/01/2024", "2024-01-13"),
+                                                         ("%m/%d/%Y %H:%M", "01/13/2024 08:00", "2024-01-02")])
+def test_a_date_format_says_which_way_slash_dates_read(engine, date_format, second, first, tmp_path):
+    stamp = "01/02/2024" + (" 10:30" if "%H" in date_format else "")  # 1 February, or 2 January
+    rows = [["a", stamp, "10", "o1"], ["a", second, "4", "o2"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows), date_format=date_format)
+    assert accounting.rejected == {}
+    assert summary.loc["a", "T"] == (pd.Timestamp(CUTOFF) - pd.Timestamp(first)).days
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+def test_placeholder_years_are_counted_rejects_not_crashes(engine, tmp_path):
+    rows = [["a", "2024-01-01", "10", "o1"], ["a", "9999-12-31", "5", "o2"], ["a", "1500-01-01", "5", "o3"]]
+    summary, accounting = run(engine, _rules_log(tmp_path, rows))
+    assert accounting.rejected == {"timestamp_out_of_range": 2}
+    assert accounting.rows_read == 3 == accounting.rows_used + accounting.rows_rejected
+
+
+@pytest.mark.parametrize("engine", LOCAL_ENGINES)
+@pytest.mark.parametrize("rate", [float("nan"), -0.5, 1.5, "x"])
+def test_margin_rates_outside_zero_one_are_refused(engine, rate, tmp_path):
+    path = _rules_log(tmp_path, [["a", "2024-01-01", "10", "o1"]])
+    with pytest.raises(DataValidationError, match="margin_rate"):
+        run(engine, path, margin_rate=rate)
+
+
+def test_netting_keeps_the_quantity_bought():
+    from loyalty.data import validate_transactions
+
+    raw = pd.DataFrame({"customer_id": ["a", "a", "a"], "timestamp": ["2024-01-01"] * 3,
+                        "amount": ["10", "30", "-8"], "quantity": ["1", "3", "-1"], "order_id": ["o1"] * 3})
+    result = validate_transactions(raw)
+    assert result.transactions["quantity"].tolist() == [1.0, 3.0]
+    assert result.transactions["amount"].tolist() == [8.0, 24.0]
