@@ -15,7 +15,7 @@ from loyalty.clv import CLVModel
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
 from loyalty.errors import SpecError
-from loyalty.jobs import read_scores
+from loyalty.jobs import load_pipeline, read_scores, run_score
 from loyalty.targeting import BUILTIN_POLICIES
 from loyalty.targeting.budgets import rank_order
 from loyalty.targeting.economics import LIFECYCLE_INPUTS, net_window_margin
@@ -116,6 +116,20 @@ def test_recommended_actions_are_the_experiments_lifecycle_top_share(scored):
     short_term = np.zeros(len(expected), dtype=bool)
     short_term[rank_order(expected["uplift_net_margin"])[:k]] = True
     assert (chosen != short_term).any()
+
+
+def test_a_lifecycle_uplift_model_scored_without_a_clv_model_is_refused_before_writing(scored, monkeypatch):
+    # The spec reader already asks for a customer-base family; this guards run_score when that base is another
+    # registered family, which has no window split to value retention with.
+    *_, score = scored
+    spec = load_pipeline(score)
+    del spec["models"]["clv"]
+    monkeypatch.chdir(score.parent.parent)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{score.parent.parent / 'mlflow.db'}")
+    spec["output"]["path"] = "scores/without_clv_{as_of}.parquet"
+    with pytest.raises(SpecError, match="need a CLV model to value retention: add models.clv"):
+        run_score(spec, as_of=AS_OF)
+    assert not (score.parent.parent / "scores" / f"without_clv_{AS_OF}.parquet").exists()
 
 
 def test_a_lifecycle_uplift_spec_needs_a_horizon_beyond_the_window(tmp_path):
