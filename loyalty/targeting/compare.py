@@ -39,9 +39,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..clv import CLVModel
-from ..clv.window import WINDOW_VALUE_COLUMNS, window_values
 from ..errors import ConvergenceError, DataValidationError
 from ..uplift import default_estimator, make_learner
+from ..clv.window import WINDOW_VALUE_COLUMNS, window_values
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
 from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
