@@ -40,8 +40,8 @@ from tqdm.auto import tqdm
 
 from ..clv import CLVModel
 from ..errors import ConvergenceError, DataValidationError
-from ..uplift import default_estimator, make_learner
 from ..clv.window import WINDOW_VALUE_COLUMNS, window_values
+from ..uplift import default_estimator, make_learner
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
 from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
