@@ -139,3 +139,34 @@ def test_a_lifecycle_uplift_spec_needs_a_horizon_beyond_the_window(tmp_path):
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(SpecError, match=r"settings.horizon_days \(28\) must be longer than settings.window_days"):
         load_uplift_spec(path)
+
+
+@pytest.fixture(scope="module")
+def short_campaign_files(tmp_path_factory):
+    """A simulated campaign handed over as files whose log stops 200 days after the campaign date."""
+    from loyalty.simulate import SimulationConfig, simulate
+
+    world = simulate(SimulationConfig().replace(n_customers=1500), seed=2)
+    folder = tmp_path_factory.mktemp("short_campaign")
+    log = world.transactions[world.transactions["timestamp"] < world.t0 + pd.Timedelta(days=200)]
+    log.to_parquet(folder / "transactions.parquet")
+    world.assignments.to_csv(folder / "assignments.csv", index=False)
+    return {"transactions": str(folder / "transactions.parquet"), "assignments": str(folder / "assignments.csv")}
+
+
+def _lifecycle_settings(files: dict, horizon_days: int) -> dict:
+    return {"campaign": {"files": files}, "outcome": "lifecycle", "window_days": 28, "horizon_days": horizon_days,
+            "learner": "X", "n_estimators": 10, "seed": 0}
+
+
+def test_a_lifecycle_model_refuses_a_campaign_log_shorter_than_its_horizon(short_campaign_files):
+    from loyalty.errors import DataValidationError
+    from loyalty.uplift.deploy import fit_uplift_model
+
+    with pytest.raises(DataValidationError, match=r"needs 364 days of transactions after every assignment.*"
+                                                  r"shorten settings.horizon_days"):
+        fit_uplift_model(_lifecycle_settings(short_campaign_files, 364))
+    model, features, metadata = fit_uplift_model(_lifecycle_settings(short_campaign_files, 150))
+    predicted = model.predict(features)
+    assert metadata["horizon_days"] == 150 and len(predicted) == len(features) == 1500
+    assert ((predicted["p_retained_control"] > 0) & (predicted["p_retained_control"] < 1)).all()

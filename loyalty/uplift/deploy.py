@@ -114,6 +114,15 @@ def _fit_lifecycle(response: MultiArmUplift, settings: dict, clean, assignments,
         raise DataValidationError(
             f"outcome: lifecycle compares one offer against control; the campaign has {len(response.arms_)} "
             f"offers {[str(arm) for arm in response.arms_]}: fit one model per offer")
+    if "files" in settings["campaign"]:  # a simulated world runs past its horizon by construction
+        observed_until = clean["timestamp"].max().normalize() + pd.Timedelta(days=1)  # the day after the last sale
+        needed = assignments["assigned_at"].max() + pd.Timedelta(days=settings["horizon_days"])
+        if needed > observed_until:
+            last = (observed_until - pd.Timedelta(days=1)).date()
+            raise DataValidationError(
+                f"outcome: lifecycle needs {settings['horizon_days']} days of transactions after every assignment, "
+                f"up to {needed.date()}, but the campaign's log ends on {last}: shorten settings.horizon_days or "
+                "use a longer log")
     treated = outcomes["treatment"].to_numpy() != 0
     # horizon_outcomes discounts only long_net_margin, which is not used here: retained is undiscounted
     retained = horizon_outcomes(clean, assignments.assign(treatment=treated.astype(int)), settings["window_days"],
