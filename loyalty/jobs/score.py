@@ -24,7 +24,8 @@ from .data import job_date, load_summary
 from .registry import families
 from .plots import distribution_figure
 
-__all__ = ["run_score", "recommend_actions", "read_scores", "write_scores", "SCORES_METADATA_KEY"]
+__all__ = ["run_score", "recommend_actions", "lifecycle_inputs", "read_scores", "write_scores",
+           "SCORES_METADATA_KEY"]
 
 #: Parquet schema metadata key holding the scoring context (as-of date, model versions, horizons).
 SCORES_METADATA_KEY = b"loyalty.scores"
@@ -62,12 +63,15 @@ def run_score(spec: dict, as_of=None) -> dict:
                             f"{ref['name']}@{ref['alias']} (version {version.version})")
             context["models"][family.name] = f"models:/{ref['name']}/{version.version}"
         mlflow.set_tags({f"model.{name}": uri for name, uri in context["models"].items()})
+        lifecycle = _lifecycle_metadata(models, spec)
 
         scores = None
         for family in chosen:
             predicted = _predict(models[family.name], _conform(models[family.name], inputs[family.name]), family.name)
             scores = predicted if scores is None else scores.join(predicted, how="left")
         scores = scores.sort_index()
+        if lifecycle is not None:
+            scores = lifecycle_inputs(scores, models["clv"].unwrap_python_model().model, summary, lifecycle)
         if spec.get("targeting"):
             scores = recommend_actions(scores, **spec["targeting"])
             context["targeting"] = spec["targeting"]
@@ -120,6 +124,52 @@ def recommend_actions(scores: pd.DataFrame, policy: str, budget: float, seed: in
     out = scores.copy()
     out["policy_score"] = policy_score.to_numpy(dtype=float)
     out["recommended_action"] = np.where(chosen, best_offer, "none").astype(object)
+    return out
+
+
+def _lifecycle_metadata(models: dict, spec: dict) -> dict | None:
+    """The uplift model's metadata when it is a lifecycle model (``outcome: lifecycle``), else None; a
+    :class:`SpecError` when no CLV model is scored with it to value retention."""
+    if "uplift" not in models:
+        return None
+    metadata = models["uplift"].unwrap_python_model().metadata
+    if metadata.get("outcome") != "lifecycle":
+        return None
+    if "clv" not in models:
+        where = spec.get("__file__", "the scoring spec")
+        raise SpecError(f"{where}: the uplift model {spec['models']['uplift']['name']!r} predicts lifecycle inputs, "
+                        "which need a CLV model to value retention: add models.clv")
+    return metadata
+
+
+def lifecycle_inputs(scores: pd.DataFrame, clv_model, summary: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+    """Add the lifecycle score's inputs and the score to ``scores``, computed as the targeting experiment does
+    (:func:`loyalty.targeting.score_campaign`).
+
+    ``scores`` has a lifecycle uplift model's outputs (``uplift_converted[<offer>]``, ``p_retained_control``,
+    ``uplift_retention``; ``metadata`` is its metadata: window, horizon, the offer's ``discount_rate`` and
+    ``contact_cost``); ``clv_model`` is the fitted :class:`loyalty.clv.CLVModel` and ``summary`` the customers'
+    summary it scores. Adds ``uplift_response``, ``expected_window_purchases``, ``clv_window``, ``residual_clv``
+    (:func:`loyalty.clv.window.window_values` over the uplift model's window and horizon, discounted at the CLV
+    model's rate), ``uplift_net_margin`` (:func:`loyalty.targeting.economics.net_window_margin`),
+    ``retention_value`` and ``uplift_lifecycle`` (:func:`loyalty.targeting.economics.lifecycle_scores`).
+    """
+    from ..clv.window import window_values
+    from ..targeting.economics import lifecycle_scores, net_window_margin, retention_value
+
+    values = window_values(clv_model.bgnbd_, clv_model.gamma_gamma_, summary, metadata["window_days"],
+                           metadata["horizon_days"], clv_model.annual_discount_rate)
+    values.index = values.index.astype(str)
+    values = values.reindex(scores.index.astype(str))
+    out = scores.copy()
+    out["uplift_response"] = scores[f"uplift_converted[{metadata['arms'][0]}]"]
+    for column in ("expected_window_purchases", "clv_window", "residual_clv"):
+        out[column] = values[column].to_numpy()
+    out["uplift_net_margin"] = net_window_margin(
+        out["uplift_response"], values["expected_spend"].to_numpy(), values["margin_rate"].to_numpy(),
+        metadata["discount_rate"], out["expected_window_purchases"], metadata["contact_cost"])
+    out["retention_value"] = retention_value(out["uplift_retention"], out["p_retained_control"], out["residual_clv"])
+    out["uplift_lifecycle"] = lifecycle_scores(out)
     return out
 
 

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from ..clv import CLVModel
 from ..data.campaign import load_campaign_files
 from ..errors import ConvergenceError, DataValidationError
+from ..clv.window import WINDOW_VALUE_COLUMNS, window_values
 from ..uplift import default_estimator, make_learner
 from .campaign_data import (
     CampaignData,
@@ -204,9 +205,9 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
 
 
 def _value_scores(data: CampaignData, index) -> pd.DataFrame:
-    """BG/NBD + Gamma-Gamma at the campaign date: CLV over the horizon and the window, expected window purchases,
-    spend per purchase, margin rate and P(churn in the horizon). Customers with no history get zeros (and
-    P(churn) = 1): the campaign cannot reach spend that does not exist."""
+    """BG/NBD + Gamma-Gamma at the campaign date (:func:`loyalty.clv.window.window_values`): CLV over the horizon
+    and the window, expected window purchases, spend per purchase, margin rate and P(churn in the horizon).
+    Customers with no history get zeros (and P(churn) = 1): the campaign cannot reach spend that does not exist."""
     summary = data.summary
     horizon = data.info.get("horizon_days") or 364
     window = data.info.get("response_window_days") or 28
@@ -217,23 +218,12 @@ def _value_scores(data: CampaignData, index) -> pd.DataFrame:
         model = CLVModel(horizon=horizon, period="D", annual_discount_rate=rate).fit(fit_on)
     except ConvergenceError as exc:  # pragma: no cover - reported, not hidden
         raise DataValidationError(f"the CLV model did not fit the campaign's history: {exc}") from exc
-    short = CLVModel.from_models(model.bgnbd_, model.gamma_gamma_, horizon=window, period="D",
-                                 annual_discount_rate=rate)
-    margin_rate = fit_on["margin_rate"].fillna(fit_on["margin_rate"].mean())
-    values = {
-        "clv": model.score(fit_on, interval=None)["clv"].to_numpy(),
-        "clv_window": short.score(fit_on, interval=None)["clv"].to_numpy(),
-        "expected_window_purchases": model.bgnbd_.expected_purchases(fit_on, window).to_numpy(),
-        "expected_spend": model.gamma_gamma_.expected_spend(fit_on).to_numpy(),
-        "margin_rate": margin_rate.to_numpy(),
-        "p_churn": model.bgnbd_.p_no_purchase(fit_on, horizon).to_numpy(),
-    }
-    out = pd.DataFrame(0.0, index=index, columns=list(values))
+    values = window_values(model.bgnbd_, model.gamma_gamma_, fit_on, window, horizon, rate)
+    out = pd.DataFrame(0.0, index=index, columns=list(WINDOW_VALUE_COLUMNS))
     out["p_churn"] = 1.0
-    out["margin_rate"] = float(margin_rate.mean())
-    for column, array in values.items():
-        out.loc[known, column] = array
-    out["residual_clv"] = out["clv"] - out["clv_window"]
+    out["margin_rate"] = float(values["margin_rate"].mean())
+    for column in WINDOW_VALUE_COLUMNS:
+        out.loc[known, column] = values[column].to_numpy()
     return out
 
 

@@ -18,6 +18,8 @@ def fit(settings: dict, data: ModelData) -> Fitted:
     model, features, metadata = fit_uplift_model(settings)
     metrics = {"uplift.campaign_customers": metadata["campaign_customers"],
                "uplift.treated_share": metadata["treated_share"]}
+    if metadata["outcome"] == "lifecycle":
+        metrics["uplift.retention_log_odds_shift"] = model.retention.shift_
     return Fitted(model, features[metadata["features"]], metadata, metrics)
 
 
@@ -51,7 +53,8 @@ def load(directory: Path):
 
 
 def context(model, metadata: dict) -> dict:
-    return {"outcome": metadata["outcome"], "window_days": metadata["window_days"]}
+    keys = ("outcome", "window_days", "horizon_days", "discount_rate", "contact_cost")
+    return {key: metadata[key] for key in keys if key in metadata}
 
 
 UPLIFT_FAMILY = ModelFamily(name="uplift", read_settings=load_uplift_spec, fit=fit, inputs=inputs, predict=predict,
