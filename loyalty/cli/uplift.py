@@ -81,18 +81,16 @@ def _frame(args, features: list[str] | None = None):
         return _table_frame(args, features)
     if args.transactions is None or args.assignments is None or args.window_days is None:
         raise DataValidationError("give --table, or --transactions with --assignments and --window-days")
-    import pandas as pd
-
-    from ..data import read_transactions, validate_transactions
+    from ..data import load_campaign_files
     from ..uplift import campaign_frame
 
-    validated = validate_transactions(read_transactions(args.transactions))
-    print(f"validation: {validated.accounting}")
-    assignments = _read_table(args.assignments)
-    assignments["assigned_at"] = pd.to_datetime(assignments["assigned_at"])
+    loaded = load_campaign_files(args.transactions, args.assignments, control=args.control,
+                                 margin_rate=args.margin_rate)
+    print(f"validation: {loaded.accounting}")
+    assignments = loaded.assignments.assign(treatment=loaded.assignments["arm"])
     attributes = _read_table(args.attributes) if args.attributes else None
-    control = _control(args, assignments["treatment"])
-    X, outcomes = campaign_frame(validated.transactions, assignments, args.window_days, control=control,
+    control = loaded.control
+    X, outcomes = campaign_frame(loaded.transactions, assignments, args.window_days, control=control,
                                  attributes=attributes, margin_rate=args.margin_rate)
     if features:
         X = X.reindex(columns=features)

@@ -13,7 +13,7 @@ from pathlib import Path
 import lightgbm
 import pandas as pd
 
-from ..data import read_transactions, validate_transactions
+from ..data import load_campaign_files, validate_transactions
 from ..errors import DataValidationError, SpecError
 from ..data.features import DEFAULT_WINDOWS, build_features
 from ..specs import check_fields, read_model_settings
@@ -41,7 +41,9 @@ def load_uplift_spec(path) -> dict:
         check_fields(campaign["simulator"] or {}, {"customers": int, "seed": int},
                      f"{where}: settings.campaign.simulator")
     elif set(campaign) == {"files"}:
-        files = check_fields(campaign["files"] or {}, {"transactions": str, "assignments": str},
+        files = check_fields(campaign["files"] or {},
+                             {"transactions": str, "assignments": str, "columns": dict, "assignment_columns": dict,
+                              "campaign_id": (str, int), "control": (str, int), "arm": (str, int)},
                              f"{where}: settings.campaign.files")
         for name in ("transactions", "assignments"):
             if name not in files:
@@ -77,21 +79,21 @@ def fit_uplift_model(settings: dict) -> tuple[MultiArmUplift | LifecycleUplift, 
     """Fit the uplift model of ``settings`` on its campaign; returns the model, its training features and the
     metadata scoring needs (outcome, features, arms; with ``outcome: lifecycle`` also the horizon and the offer's
     ``discount_rate`` and ``contact_cost``)."""
-    clean, assignments = _campaign(settings["campaign"])
+    clean, assignments, control = _campaign(settings["campaign"])
     X = campaign_features(clean, assignments)[list(BEHAVIOURAL_FEATURES)]
-    outcomes = campaign_outcomes(clean, assignments, settings["window_days"])
+    outcomes = campaign_outcomes(clean, assignments, settings["window_days"], control=control)
     lifecycle = settings["outcome"] == "lifecycle"
     binary = settings["outcome"] != "net_margin"
     target = "converted" if lifecycle else settings["outcome"]
     treatment = outcomes["treatment"].to_numpy()
-    model = MultiArmUplift(_learner(settings, binary), control=0).fit(X, outcomes[target].to_numpy(dtype=float),
+    model = MultiArmUplift(_learner(settings, binary), control=control).fit(X, outcomes[target].to_numpy(dtype=float),
                                                                       treatment)
     metadata = {"outcome": settings["outcome"], "window_days": settings["window_days"],
                 "features": list(BEHAVIOURAL_FEATURES), "windows": list(DEFAULT_WINDOWS),
                 "arms": [str(arm) for arm in model.arms_], "campaign": settings["campaign"],
-                "campaign_customers": int(len(X)), "treated_share": float((treatment != 0).mean())}
+                "campaign_customers": int(len(X)), "treated_share": float((treatment != control).mean())}
     if lifecycle:
-        model, terms = _fit_lifecycle(model, settings, clean, assignments, X, outcomes)
+        model, terms = _fit_lifecycle(model, settings, clean, assignments, X, outcomes, control)
         metadata.update(horizon_days=settings["horizon_days"], **terms)
     X.index = assignments["customer_id"].astype(str)
     X.index.name = "customer_id"
@@ -104,7 +106,7 @@ def _learner(settings: dict, binary: bool):
     return make_learner(settings["learner"], estimator, "binary" if binary else "continuous", settings["seed"])
 
 
-def _fit_lifecycle(response: MultiArmUplift, settings: dict, clean, assignments, X, outcomes):
+def _fit_lifecycle(response: MultiArmUplift, settings: dict, clean, assignments, X, outcomes, control):
     """The retention half of a lifecycle model and the offer's terms, as the targeting experiment fits them
     (:func:`loyalty.targeting.score_campaign`): retained = a purchase after the window, within the horizon."""
     from ..targeting.campaign_data import horizon_outcomes
@@ -123,7 +125,7 @@ def _fit_lifecycle(response: MultiArmUplift, settings: dict, clean, assignments,
                 f"outcome: lifecycle needs {settings['horizon_days']} days of transactions after every assignment, "
                 f"up to {needed.date()}, but the campaign's log ends on {last}: shorten settings.horizon_days or "
                 "use a longer log")
-    treated = outcomes["treatment"].to_numpy() != 0
+    treated = outcomes["treatment"].to_numpy() != control
     # horizon_outcomes discounts only long_net_margin, which is not used here: retained is undiscounted
     retained = horizon_outcomes(clean, assignments.assign(treatment=treated.astype(int)), settings["window_days"],
                                 settings["horizon_days"], 0.0)["retained"].to_numpy()
@@ -158,24 +160,25 @@ class LifecycleUplift:
         return out
 
 
-def _campaign(campaign: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(clean transaction log, assignments) of the campaign to learn from: files, or a simulated world."""
+def _campaign(campaign: dict) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """(clean transaction log, assignments, control label) of the campaign to learn from: files, read and
+    validated by :func:`loyalty.data.load_campaign_files` (the one campaign loader, rejects counted), or a
+    simulated world."""
     if "files" in campaign:
         files = campaign["files"]
-        clean = validate_transactions(read_transactions(files["transactions"])).transactions
-        path = Path(files["assignments"])
-        assignments = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
-        assignments["assigned_at"] = pd.to_datetime(assignments["assigned_at"])
-        if "customer_id" in assignments and clean["customer_id"].dtype == object:
-            assignments["customer_id"] = assignments["customer_id"].astype(str)
-        return clean, assignments.reset_index(drop=True)
+        loaded = load_campaign_files(files["transactions"], files["assignments"], columns=files.get("columns"),
+                                     assignment_columns=files.get("assignment_columns"),
+                                     campaign_id=files.get("campaign_id"), control=files.get("control"),
+                                     arm=files.get("arm"))
+        assignments = loaded.assignments.assign(treatment=loaded.assignments["arm"])
+        return loaded.transactions, assignments.reset_index(drop=True), loaded.control
     from ..simulate import SimulationConfig, simulate
 
     options = campaign["simulator"] or {}
     config = SimulationConfig()
     config = config.replace(n_customers=options.get("customers", config.n_customers))
     world = simulate(config, seed=options.get("seed", 0))
-    return validate_transactions(world.transactions).transactions, world.assignments.reset_index(drop=True)
+    return validate_transactions(world.transactions).transactions, world.assignments.reset_index(drop=True), 0
 
 
 def uplift_inputs(transactions: pd.DataFrame, as_of, metadata: dict) -> pd.DataFrame:
