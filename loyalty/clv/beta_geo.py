@@ -67,7 +67,7 @@ class BetaGeo(LikelihoodModel):
         collapsed statistics of :func:`loyalty.engines.collapsed_statistics`): the same fit from a table whose
         size does not grow with the customers.
         """
-        x, t_x, T = _rfm_arrays(summary)
+        x, t_x, T = rfm_arrays(summary)
         if len(x) == 0:
             raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
         if not np.any(x > 0):
@@ -272,7 +272,7 @@ class BetaGeo(LikelihoodModel):
                 f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
                 "summarize with the same unit"
             )
-        return _rfm_arrays(summary)
+        return rfm_arrays(summary)
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
@@ -296,7 +296,13 @@ class BetaGeo(LikelihoodModel):
         return fitter
 
 
-def _rfm_arrays(summary: pd.DataFrame):
+def rfm_arrays(summary: pd.DataFrame):
+    """``frequency``, ``recency`` and ``T`` of a customer summary as float arrays, checked.
+
+    Raises :class:`~loyalty.errors.DataValidationError` naming the missing column, or the count of invalid rows
+    (non-finite values, non-integer or negative frequency, recency outside [0, T], recency inconsistent with
+    frequency, T <= 0) with examples. Shared by the continuous-time repeat-purchase models.
+    """
     for column in ("frequency", "recency", "T"):
         if column not in summary.columns:
             raise DataValidationError(
