@@ -4,6 +4,8 @@
 - :func:`load_cdnow_summary`: the published per-customer calibration summary of the CDNOW sample
   (x, t_x, T in weeks, zbar), the input behind Fader, Hardie & Lee (2005).
 - :func:`load_hillstrom`: the Hillstrom (MineThatData, 2008) randomized e-mail experiment.
+- :func:`load_donations`: the 11,104 first-time donors of Fader, Hardie & Shang (2010), collapsed (BG/BB).
+- :func:`load_retention_cohorts`: two cohorts' active customers per year, Fader & Hardie (2007) (sBG).
 
 Example
 -------
@@ -19,7 +21,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_cdnow", "load_cdnow_summary", "load_hillstrom"]
+__all__ = ["load_cdnow", "load_cdnow_summary", "load_hillstrom", "load_donations", "load_retention_cohorts"]
 
 _DATA = resources.files(__name__) / "data"
 
@@ -100,3 +102,38 @@ def load_hillstrom() -> pd.DataFrame:
         frame = pd.read_csv(fh, compression="gzip")
     frame.insert(0, "customer_id", [f"H{i:05d}" for i in range(1, len(frame) + 1)])
     return frame
+
+
+def load_donations() -> pd.DataFrame:
+    """The donation histories of Fader, Hardie & Shang (2010), collapsed: one row per distinct history.
+
+    11,104 people who first donated to a US non-profit in 1995, observed at its six yearly appeals 1996-2001
+    (Fader, Hardie & Shang, 2010, "Customer-base analysis in a discrete-time noncontractual setting",
+    *Marketing Science* 29(6)); the input of :class:`loyalty.clv.BetaGeoBetaBinom`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        22 rows, columns ``frequency`` (x, appeals with a donation), ``recency`` (t_x, the last such appeal,
+        1..6, 0 when x = 0), ``n_periods`` (n = 6 appeals) and ``weights`` (donors with that history; 11,104 in
+        all). The publisher's column ``periods`` is renamed ``n_periods``.
+    """
+    with _open("donations.csv.gz") as fh:
+        raw = pd.read_csv(fh, compression="gzip")
+    return raw.rename(columns={"periods": "n_periods"})
+
+
+def load_retention_cohorts() -> pd.DataFrame:
+    """Customers still active at the start of each year, per 1,000 acquired, for two cohorts of one company.
+
+    Fader & Hardie (2007), "How to project customer retention", *Journal of Interactive Marketing* 21(1), 76-90,
+    Table 1: the paper fits the shifted-beta-geometric model (:class:`loyalty.clv.ShiftedBetaGeo`) to years
+    0-7 and judges the projection on years 8-12.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year`` (0..12), columns ``high_end`` and ``regular`` (active customers; 1,000 at year 0).
+    """
+    with _open("retention_cohorts_fader_hardie_2007.csv.gz") as fh:
+        return pd.read_csv(fh, compression="gzip", index_col="year")
