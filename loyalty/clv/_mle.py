@@ -17,7 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import ConvergenceError, NotFittedError
 
-__all__ = ["LikelihoodModel", "unique_rows", "unique_counts"]
+__all__ = ["LikelihoodModel", "unique_rows", "unique_counts", "lifetimes_log_covariance"]
 
 #: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
@@ -326,3 +326,14 @@ def _invert(hessian: np.ndarray) -> np.ndarray:
         stacklevel=3,
     )
     return np.full(hessian.shape, np.nan)
+
+
+def lifetimes_log_covariance(fitter, names, params: dict) -> np.ndarray | None:
+    """Covariance of the log parameters from a fitted ``lifetimes`` fitter's natural-scale ``variance_matrix_``
+    (delta method: divide by the outer product of the estimates); None when the fitter has none."""
+    matrix = getattr(fitter, "variance_matrix_", None)
+    if matrix is None:
+        return None
+    matrix = np.asarray(pd.DataFrame(matrix).loc[list(names), list(names)], dtype=float)
+    scale = np.array([params[n] for n in names])
+    return matrix / np.outer(scale, scale)
