@@ -6,7 +6,7 @@ U. & Hoppe, D. (2008). Erratum on the MBG/NBD model. *IJRM* 25(3), 225-226.
 
 As BG/NBD (:class:`~loyalty.clv.BetaGeo`), a live customer buys at rate λ ~ Gamma(r, α) and may drop out with
 probability p ~ Beta(a, b), but the coin is also tossed right after the first purchase, so a customer without
-repeat purchases may already be gone. Its likelihood (Batislam et al., eq. 5):
+repeat purchases may already be gone. Its likelihood is
 
     L = Γ(r + x) αʳ / Γ(r) · B(a, b + x + 1) / B(a, b)
         · [(α + T)^-(r+x) + a / (b + x) · (α + t_x)^-(r+x)]
@@ -178,7 +178,7 @@ class ModifiedBetaGeo(LikelihoodModel):
         return pd.Series(1.0 - alive + alive * silent, index=summary.index, name="p_no_purchase")
 
     def expected_purchases_new_customer(self, t) -> np.ndarray:
-        """E[X(t)], repeat purchases of a customer just acquired (Batislam et al. 2007, eq. 8); ``t`` in the
+        """E[X(t)], repeat purchases of a customer just acquired (Batislam et al. 2007); ``t`` in the
         model's time unit."""
         self._require_fitted()
         r, alpha, a, b = (self.params_[k] for k in self._param_names)
