@@ -85,7 +85,7 @@ def test_sbg_retention_rises_as_the_churn_prone_leave(fitted):
     gamma=st.floats(0.05, 10.0), delta=st.floats(0.05, 10.0), n=st.integers(1, 20), d=st.floats(0.02, 0.5),
 )
 def test_sbg_derl_and_del_equal_their_discounted_sums(gamma, delta, n, d):
-    model = ShiftedBetaGeo().fit([1000, 869, 743])  # any fitted model, then the drawn parameters set
+    model = ShiftedBetaGeo().fit([1000, 869, 743, 653])  # any fitted model, then the drawn parameters set
     model.params_ = {"gamma": gamma, "delta": delta}
     horizon = np.arange(0, 4000)
     survival = model.survival(horizon)
@@ -113,6 +113,12 @@ def test_sbg_with_only_the_first_renewal_observed_says_so():
     customers = pd.DataFrame({"periods": [1, 1, 2, 2], "churned": [True, True, False, False]})
     with pytest.raises(ConvergenceError, match="first renewal only"):
         ShiftedBetaGeo().fit(customers)
+
+
+def test_sbg_on_falling_retention_names_the_observed_rates():
+    # retention 0.869 then 0.855: no sign of heterogeneity, the likelihood runs to the constant-churn boundary
+    with pytest.raises(ConvergenceError, match="0.869, 0.855"):
+        ShiftedBetaGeo().fit([1000, 869, 743])
 
 
 def test_sbg_rejects_a_cohort_that_grows():

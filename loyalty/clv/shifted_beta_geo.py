@@ -275,8 +275,25 @@ def _statistics(periods, churned, weights) -> dict:
 def _describe(stats) -> str:
     churners = float(stats["w_churn"].sum())
     total = float(stats["weights"].sum())
-    last = max(stats["t_churn"].max(initial=0.0), stats["t_alive"].max(initial=0.0) + 1.0)
-    return f"{int(total):,} customers, {int(churners):,} of them churned, observed over up to {int(last)} periods"
+    last = int(max(stats["t_churn"].max(initial=0.0), stats["t_alive"].max(initial=0.0) + 1.0))
+    rates = ", ".join(f"{r:.3f}" for r in _observed_retention(stats, min(last, 6)))
+    return (
+        f"{int(total):,} customers, {int(churners):,} of them churned, observed over up to {last} periods, "
+        f"observed retention at the first renewals {rates} (sBG needs retention that rises as the churn-prone "
+        "leave; flat or falling retention drives it to its constant-churn boundary)"
+    )
+
+
+def _observed_retention(stats, decisions: int) -> list[float]:
+    """Share of the customers at each renewal decision t = 1, 2, ... who renewed (Kaplan-Meier style)."""
+    rates = []
+    for t in range(1, decisions + 1):
+        renewed = stats["w_churn"][stats["t_churn"] > t].sum() + stats["w_alive"][stats["t_alive"] >= t].sum()
+        at_risk = renewed + stats["w_churn"][stats["t_churn"] == t].sum()
+        if at_risk == 0:
+            break
+        rates.append(float(renewed / at_risk))
+    return rates
 
 
 def _check_identified(stats) -> None:
