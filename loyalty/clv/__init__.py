@@ -9,8 +9,14 @@
 """
 
 from .beta_geo import BetaGeo
+from .beta_geo_beta_binom import BetaGeoBetaBinom
 from .gamma_gamma import GammaGamma
 from .model import CLVModel
+from .modified_beta_geo import ModifiedBetaGeo
+from .shifted_beta_geo import ShiftedBetaGeo
 from .value import customer_lifetime_value
 
-__all__ = ["BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value"]
+__all__ = [
+    "BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value",
+    "ModifiedBetaGeo", "BetaGeoBetaBinom", "ShiftedBetaGeo",
+]
