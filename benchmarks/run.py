@@ -1,4 +1,5 @@
-"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, and the scale benchmark.
+"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the other BTYD fits
+(``bench_btyd.py``, each entry at its own sizes), and the scale benchmark.
 
 Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
@@ -29,6 +30,9 @@ def main(argv=None) -> None:
         spec.loader.exec_module(module)
         if hasattr(module, "run"):
             module.run(sizes)
+    import bench_btyd
+
+    bench_btyd.run(sizes=[10_000] if args.quick else None)
     if not args.quick:
         import bench_scale
 
