@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, gammaln, hyp2f1, logsumexp, polygamma
+from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
 from ._mle import LikelihoodModel, lifetimes_log_covariance, unique_rows
@@ -102,7 +102,7 @@ class BetaGeoBetaBinom(LikelihoodModel):
     def _objective(self, theta, stats):
         alpha, beta, gamma, delta = np.exp(theta)
         log_terms, parts = _log_terms(alpha, beta, gamma, delta, stats)
-        row_ll = logsumexp(log_terms, axis=1)
+        row_ll = _row_logsumexp(log_terms)
         w = stats["weights"]
         share = np.exp(log_terms - row_ll[:, None])  # each term's share of the likelihood (0 where masked)
         grad = np.array([np.sum(w * np.sum(share * part, axis=1)) for part in parts])
@@ -173,7 +173,7 @@ class BetaGeoBetaBinom(LikelihoodModel):
         (ux, ut_x, un), inverse, _ = unique_rows(x, t_x, n)
         stats = _statistics(ux, ut_x, un, np.ones(len(ux)))
         log_terms, _ = _log_terms(*(self.params_[k] for k in self._param_names), stats)
-        return logsumexp(log_terms, axis=1)[inverse]
+        return _row_logsumexp(log_terms)[inverse]
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
@@ -235,26 +235,49 @@ def _statistics(x, t_x, n, weights) -> dict:
 
 
 def _log_terms(alpha, beta, gamma, delta, stats):
-    """The log of the likelihood's terms, one row per distinct history (first column: alive throughout; then the
-    dropout after opportunity t_x + i; masked terms are -inf), and each term's gradient in (α, β, γ, δ)."""
+    """The log of the likelihood's terms, one row per distinct history (first column: alive throughout; then
+    the dropout after opportunity t_x + i; masked terms are -inf), and each term's gradient in (α, β, γ, δ).
+
+    Along a row the tail terms differ by ratios of linear terms (B(a, q + 1) = B(a, q) q / (a + q)), and so do
+    the digammas of their gradients (ψ(q + 1) = ψ(q) + 1 / q): cumulative sums of logs and reciprocals over i
+    instead of a special function per term.
+    """
     x, t_x, n = stats["x"][:, None], stats["t_x"][:, None], stats["n"][:, None]
     i, tail = stats["i"], stats["tail"]
     c_a, c_b = digamma(alpha) - digamma(alpha + beta), digamma(beta) - digamma(alpha + beta)
     c_g, c_d = digamma(gamma) - digamma(gamma + delta), digamma(delta) - digamma(gamma + delta)
     base = -betaln(alpha, beta) - betaln(gamma, delta)
     alive = base + betaln(alpha + x, beta + n - x) + betaln(gamma, delta + n)
-    q = beta + t_x - x + i
-    gone = np.where(tail, base + betaln(alpha + x, q) + betaln(gamma + 1, delta + t_x + i), -np.inf)
+    q0, ab0 = beta + t_x - x, alpha + beta + t_x  # at i = 0: B(α + x, q0), α + x + q0 = ab0
+    d0, gd0 = delta + t_x, gamma + delta + t_x + 1  # at i = 0: B(γ + 1, d0), γ + 1 + d0 = gd0
+    first = base + betaln(alpha + x, q0) + betaln(gamma + 1, d0)
+    step = np.log(q0 + i) - np.log(ab0 + i) + np.log(d0 + i) - np.log(gd0 + i)  # term i+1 over term i
+    gone = np.where(tail, first + _exclusive_cumsum(step), -np.inf)
     log_terms = np.concatenate([alive, gone], axis=1)
+    psi_ab = digamma(ab0) + _exclusive_cumsum(1.0 / (ab0 + i))  # ψ(α + β + t_x + i)
+    psi_q = digamma(q0) + _exclusive_cumsum(1.0 / (q0 + i))  # ψ(β + t_x − x + i)
+    psi_gd = digamma(gd0) + _exclusive_cumsum(1.0 / (gd0 + i))  # ψ(γ + δ + t_x + i + 1)
+    psi_d = digamma(d0) + _exclusive_cumsum(1.0 / (d0 + i))  # ψ(δ + t_x + i)
     ab_n, gd_n = digamma(alpha + beta + n), digamma(gamma + delta + n)
-    ab_i, gd_i = digamma(alpha + beta + t_x + i), digamma(gamma + delta + t_x + i + 1)
     parts = (
-        np.concatenate([digamma(alpha + x) - ab_n, np.broadcast_to(digamma(alpha + x) - ab_i, q.shape)], 1) - c_a,
-        np.concatenate([digamma(beta + n - x) - ab_n, np.where(tail, digamma(q) - ab_i, 0.0)], 1) - c_b,
-        np.concatenate([digamma(gamma) - gd_n, np.broadcast_to(digamma(gamma + 1) - gd_i, q.shape)], 1) - c_g,
-        np.concatenate([digamma(delta + n) - gd_n, np.where(tail, digamma(delta + t_x + i) - gd_i, 0.0)], 1) - c_d,
+        np.concatenate([digamma(alpha + x) - ab_n, digamma(alpha + x) - psi_ab], 1) - c_a,
+        np.concatenate([digamma(beta + n - x) - ab_n, np.where(tail, psi_q - psi_ab, 0.0)], 1) - c_b,
+        np.concatenate([digamma(gamma) - gd_n, digamma(gamma + 1) - psi_gd], 1) - c_g,
+        np.concatenate([digamma(delta + n) - gd_n, np.where(tail, psi_d - psi_gd, 0.0)], 1) - c_d,
     )
     return log_terms, parts
+
+
+def _row_logsumexp(log_terms: np.ndarray) -> np.ndarray:
+    """log Σ exp over each row; the first column (alive throughout) is always finite, so it is a safe shift."""
+    top = np.max(log_terms, axis=1)
+    return top + np.log(np.sum(np.exp(log_terms - top[:, None]), axis=1))
+
+
+def _exclusive_cumsum(values: np.ndarray) -> np.ndarray:
+    """Σ_{j<i} values[:, j] for every column i (0 in the first)."""
+    total = np.cumsum(values, axis=1)
+    return total - values
 
 
 def _survival_sum(gamma: float, delta: float, n, m) -> np.ndarray:
