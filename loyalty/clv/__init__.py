@@ -13,10 +13,12 @@ from .beta_geo_beta_binom import BetaGeoBetaBinom
 from .gamma_gamma import GammaGamma
 from .model import CLVModel
 from .modified_beta_geo import ModifiedBetaGeo
+from .pareto_nbd import ParetoNBD
 from .shifted_beta_geo import ShiftedBetaGeo
 from .value import customer_lifetime_value
 
 __all__ = [
     "BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value",
     "ModifiedBetaGeo", "BetaGeoBetaBinom", "ShiftedBetaGeo",
+    "ParetoNBD",
 ]

@@ -82,6 +82,9 @@ class LikelihoodModel(BaseEstimator):
     """
 
     _param_names: tuple[str, ...] = ()
+    #: Fits on more than 4x this many customers start from a fit on a random subsample of this size (a model
+    #: whose likelihood is costly to evaluate sets it lower).
+    _warm_start_customers: int = _WARM_START_CUSTOMERS
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-9, max_iter: int = 2000):
         self.penalizer = penalizer
@@ -101,7 +104,8 @@ class LikelihoodModel(BaseEstimator):
         total_weight = float(stats["weights"].sum())
         objective = self._mean_objective(stats)
         start, inverse_hessian = self._start(stats), None
-        sample = self._subsample(stats, _WARM_START_CUSTOMERS) if total_weight > 4 * _WARM_START_CUSTOMERS else None
+        warm = self._warm_start_customers
+        sample = self._subsample(stats, warm) if total_weight > 4 * warm else None
         if sample is not None:
             # A fit on a random subsample lands next to the full optimum, and its curvature (the same per
             # customer) preconditions the steps on the full data, which then need only a few gradients.
