@@ -66,7 +66,7 @@ def test_bgbb_fitted_predictions_equal_lifetimes(bgbb, lifetimes_bgbb, donations
 def test_bgbb_same_parameters_give_lifetimes_formulas(bgbb, donations):
     fitter, (x, t_x, n) = bgbb.to_lifetimes(), _history(donations)
     np.testing.assert_allclose(
-        bgbb.p_alive(donations, periods_ahead=1).to_numpy(),
+        bgbb.p_alive(donations).to_numpy(),  # the paper's P(alive in period n + 1)
         np.asarray(fitter.conditional_probability_alive(1, x, t_x, n)), rtol=1e-10,
     )
     np.testing.assert_allclose(

@@ -116,13 +116,16 @@ class BetaGeoBetaBinom(LikelihoodModel):
         x, t_x, n = bgbb_arrays(summary)
         return pd.Series(self._row_log_likelihood(x, t_x, n), index=summary.index, name="log_likelihood")
 
-    def p_alive(self, summary: pd.DataFrame, periods_ahead: int = 0) -> pd.Series:
+    def p_alive(self, summary: pd.DataFrame, periods_ahead: int = 1) -> pd.Series:
         """P(alive at opportunity n + ``periods_ahead`` | x, t_x, n) (appendix, eq. A10).
 
-        ``periods_ahead=0`` is the probability the customer is still alive after the last observed opportunity;
-        P(alive in period n + 1), the paper's headline quantity, is ``periods_ahead=1``.
+        The default, ``periods_ahead=1``, is the paper's P(alive in period n + 1): still there at the next
+        opportunity. ``periods_ahead=0`` is alive through the last observed one, which is 1 for everyone who
+        transacted at it.
         """
         self._require_fitted()
+        if not (float(periods_ahead) >= 0 and float(periods_ahead).is_integer()):
+            raise ValueError(f"periods_ahead must be a whole number of opportunities >= 0, got {periods_ahead}")
         x, t_x, n = bgbb_arrays(summary)
         alpha, beta, gamma, delta = (self.params_[k] for k in self._param_names)
         log_alive = (
