@@ -151,3 +151,91 @@ def test_simulator_covariates_move_the_purchase_rate_in_the_planted_direction():
     table = model.summary_
     assert table.loc["purchase:email_z", "lower_95"] > 0
     assert table.loc["dropout:email_z", "upper_95"] < 0
+
+
+# -- BG/NBD ------------------------------------------------------------------------------------------------------
+BG_PLANTED = {
+    "r": 0.6, "alpha": 5.0, "a": 0.9, "b": 3.0,
+    "purchase:z_cont": 0.4, "purchase:z_bin": -0.3, "dropout:z_cont": 0.5, "dropout:z_bin": -0.6,
+}
+
+
+def simulate_bgnbd(n: int, seed: int, planted: dict = BG_PLANTED) -> pd.DataFrame:
+    """(frequency, recency, T) in weeks of ``n`` customers drawn from the BG/NBD covariate model (CLVTools):
+    λ ~ Gamma(r, rate α exp(-γ_pᵀz)), p ~ Beta(a exp(γ_dᵀz), b exp(γ_dᵀz)); purchases Poisson(λ) on (0, T], the
+    customer gone right after repeat purchase L ~ Geometric(p), so x = min(N(T), L) and t_x is the x-th of the
+    N(T) uniform event times (a Beta(x, N - x + 1) share of T)."""
+    rng = np.random.default_rng(seed)
+    z = np.column_stack([rng.standard_normal(n), (rng.random(n) < 0.4).astype(float)])
+    alpha = planted["alpha"] * np.exp(-z @ np.array([planted[f"purchase:{c}"] for c in COVARIATES]))
+    life = np.exp(z @ np.array([planted[f"dropout:{c}"] for c in COVARIATES]))
+    lam = rng.gamma(planted["r"], 1.0 / alpha)
+    p = np.clip(rng.beta(planted["a"] * life, planted["b"] * life), 1e-12, 1.0)
+    T = rng.uniform(26.0, 52.0, n)
+    events = rng.poisson(lam * T)
+    x = np.minimum(events, rng.geometric(p))
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(events - x + 1, 1)), 0.0)
+    summary = pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T,
+                            "z_cont": z[:, 0], "z_bin": z[:, 1]})
+    summary.attrs["unit"] = "W"
+    return summary
+
+
+def test_bgnbd_covariate_fit_lands_within_three_standard_errors_of_the_planted_values():
+    from loyalty.clv import BetaGeo
+
+    model = BetaGeo().fit(simulate_bgnbd(4000, seed=0), covariates=COVARIATES)
+    table = model.summary_
+    assert list(table.index) == list(BG_PLANTED)
+    log_scale = ["r", "alpha", "a", "b"]  # their standard errors are of log(estimate)
+    planted = pd.Series(BG_PLANTED)
+    error = table["estimate"] - planted
+    error[log_scale] = np.log(table.loc[log_scale, "estimate"]) - np.log(planted[log_scale])
+    se = table["se"].copy()
+    se[log_scale] = se[log_scale] / table.loc[log_scale, "estimate"]
+    assert (np.abs(error / se) < 3).all(), table
+
+
+@pytest.mark.slow
+def test_bgnbd_covariate_intervals_cover_the_planted_values_in_most_of_20_worlds():
+    from loyalty.clv import BetaGeo
+
+    rows = []
+    for seed in range(1, 21):
+        table = BetaGeo().fit(simulate_bgnbd(4000, seed), covariates=COVARIATES).summary_
+        rows.append({k: bool(table.loc[k, "lower_95"] <= v <= table.loc[k, "upper_95"]) for k, v in BG_PLANTED.items()})
+    coverage = pd.DataFrame(rows)
+    print("\nworlds (of 20) whose 95% interval covers the planted value:\n" + coverage.sum().to_string())
+    assert (coverage.sum() >= 16).all(), coverage.sum()
+
+
+def test_bgnbd_predictions_with_covariates_use_each_customers_parameters():
+    from loyalty.clv import BetaGeo
+    from loyalty.errors import DataValidationError as Invalid
+
+    summary = simulate_bgnbd(1500, seed=3)
+    model = BetaGeo().fit(summary, covariates=COVARIATES)
+    own = model.customer_params(summary)
+    assert model.customer_log_likelihood(summary).sum() == pytest.approx(model.log_likelihood_, rel=1e-10)
+    # one customer at a time through the plain model with that customer's parameters gives the same numbers
+    for i in (0, 7, 42):
+        single = BetaGeo()
+        single._set_params({k: float(np.atleast_1d(own[k])[i] if np.ndim(own[k]) else own[k])
+                            for k in ("r", "alpha", "a", "b")})
+        row = summary.iloc[[i]][["frequency", "recency", "T"]]
+        assert model.p_alive(summary).iloc[i] == pytest.approx(single.p_alive(row).iloc[0], rel=1e-12)
+        assert model.expected_purchases(summary, 10.0).iloc[i] == pytest.approx(
+            single.expected_purchases(row, 10.0).iloc[0], rel=1e-12)
+        assert model.p_no_purchase(summary, 10.0).iloc[i] == pytest.approx(
+            single.p_no_purchase(row, 10.0).iloc[0], rel=1e-12)
+        assert model.expected_purchases_new_customer([10.0], summary)[i, 0] == pytest.approx(
+            single.expected_purchases_new_customer(10.0), rel=1e-12)
+    with pytest.raises(ValueError, match="no covariates"):
+        model.to_lifetimes()
+    from loyalty.clv import GammaGamma, customer_lifetime_value
+    from loyalty.data import summarize
+    from loyalty.datasets import load_cdnow
+
+    spend = GammaGamma().fit(summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W"))
+    with pytest.raises(Invalid, match="covariates"):
+        customer_lifetime_value(model, spend, summary, horizon=12, period="W", margin_rate=0.3)

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, stats_norm_ppf, unique_rows
-from .covariates import covariate_matrix
+from ._mle import LikelihoodModel, unique_rows
+from .covariates import coefficients_on_natural_scale, covariate_matrix
 from .beta_geo import collapse_weighted, customer_weights, rfm_arrays
 
 __all__ = ["ParetoNBD", "pareto_nbd_log_likelihood"]
@@ -128,19 +128,9 @@ class ParetoNBD(LikelihoodModel):
         )
         self._fit_statistics(stats)
         if names:
-            self._coefficients_on_natural_scale()
+            coefficients_on_natural_scale(self, 4)
         self.time_unit_ = summary.attrs.get("unit")
         return self
-
-    def _coefficients_on_natural_scale(self) -> None:
-        """The base reports every parameter as exp(log parameter); coefficients are γ itself."""
-        z = stats_norm_ppf(0.975)
-        se = np.sqrt(np.diag(self.covariance_))
-        for i, name in enumerate(self._param_names[4:], start=4):
-            gamma = float(self.log_params_[i])
-            self.params_[name] = gamma
-            self.standard_errors_[name] = float(se[i])
-            self.summary_.loc[name] = [gamma, se[i], gamma - z * se[i], gamma + z * se[i]]
 
     # -- likelihood ------------------------------------------------------------------------------------------
     def _start(self, stats):

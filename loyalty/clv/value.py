@@ -77,6 +77,11 @@ def customer_lifetime_value(
     for model, name in ((bgnbd, "bgnbd"), (gg, "gg")):
         if not hasattr(model, "params_"):
             raise NotFittedError(f"{name} is not fitted; fit it on a summary first")
+    if getattr(bgnbd, "covariates_", None):
+        raise DataValidationError(
+            f"customer_lifetime_value does not use covariates yet; {type(bgnbd).__name__} was fitted with "
+            f"{bgnbd.covariates_}: fit it without covariates for CLV"
+        )
     if value not in ("margin", "revenue"):
         raise DataValidationError(f"value must be 'margin' or 'revenue', got {value!r}")
     if horizon <= 0 or annual_discount_rate <= -1:
