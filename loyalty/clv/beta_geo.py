@@ -48,6 +48,8 @@ class BetaGeo(LikelihoodModel):
     n_customers_ : int
     time_unit_ : str or None
         Unit of recency and T the model was fitted in (from ``summary.attrs["unit"]``).
+    covariates_ : list of str
+        Covariate columns of the fit (empty without covariates); predictions read them from the summary.
 
     Examples
     --------
