@@ -241,19 +241,23 @@ def run(entries: list[str] | None = None, sizes: list[int] | None = None, repeat
     unknown = [name for name in names if name not in ENTRIES]
     if unknown:
         raise SystemExit(f"unknown benchmark entries {unknown}; registered: {list(ENTRIES)}")
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = previous.get("results", {})
+    ran: dict[str, dict] = {}
     print(f"{'entry':<16} {'customers':>10} {'ours s':>9} {'lifetimes s':>12} {'speed-up':>9} {'LL ours-lifetimes':>18}")
     for name in names:
         entry = ENTRIES[name]
         for n in sizes or entry.sizes:
             row = run_entry(entry, n, repeats)
-            results.setdefault(name, {})[str(n)] = row
+            ran.setdefault(name, {})[str(n)] = row
             capped = row.get("lifetimes_timed_out")
             theirs = f"{'>' if capped else ''}{row['lifetimes_s']:.3f}"
             gap = "n/a (capped)" if capped else f"{row['ll_ours_minus_lifetimes']:+.4f}"
             print(f"{name:<16} {n:>10,} {row['ours_s']:>9.3f} {theirs:>12} "
                   f"{'>=' if capped else ''}{row['speed_up']:>6.1f}x {gap:>18}")
+    # read the file only now: another run (another entry) may have written it while this one was timing
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = previous.get("results", {})
+    for name, rows in ran.items():
+        results.setdefault(name, {}).update(rows)
     payload = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "numpy": np.__version__, "pandas": pd.__version__, "lifetimes": _lifetimes().__version__},
