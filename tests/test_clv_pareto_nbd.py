@@ -222,3 +222,17 @@ def test_all_zero_frequencies_are_rejected_with_a_reason():
 def test_predicting_before_fitting_says_so(weekly_summary):
     with pytest.raises(NotFittedError):
         ParetoNBD().p_alive(weekly_summary)
+
+
+def test_a_population_that_never_drops_out_raises_a_convergence_error_naming_the_cause():
+    from loyalty.errors import ConvergenceError
+
+    # Poisson buyers who never leave: the dropout rate runs to zero (s -> 0, beta -> infinity)
+    rng = np.random.default_rng(0)
+    n = 3000
+    rate, T = rng.gamma(2.0, 1 / 4.0, n), rng.uniform(26, 52, n)
+    count = rng.poisson(rate * T)
+    recency = np.where(count > 0, T * rng.random(n) ** (1 / np.maximum(count, 1)), 0.0)
+    summary = pd.DataFrame({"frequency": count.astype(float), "recency": recency, "T": T})
+    with pytest.raises(ConvergenceError, match=r"(?s)\['s', 'beta'\].*bought in the last tenth"):
+        ParetoNBD().fit(summary)
