@@ -177,8 +177,8 @@ def _theirs_pareto_nbd(inputs: dict) -> float:
 register(Entry(
     "pareto_nbd_fit", (10_000, 100_000, 1_000_000), _make_mbgnbd, _ours_pareto_nbd, _theirs_pareto_nbd,
     "ParetoNBD().fit(summary) vs ParetoNBDFitter (Nelder-Mead, its default) on distinct (x, t_x, T) rows with "
-    "weights; lifetimes capped at 900 s per fit",
-    theirs_timeout_s=900.0,
+    "weights; lifetimes capped at 600 s per fit",
+    theirs_timeout_s=600.0,
 ))
 
 
