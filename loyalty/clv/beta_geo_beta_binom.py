@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, lifetimes_log_covariance, unique_rows
+from ._mle import LikelihoodModel, lifetimes_log_covariance
 from .beta_geo import customer_weights
 
 __all__ = ["BetaGeoBetaBinom"]
@@ -79,7 +79,7 @@ class BetaGeoBetaBinom(LikelihoodModel):
         weights = customer_weights(summary)
         if weights is None:
             weights = np.ones(len(x))
-        (ux, ut_x, un), inverse, _ = unique_rows(x, t_x, n)
+        (ux, ut_x, un), inverse = _distinct_histories(x, t_x, n)
         summed = np.bincount(inverse, weights=weights, minlength=len(ux))
         self._fit_statistics(_statistics(ux, ut_x, un, summed))
         return self
@@ -173,7 +173,7 @@ class BetaGeoBetaBinom(LikelihoodModel):
         return pd.Series(values, index=summary.index, name="dert")
 
     def _row_log_likelihood(self, x, t_x, n) -> np.ndarray:
-        (ux, ut_x, un), inverse, _ = unique_rows(x, t_x, n)
+        (ux, ut_x, un), inverse = _distinct_histories(x, t_x, n)
         stats = _statistics(ux, ut_x, un, np.ones(len(ux)))
         log_terms, _ = _log_terms(*(self.params_[k] for k in self._param_names), stats)
         return _row_logsumexp(log_terms)[inverse]
@@ -228,6 +228,21 @@ def bgbb_arrays(summary: pd.DataFrame):
             f"e.g. {example}"
         )
     return x, t_x, n
+
+
+def _distinct_histories(x, t_x, n):
+    """The distinct (x, t_x, n) rows of whole-number histories and each row's index into them: one integer key
+    per row, hashed (no sort; histories take few distinct values)."""
+    size = float(np.max(n)) + 1.0
+    if size**3 < 2.0**52:  # the key is exact in float arithmetic
+        key = ((n * size + t_x) * size + x).astype(np.int64)
+        inverse = pd.factorize(key)[0]
+        first = np.zeros(inverse.max() + 1, dtype=np.int64)
+        first[inverse] = np.arange(len(inverse))  # some row of each history (they are identical)
+    else:  # beyond exact keys: sort rows
+        _, first, inverse = np.unique(np.column_stack([x, t_x, n]), axis=0, return_index=True, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    return [x[first], t_x[first], n[first]], inverse
 
 
 def _statistics(x, t_x, n, weights) -> dict:
