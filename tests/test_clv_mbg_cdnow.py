@@ -7,6 +7,8 @@ on the same weekly summary (2,357 customers, 39-week calibration to 1997-09-30).
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty.clv import ModifiedBetaGeo
 from loyalty.data import summarize
@@ -134,3 +136,23 @@ def test_mbg_rejects_invalid_rows_naming_them():
     summary = pd.DataFrame({"frequency": [1, 2], "recency": [3.0, 12.0], "T": [5.0, 8.0]})
     with pytest.raises(DataValidationError, match="recency outside"):
         ModifiedBetaGeo().fit(summary)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    r=st.floats(0.1, 5.0), alpha=st.floats(0.5, 50.0), a=st.floats(1.05, 5.0), b=st.floats(0.2, 10.0),
+    t=st.floats(0.5, 100.0),
+)
+def test_mbg_customer_just_acquired_is_expected_like_a_new_one(r, alpha, a, b, t):
+    # conditioning on (x=0, t_x=0, T->0) must give the unconditional new-customer expectation: P(alive) = b/(a+b)
+    # times (a+b)/(a-1)[...] is b/(a-1)[...], a check that ties the two formulas (and the erratum) together
+    import lifetimes
+
+    fitter = lifetimes.ModifiedBetaGeoFitter()
+    fitter.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+    model = ModifiedBetaGeo.from_lifetimes(fitter)
+    fresh = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [1e-9]})
+    assert model.p_alive(fresh).iloc[0] == pytest.approx(b / (a + b), rel=1e-6)
+    assert model.expected_purchases(fresh, t).iloc[0] == pytest.approx(
+        float(model.expected_purchases_new_customer(t)), rel=1e-6
+    )
