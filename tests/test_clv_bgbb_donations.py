@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from loyalty.clv import BetaGeoBetaBinom
 from loyalty.datasets import load_donations
-from loyalty.errors import DataValidationError
+from loyalty.errors import ConvergenceError, DataValidationError
 
 
 @pytest.fixture(scope="module")
@@ -154,4 +154,11 @@ def test_bgbb_rejects_impossible_histories_with_examples():
 def test_bgbb_without_any_transaction_says_so():
     table = pd.DataFrame({"frequency": [0, 0], "recency": [0, 0], "n_periods": [6, 6], "weights": [10, 5]})
     with pytest.raises(DataValidationError, match="frequency 0"):
+        BetaGeoBetaBinom().fit(table)
+
+
+def test_bgbb_that_cannot_identify_dropout_says_what_in_the_data_is_wrong():
+    # everyone but one donor gave at every appeal: nothing tells how fast donors drop out
+    table = pd.DataFrame({"frequency": [6, 3], "recency": [6, 6], "n_periods": [6, 6], "weights": [150, 1]})
+    with pytest.raises(ConvergenceError, match="150 who transacted at every opportunity"):
         BetaGeoBetaBinom().fit(table)

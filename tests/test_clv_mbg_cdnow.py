@@ -156,3 +156,11 @@ def test_mbg_customer_just_acquired_is_expected_like_a_new_one(r, alpha, a, b, t
     assert model.expected_purchases(fresh, t).iloc[0] == pytest.approx(
         float(model.expected_purchases_new_customer(t)), rel=1e-6
     )
+
+
+def test_mbg_on_three_customers_says_the_data_do_not_identify_it():
+    from loyalty.errors import ConvergenceError
+
+    summary = pd.DataFrame({"frequency": [1, 0, 0], "recency": [2.0, 0.0, 0.0], "T": [5.0, 5.0, 6.0]})
+    with pytest.raises(ConvergenceError, match="3 customers, 1 with repeat purchases"):
+        ModifiedBetaGeo().fit(summary)

@@ -93,8 +93,9 @@ class BetaGeoBetaBinom(LikelihoodModel):
 
     def _describe(self, stats):
         w, x, n = stats["weights"], stats["x"], stats["n"]
+        span = f"{int(n.min())}" if n.min() == n.max() else f"{int(n.min())} to {int(n.max())}"
         return (
-            f"{int(w.sum()):,} customers over {int(n.min())}-{int(n.max())} opportunities, "
+            f"{int(w.sum()):,} customers over {span} opportunities, "
             f"{int(w[x == 0].sum()):,} who never transacted and {int(w[x == n].sum()):,} who transacted at every "
             "opportunity"
         )
