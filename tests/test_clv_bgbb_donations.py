@@ -77,7 +77,7 @@ def test_bgbb_same_parameters_give_lifetimes_formulas(bgbb, donations):
 
 def test_bgbb_dert_is_the_discounted_sum_of_expected_transactions(bgbb, donations):
     d = 0.1
-    cumulative = np.column_stack([bgbb.expected_purchases(donations, k).to_numpy() for k in range(0, 401)])
+    cumulative = np.column_stack([bgbb.expected_purchases(donations, k).to_numpy() for k in range(401)])
     per_period = np.diff(cumulative, axis=1)  # expected transactions at opportunity n + k, k = 1..400
     direct = per_period @ (1.0 + d) ** -np.arange(1, 401)
     np.testing.assert_allclose(bgbb.dert(donations, d).to_numpy(), direct, rtol=1e-8)

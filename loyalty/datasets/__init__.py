@@ -21,7 +21,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_cdnow", "load_cdnow_summary", "load_hillstrom", "load_donations", "load_retention_cohorts"]
+__all__ = ["load_cdnow", "load_cdnow_summary", "load_donations", "load_hillstrom", "load_retention_cohorts"]
 
 _DATA = resources.files(__name__) / "data"
 
