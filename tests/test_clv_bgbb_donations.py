@@ -162,3 +162,14 @@ def test_bgbb_that_cannot_identify_dropout_says_what_in_the_data_is_wrong():
     table = pd.DataFrame({"frequency": [6, 3], "recency": [6, 6], "n_periods": [6, 6], "weights": [150, 1]})
     with pytest.raises(ConvergenceError, match="150 who transacted at every opportunity"):
         BetaGeoBetaBinom().fit(table)
+
+
+def test_shipped_donations_are_lifetimes_file_byte_for_byte(donations):
+    import gzip
+    import hashlib
+    from importlib import resources
+
+    raw = gzip.decompress((resources.files("loyalty.datasets") / "data" / "donations.csv.gz").read_bytes())
+    # the sha256 recorded in loyalty/datasets/README.md (lifetimes' datasets/donations.csv)
+    assert hashlib.sha256(raw).hexdigest() == "82c25f26a201ff047e1cd5fe3d7967a45db92a025ecedee72ff8940e50104544"
+    assert int(donations["weights"].sum()) == 11104 and len(donations) == 22

@@ -130,3 +130,14 @@ def test_sbg_rejects_bad_customer_rows_with_examples():
     customers = pd.DataFrame({"periods": [0, 3, 2.5], "churned": [True, "yes", False]})
     with pytest.raises(DataValidationError, match="3 of 3 rows"):
         ShiftedBetaGeo().fit(customers)
+
+
+def test_shipped_cohorts_are_the_reference_copy_byte_for_byte():
+    import gzip
+    import hashlib
+    from importlib import resources
+
+    raw = gzip.decompress((resources.files("loyalty.datasets") / "data" / "retention_cohorts_fader_hardie_2007.csv.gz")
+                          .read_bytes())
+    # the sha256 recorded in loyalty/datasets/README.md for the project's reference copy
+    assert hashlib.sha256(raw).hexdigest() == "3d70b04f547b713e7c57fa6ee05b82b8c07c4556b7eb07e9bd0b7eb88732ff82"
