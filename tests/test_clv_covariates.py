@@ -6,6 +6,8 @@ recovery test therefore draws customers from the Pareto/NBD covariate model itse
 μ ~ Gamma(s, β_i)); the simulator's covariates are checked for the direction of their planted tie to λ.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -219,9 +221,8 @@ def test_bgnbd_predictions_with_covariates_use_each_customers_parameters():
     assert model.customer_log_likelihood(summary).sum() == pytest.approx(model.log_likelihood_, rel=1e-10)
     # one customer at a time through the plain model with that customer's parameters gives the same numbers
     for i in (0, 7, 42):
-        single = BetaGeo()
-        single._set_params({k: float(np.atleast_1d(own[k])[i] if np.ndim(own[k]) else own[k])
-                            for k in ("r", "alpha", "a", "b")})
+        values = {k: float(own[k][i] if np.ndim(own[k]) else own[k]) for k in ("r", "alpha", "a", "b")}
+        single = BetaGeo.from_lifetimes(SimpleNamespace(params_=values), time_unit="W")
         row = summary.iloc[[i]][["frequency", "recency", "T"]]
         assert model.p_alive(summary).iloc[i] == pytest.approx(single.p_alive(row).iloc[0], rel=1e-12)
         assert model.expected_purchases(summary, 10.0).iloc[i] == pytest.approx(

@@ -47,13 +47,18 @@ def lifetimes_fit(weekly_summary, lifetimes):
 
 
 def _quadrature_log_likelihood(r, alpha, s, beta, x, t_x, T):
-    """Eq. 18 with the death-between-t_x-and-T term as a numerical integral (adaptive quadrature), scaled by the
-    integrand at t_x so nothing over- or underflows: an independent reference for the ₂F₁ evaluation."""
-    def log_f(u):
-        return -(r + x) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
+    """Eq. 18 with the death-between-t_x-and-T term as a numerical integral (adaptive quadrature): an independent
+    reference for the ₂F₁ evaluation. The integral is taken in v = log(alpha + u), where the integrand is a
+    smooth exponential even when (alpha + u)^-(r+x) falls by orders of magnitude just after t_x, and scaled by
+    its value at t_x so nothing over- or underflows."""
+    def log_integrand(v):  # f(u) du with u = exp(v) - alpha
+        u = np.exp(v) - alpha
+        return -(r + x) * v - (s + 1) * np.log(beta + u) + v
 
-    top = log_f(t_x)
-    integral, _ = integrate.quad(lambda u: np.exp(log_f(u) - top), t_x, T, epsabs=0, epsrel=1e-13, limit=500)
+    start, stop = np.log(alpha + t_x), np.log(alpha + T)
+    top = log_integrand(start)
+    integral, _ = integrate.quad(lambda v: np.exp(log_integrand(v) - top), start, stop, epsabs=0, epsrel=1e-13,
+                                 limit=1000)
     front = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     died = np.log(s) + top + np.log(integral) if integral > 0 else -np.inf
@@ -145,6 +150,7 @@ def test_lifetimes_parameters_round_trip(model):
         (0.6, 20.0, 0.9, 0.01, 0, 0.0, 39.0),  # no repeat purchase
         (1.0, 5.0, 1.0, 5.0, 7, 3.0, 10.0),  # alpha == beta
         (1.0, 11.0, 1.0, 1.0, 169, 1e-3, 1.0),  # s whole: scipy's hyp2f1 returns NaN in the series we sum
+        (1.0, 0.01, 1.0, 1.0, 24, 1e-3, 140.0),  # integrand falls by 2^25 just after t_x
     ],
 )
 def test_likelihood_matches_quadrature_where_lifetimes_overflows(r, alpha, s, beta, x, t_x, T):
