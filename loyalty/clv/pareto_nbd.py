@@ -73,7 +73,9 @@ class ParetoNBD(LikelihoodModel):
     >>> summary = summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
     >>> model = ParetoNBD().fit(summary)
     >>> {k: round(v, 4) for k, v in model.params_.items()}
-    {'r': 0.5534, 'alpha': 10.5802, 's': 0.6061, 'beta': 11.6686}
+    {'r': 0.5533, 'alpha': 10.5777, 's': 0.6062, 'beta': 11.6687}
+    >>> round(model.log_likelihood_, 2)
+    -9594.98
     """
 
     _param_names = ("r", "alpha", "s", "beta")
