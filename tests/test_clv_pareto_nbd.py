@@ -159,6 +159,16 @@ def test_likelihood_matches_quadrature_where_lifetimes_overflows(r, alpha, s, be
     assert ours == pytest.approx(_quadrature_log_likelihood(r, alpha, s, beta, x, t_x, T), rel=1e-10, abs=1e-10)
 
 
+def test_lifetimes_likelihood_is_nan_where_ours_matches_quadrature(lifetimes):
+    # alpha << beta with a heavy buyer: lifetimes' 2F1(r+s+x, r+x; r+s+x+1; z) overflows before its log is taken
+    params, history = (0.5, 0.01, 0.5, 100.0), (np.array([1000]), np.array([1.0]), np.array([52.0]))
+    with np.errstate(all="ignore"):
+        theirs = lifetimes.ParetoNBDFitter._conditional_log_likelihood(params, *history)
+    assert np.isnan(theirs).all()
+    ours = pareto_nbd_log_likelihood(*params, *history)
+    assert ours[0] == pytest.approx(_quadrature_log_likelihood(*params, 1000, 1.0, 52.0), rel=1e-10)
+
+
 def test_likelihood_is_continuous_across_alpha_equal_beta():
     at = pareto_nbd_log_likelihood(0.7, 4.0, 1.3, 4.0, 5, 12.0, 30.0)
     below = pareto_nbd_log_likelihood(0.7, 4.0 - 1e-9, 1.3, 4.0, 5, 12.0, 30.0)
