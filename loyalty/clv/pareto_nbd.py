@@ -173,20 +173,23 @@ class ParetoNBD(LikelihoodModel):
     def _objective(self, theta, stats):
         """Weighted negative log-likelihood and its gradient in θ = (log r, log α, log s, log β, γ₁, γ₂).
 
-        The log-likelihood's derivatives in r and s involve derivatives of ₂F₁ in its parameters, which have no
-        closed form: all four per-customer derivatives come from central differences of eq. 18 in the log
-        parameters (each customer's α_i and β_i moved at once, which costs four extra evaluations, not one per
-        customer); the coefficients' gradients follow by the chain rule, ∂ℓ/∂γ₁ = -Σ zᵢ ∂ℓᵢ/∂log αᵢ.
+        The derivatives in α and β are analytic (:func:`_row_log_likelihood_and_rate_derivatives`). Those in r
+        and s involve derivatives of ₂F₁ in its parameters, which have no closed form: they come from central
+        differences of eq. 18 in log r and log s (four extra evaluations for all customers at once). The
+        coefficients' gradients follow by the chain rule, ∂ℓ/∂γ₁ = -Σ zᵢ ∂ℓᵢ/∂log αᵢ.
         """
         w, z = stats["weights"], stats["z"]
-        row_ll = _row_function(theta, stats)
-        ll = row_ll(np.zeros(4))
-        d = []
-        for j in range(4):
-            step = np.zeros(4)
-            step[j] = _STEP
-            d.append((row_ll(step) - row_ll(-step)) / (2 * _STEP))
-        grad = np.concatenate([[np.sum(w * dj) for dj in d], -(w * d[1]) @ z, -(w * d[3]) @ z])
+        r, alpha, s, beta = _row_parameters(theta, stats)
+        ll, d_alpha, d_beta = _row_log_likelihood_and_rate_derivatives(r, alpha, s, beta, stats)
+        step = np.exp(_STEP) - 1.0, np.exp(-_STEP) - 1.0
+        d_r = (_row_log_likelihood(r * (1 + step[0]), alpha, s, beta, stats)
+               - _row_log_likelihood(r * (1 + step[1]), alpha, s, beta, stats)) / (2 * _STEP)
+        d_s = (_row_log_likelihood(r, alpha, s * (1 + step[0]), beta, stats)
+               - _row_log_likelihood(r, alpha, s * (1 + step[1]), beta, stats)) / (2 * _STEP)
+        grad = np.concatenate([
+            [np.sum(w * d_r), np.sum(w * d_alpha), np.sum(w * d_s), np.sum(w * d_beta)],
+            -(w * d_alpha) @ z, -(w * d_beta) @ z,
+        ])
         return -float(np.sum(w * ll)), -grad
 
     def _hessian(self, theta, stats):
@@ -324,18 +327,22 @@ class ParetoNBD(LikelihoodModel):
         return fitter
 
 
-def _row_function(theta, stats):
-    """Eq. 18 per row at θ moved by ``delta`` in (log r, log α_i, log s, log β_i), as a function of delta."""
+def _row_parameters(theta, stats):
+    """(r, α_i, s, β_i) at θ: α and β themselves without covariates, else one entry per row."""
     z = stats["z"]
     k = z.shape[1]
-    r, s = np.exp(theta[0]), np.exp(theta[2])
     log_alpha = theta[1] - z @ theta[4:4 + k] if k else theta[1]
     log_beta = theta[3] - z @ theta[4 + k:] if k else theta[3]
+    return np.exp(theta[0]), np.exp(log_alpha), np.exp(theta[2]), np.exp(log_beta)
+
+
+def _row_function(theta, stats):
+    """Eq. 18 per row at θ moved by ``delta`` in (log r, log α_i, log s, log β_i), as a function of delta."""
+    r, alpha, s, beta = _row_parameters(theta, stats)
 
     def row_ll(delta):
         return _row_log_likelihood(
-            r * np.exp(delta[0]), np.exp(log_alpha + delta[1]), s * np.exp(delta[2]), np.exp(log_beta + delta[3]),
-            stats,
+            r * np.exp(delta[0]), alpha * np.exp(delta[1]), s * np.exp(delta[2]), beta * np.exp(delta[3]), stats
         )
 
     return row_ll
@@ -367,6 +374,48 @@ def _row_log_likelihood(r, alpha, s, beta, stats) -> np.ndarray:
     return front[stats["inv_T"]] + _log_alive_or_died(s, alive, log_f_tx, log_f_T)
 
 
+def _row_log_likelihood_and_rate_derivatives(r, alpha, s, beta, stats):
+    """Eq. 18 per row and its derivatives in log α and log β, analytic.
+
+    With L̃ = exp(A) + s (G(t_x) - G(T)), A = -(r+x) log(α+T) - s log(β+T) (:func:`pareto_nbd_log_likelihood`):
+    ∂G/∂α = -(r+x) G with x+1 and ∂G/∂β = -(s+1) G with s+1 (the tail integral with one more power), so
+    ∂ℓ/∂log α = r - (r+x) α [exp(A)/(α+T) + s (G_{x+1}(t_x) - G_{x+1}(T))] / L̃ and
+    ∂ℓ/∂log β = s - s β [exp(A)/(β+T) + (s+1) (G^{s+1}(t_x) - G^{s+1}(T))] / L̃.
+    """
+    if "inv_tx" in stats:
+        inv_tx, inv_T = stats["inv_tx"], stats["inv_T"]
+        x_tx, tx, x_T, T_pairs = stats["pair_x_tx"], stats["pair_tx"], stats["pair_x_T"], stats["pair_T"]
+
+        def tails(dx, ds):
+            return (_log_tail_integral(r, alpha, s + ds, beta, x_tx + dx, tx)[inv_tx],
+                    _log_tail_integral(r, alpha, s + ds, beta, x_T + dx, T_pairs)[inv_T])
+
+        x, T = x_T[inv_T], T_pairs[inv_T]
+    else:
+        x, t_x, T = stats["x"], stats["t_x"], stats["T"]
+
+        def tails(dx, ds):
+            return (_log_tail_integral(r, alpha, s + ds, beta, x + dx, t_x),
+                    _log_tail_integral(r, alpha, s + ds, beta, x + dx, T))
+
+    front = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    tail = _log_alive_or_died(s, alive, *tails(0, 0))
+    alive_share = np.exp(alive - tail)
+    with np.errstate(divide="ignore"):
+        more_x = np.exp(np.log(s) + _log_difference(*tails(1, 0)) - tail)
+        more_s = np.exp(np.log(s) + np.log(s + 1.0) + _log_difference(*tails(0, 1)) - tail)
+    d_log_alpha = r - (r + x) * alpha * (alive_share / (alpha + T) + more_x)
+    d_log_beta = s - beta * (s * alive_share / (beta + T) + more_s)
+    return front + tail, d_log_alpha, d_log_beta
+
+
+def _log_difference(log_f_tx, log_f_T) -> np.ndarray:
+    """log(G(t_x) - G(T)) from the logs of the two (-inf where t_x = T)."""
+    with np.errstate(divide="ignore"):
+        return log_f_tx + np.log(-np.expm1(np.minimum(log_f_T - log_f_tx, 0.0)))
+
+
 def pareto_nbd_log_likelihood(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     """Log-likelihood of each customer's (x, t_x, T) under Pareto/NBD (FHL 2005 note, eq. 18).
 
@@ -385,9 +434,8 @@ def pareto_nbd_log_likelihood(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
 
 def _log_alive_or_died(s, alive, log_f_tx, log_f_T) -> np.ndarray:
     """log[exp(alive) + s (G(t_x) - G(T))]: still alive at T, or died between t_x and T."""
-    with np.errstate(divide="ignore"):  # t_x = T: the customer cannot have died in between
-        died = np.log(s) + log_f_tx + np.log(-np.expm1(np.minimum(log_f_T - log_f_tx, 0.0)))
-    return np.logaddexp(alive, died)
+    # t_x = T: the customer cannot have died in between (log 0 = -inf)
+    return np.logaddexp(alive, np.log(s) + _log_difference(log_f_tx, log_f_T))
 
 
 def _log_tail_integral(r, alpha, s, beta, x, tau) -> np.ndarray:
