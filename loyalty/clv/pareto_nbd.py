@@ -40,9 +40,9 @@ class ParetoNBD(LikelihoodModel):
         to the mean negative log-likelihood on the internally rescaled time axis). Not available with
         covariates.
     tol : float, default 1e-7
-        Gradient tolerance of the optimiser (mean log-likelihood per customer). The gradient comes from central
-        differences, exact to about 1e-10; the closing Newton step of the fit goes from this tolerance to the
-        optimum, so a tighter one only spends iterations.
+        Gradient tolerance of the optimiser (mean log-likelihood per customer). The gradient's r and s parts
+        come from central differences, exact to about 1e-10; the closing Newton step of the fit goes from this
+        tolerance to the optimum, so a tighter one only spends iterations.
     max_iter : int
         Iteration cap of the optimiser.
 
@@ -79,8 +79,8 @@ class ParetoNBD(LikelihoodModel):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
-    # Each likelihood gradient costs nine evaluations (central differences): from 40,000 customers on, start
-    # from a fit on 10,000 and its curvature, which leaves a few Newton-like steps on the full data.
+    # Each gradient costs about seven likelihood evaluations (central differences in r and s): from 40,000
+    # customers on, start from a fit on 10,000 and its curvature, which leaves a few steps on the full data.
     _warm_start_customers = 10_000
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-7, max_iter: int = 2000):
