@@ -1,5 +1,6 @@
 """``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the other BTYD fits
-(``bench_btyd.py``, each entry at its own sizes), and the scale benchmark.
+(``bench_btyd.py``, each entry at its own sizes), the command line's start-up (``loyalty --help``), and the scale
+benchmark.
 
 Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
@@ -16,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import bench_cli  # noqa: E402
 import bench_clv  # noqa: E402
 
 
@@ -33,6 +35,7 @@ def main(argv=None) -> None:
     import bench_btyd
 
     bench_btyd.run(sizes=[10_000] if args.quick else None)
+    bench_cli.run(repeats=3 if args.quick else 7)
     if not args.quick:
         import bench_scale
 

@@ -185,9 +185,8 @@ class BetaGeoBetaBinom(LikelihoodModel):
         """A fitted ``BetaGeoBetaBinom`` from a fitted ``lifetimes.BetaGeoBetaBinomFitter`` (parameters and, if
         present, covariance)."""
         params = {name: float(fitter.params_[name]) for name in cls._param_names}
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
-        model._set_params(params, lifetimes_log_covariance(fitter, cls._param_names, params))
-        return model
+        return cls.from_params(params, lifetimes_log_covariance(fitter, cls._param_names, params),
+                               penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.BetaGeoBetaBinomFitter`` carrying these parameters (needs ``lifetimes`` installed)."""

@@ -82,12 +82,11 @@ def fit_beta_geo_with_covariates(model, x, t_x, T, weights, z, names: list[str])
     if model.penalizer:
         raise ValueError("penalizer is not available with covariates; fit with penalizer=0")
     fit = _BetaGeoCovariates(tol=model.tol, max_iter=model.max_iter)
-    fit._param_names = ("r", "alpha", "a", "b") + tuple(
-        f"{side}:{name}" for side in ("purchase", "dropout") for name in names
-    )
     scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in BetaGeo
     stats = {"x": x, "t_x": t_x * scale, "T": T * scale, "weights": weights, "z": z, "scale": scale}
-    fit._fit_statistics(stats)
+    fit.estimate(stats, ("r", "alpha", "a", "b") + tuple(
+        f"{side}:{name}" for side in ("purchase", "dropout") for name in names
+    ))
     coefficients_on_natural_scale(fit, 4)
     for attribute in ("params_", "log_params_", "covariance_", "standard_errors_", "log_likelihood_",
                       "n_customers_", "n_iterations_", "gradient_norm_", "summary_"):
@@ -96,6 +95,12 @@ def fit_beta_geo_with_covariates(model, x, t_x, T, weights, z, names: list[str])
 
 class _BetaGeoCovariates(LikelihoodModel):
     """The BG/NBD likelihood (Fader, Hardie & Lee 2005, eq. 6) with per-customer α_i, a_i, b_i."""
+
+    def estimate(self, stats: dict, param_names: tuple[str, ...]) -> None:
+        """Maximise the likelihood on ``stats`` for parameters named ``param_names`` (base ones, then the
+        coefficients), setting the fitted attributes."""
+        self._param_names = param_names
+        self._fit_statistics(stats)
 
     def _start(self, stats):
         w = stats["weights"]

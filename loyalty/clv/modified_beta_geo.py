@@ -259,14 +259,24 @@ class ModifiedBetaGeo(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "ModifiedBetaGeo":
+        """A fitted ``ModifiedBetaGeo`` with given ``r``, ``alpha``, ``a``, ``b``.
+
+        ``alpha`` is in ``time_unit`` (None: unchecked); the other arguments are as in
+        :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.time_unit_ = time_unit
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "ModifiedBetaGeo":
         """A fitted ``ModifiedBetaGeo`` from a fitted ``lifetimes.ModifiedBetaGeoFitter`` (parameters and, if
         present, covariance)."""
         params = {name: float(fitter.params_[name]) for name in cls._param_names}
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
-        model._set_params(params, lifetimes_log_covariance(fitter, cls._param_names, params))
-        model.time_unit_ = time_unit
-        return model
+        return cls.from_params(params, lifetimes_log_covariance(fitter, cls._param_names, params),
+                               time_unit=time_unit, penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.ModifiedBetaGeoFitter`` carrying these parameters (needs ``lifetimes`` installed)."""

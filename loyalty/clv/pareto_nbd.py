@@ -30,6 +30,9 @@ _STEP = 6e-6
 _HESSIAN_STEP = 1e-4
 
 
+_BASE_PARAMS = ("r", "alpha", "s", "beta")
+
+
 class ParetoNBD(LikelihoodModel):
     """Pareto/NBD model, fitted by maximum likelihood on (frequency, recency, T), optionally with covariates.
 
@@ -78,7 +81,7 @@ class ParetoNBD(LikelihoodModel):
     -9594.98
     """
 
-    _param_names = ("r", "alpha", "s", "beta")
+    _param_names = _BASE_PARAMS
     # Each gradient costs about seven likelihood evaluations (central differences in r and s): from 40,000
     # customers on, start from a fit on 10,000 and its curvature, which leaves a few steps on the full data.
     _warm_start_customers = 10_000
@@ -125,7 +128,7 @@ class ParetoNBD(LikelihoodModel):
         stats = _statistics(x, t_x * scale, T * scale, weights, z)
         stats["scale"] = scale
         self.covariates_ = names
-        self._param_names = ParetoNBD._param_names + tuple(
+        self._param_names = _BASE_PARAMS + tuple(
             f"{side}:{name}" for side in ("purchase", "dropout") for name in names
         )
         self._fit_statistics(stats)
@@ -304,15 +307,24 @@ class ParetoNBD(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "ParetoNBD":
+        """A fitted ``ParetoNBD`` (without covariates) with given ``r``, ``alpha``, ``s``, ``beta``.
+
+        ``alpha`` and ``beta`` are in ``time_unit`` (None: unchecked); the other arguments are as in
+        :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.covariates_ = []
+        model.time_unit_ = time_unit
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "ParetoNBD":
         """A fitted ``ParetoNBD`` from a fitted ``lifetimes.ParetoNBDFitter`` (parameters only: lifetimes keeps
         no covariance for this model, so standard errors are NaN)."""
         params = {name: float(fitter.params_[name]) for name in cls._param_names}
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
-        model._set_params(params)
-        model.covariates_ = []
-        model.time_unit_ = time_unit
-        return model
+        return cls.from_params(params, time_unit=time_unit, penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.ParetoNBDFitter`` carrying these parameters (needs ``lifetimes``; no covariates)."""
@@ -322,7 +334,7 @@ class ParetoNBD(LikelihoodModel):
         from lifetimes import ParetoNBDFitter
 
         fitter = ParetoNBDFitter(penalizer_coef=self.penalizer)
-        fitter.params_ = pd.Series({name: self.params_[name] for name in ParetoNBD._param_names})
+        fitter.params_ = pd.Series({name: self.params_[name] for name in _BASE_PARAMS})
         fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time  # as lifetimes' fit does
         return fitter
 
