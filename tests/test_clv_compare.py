@@ -116,3 +116,16 @@ def test_summary_without_holdout_is_refused_with_the_fix(cdnow):
 def test_unknown_candidate_is_refused_naming_the_known_ones(cdnow):
     with pytest.raises(DataValidationError, match="bgnbd"):
         compare_models(cdnow, candidates=["bgbb"])
+
+
+def test_cli_compare_prints_and_writes_the_same_table_as_the_library(cdnow_table, tmp_path, capsys):
+    from loyalty.cli import main
+
+    log, out = tmp_path / "cdnow.csv", tmp_path / "compare.csv"
+    load_cdnow().to_csv(log, index=False)
+    assert main(["clv", "compare", str(log), "--keep-duplicates", "--cutoff", "1997-09-30",
+                 "--holdout-end", "1998-06-30", "--unit", "W", "--out", str(out)]) == 0
+    assert "choice (lowest holdout_mae" in capsys.readouterr().out
+    written = pd.read_csv(out, index_col="model")
+    assert list(written.index) == list(cdnow_table.index)
+    assert np.allclose(written["holdout_mae"], cdnow_table["holdout_mae"], rtol=1e-12)
