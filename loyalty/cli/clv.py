@@ -71,9 +71,9 @@ def _fit(args) -> int:
             value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
         )
     model.fit(summary)
-    bgnbd, gg = model.bgnbd_, model.gamma_gamma_
+    bgnbd, gg = model.transaction_model_, model.gamma_gamma_
     with pd.option_context("display.width", 120):
-        print(f"BG/NBD on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
+        print(f"{type(bgnbd).__name__} on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
         print(bgnbd.summary_.round(4).to_string())
         print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
         print(gg.summary_.round(4).to_string())
@@ -89,7 +89,7 @@ def _score(args) -> int:
 
     model = CLVModel.load(args.model)
     result = load_clean(args, cutoff=args.as_of)
-    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd_.time_unit_)
+    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.transaction_model_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
     print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")
