@@ -84,3 +84,22 @@ def test_spec_settings_accept_auto_for_the_job_but_a_single_model_refuses_it(tmp
     path.write_text("kind: model\nfamily: clv\nsettings:\n  model: nbd_typo\n")
     with pytest.raises(SpecError, match="paretonbd"):
         CLV_FAMILY.read_settings(path)
+
+
+def test_fit_job_with_model_auto_logs_the_comparison_and_registers_the_winner(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from loyalty.jobs import run_spec
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = tmp_path / "clv_auto.yaml"
+    spec.write_text("kind: model\nfamily: clv\nsettings:\n  model: auto\n  holdout_days: 273\n")
+    result = run_spec(spec, as_of="1998-06-30", data="cdnow_sample", margin_rate=0.25)
+    client = MlflowClient()
+    run = client.get_run(result["run_id"])
+    assert run.data.metrics["compare.paretonbd.holdout_mae"] < run.data.metrics["compare.bgnbd.holdout_mae"]
+    assert "paretonbd.log_likelihood" in run.data.metrics
+    tables = {a.path for a in client.list_artifacts(result["run_id"], "tables")}
+    assert "tables/clv_model_comparison.json" in tables
+    assert result["fitted"]["clv"].model == "paretonbd"
