@@ -115,7 +115,7 @@ def test_summary_without_holdout_is_refused_with_the_fix(cdnow):
 
 def test_unknown_candidate_is_refused_naming_the_known_ones(cdnow):
     with pytest.raises(DataValidationError, match="bgnbd"):
-        compare_models(cdnow, candidates=["bgbb"])
+        compare_models(cdnow, candidates=["nbd_typo"])
 
 
 def test_cli_compare_prints_and_writes_the_same_table_as_the_library(cdnow_table, tmp_path, capsys):
@@ -129,3 +129,32 @@ def test_cli_compare_prints_and_writes_the_same_table_as_the_library(cdnow_table
     written = pd.read_csv(out, index_col="model")
     assert list(written.index) == list(cdnow_table.index)
     assert np.allclose(written["holdout_mae"], cdnow_table["holdout_mae"], rtol=1e-12)
+
+
+def bgbb_world(seed, n=5000, calibration=6, holdout=5, params=(1.204, 0.750, 0.657, 2.783)):
+    """Discrete opportunities (FHS 2010's donors' parameters): each customer is alive for a Geometric(θ) number of
+    opportunities and transacts at each with probability p; calibration then holdout opportunities."""
+    alpha, beta, gamma, delta = params
+    rng = np.random.default_rng(seed)
+    p, theta = rng.beta(alpha, beta, n), rng.beta(gamma, delta, n)
+    alive_for = rng.geometric(theta) - 1
+    opportunities = np.arange(1, calibration + holdout + 1)
+    bought = (rng.random((n, len(opportunities))) < p[:, None]) & (opportunities[None, :] <= alive_for[:, None])
+    calib = bought[:, :calibration]
+    last = np.where(calib.any(axis=1), calibration - np.argmax(calib[:, ::-1], axis=1), 0)
+    return pd.DataFrame({"frequency": calib.sum(axis=1), "recency": last, "n_periods": calibration,
+                         "frequency_holdout": bought[:, calibration:].sum(axis=1), "duration_holdout": holdout})
+
+
+def test_discrete_summary_compares_bgbb_with_its_count_distribution():
+    table = compare_models(bgbb_world(0))
+    assert list(table.index) == ["bgbb"] and table.attrs["choice"] == "bgbb"
+    row = table.loc["bgbb"]
+    assert abs(row["holdout_error"]) < 0.05  # the right model forecasts the 5 holdout opportunities
+    assert row["chi2_df"] == 2 and row["chi2_p"] > 0.001  # bins 0..6 (7+ impossible in 6 opportunities)
+
+
+def test_continuous_model_on_discrete_data_is_a_row_naming_the_missing_column():
+    table = compare_models(bgbb_world(0), candidates=["bgbb", "bgnbd"])
+    assert table.attrs["choice"] == "bgbb"
+    assert "Required column 'T' missing" in table.loc["bgnbd", "error"]
