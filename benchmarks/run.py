@@ -1,6 +1,6 @@
-"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the command line's start-up
-(``loyalty --help``), the scale benchmark, and the campaign-files benchmark (``loyalty compare`` on parquet
-files vs the simulator source).
+"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the other BTYD fits
+(``bench_btyd.py``, each entry at its own sizes), the command line's start-up (``loyalty --help``), the scale
+benchmark, and the campaign-files benchmark (``loyalty compare`` on parquet files vs the simulator source).
 
 Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
@@ -34,6 +34,9 @@ def main(argv=None) -> None:
         spec.loader.exec_module(module)
         if hasattr(module, "run"):
             module.run(sizes)
+    import bench_btyd
+
+    bench_btyd.run(sizes=[10_000] if args.quick else None)
     bench_cli.run(repeats=3 if args.quick else 7)
     if not args.quick:
         import bench_scale

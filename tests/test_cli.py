@@ -48,7 +48,7 @@ def test_clv_fit_then_score_equals_the_in_memory_model(cdnow_csv, tmp_path):
     expected = CLVModel(margin_rate=0.3).fit(summary).score(summary)
     written = pd.read_parquet(scores_path)
     pd.testing.assert_frame_equal(written, expected, rtol=1e-9, check_names=False, check_index_type=False)
-    assert json.loads(model_path.read_text())["bgnbd"]["params"]["r"] == pytest.approx(0.2426, abs=1e-4)
+    assert json.loads(model_path.read_text())["transactions"]["params"]["r"] == pytest.approx(0.2426, abs=1e-4)
 
 
 def test_summarize_writes_summary_and_rejects(cdnow_csv, tmp_path, capsys):

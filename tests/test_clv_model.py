@@ -31,7 +31,7 @@ def fitted(weekly_summary):
 def test_init_stores_settings_only_and_fit_returns_the_model_with_fitted_parts(weekly_summary):
     model = CLVModel(horizon=6, period="W", margin_rate=0.3, penalizer=0.0)
     assert model.get_params() == {"horizon": 6, "period": "W", "annual_discount_rate": 0.10, "margin_rate": 0.3,
-                                  "value": "margin", "penalizer": 0.0}
+                                  "value": "margin", "penalizer": 0.0, "model": "bgnbd"}
     with pytest.raises(SklearnNotFitted):
         check_is_fitted(model)
     assert model.fit(weekly_summary) is model
@@ -56,7 +56,10 @@ def test_a_model_saved_before_the_estimator_change_loads_and_scores_like_a_fresh
 
 def test_save_then_load_round_trips_exactly(weekly_summary, fitted, tmp_path):
     path = fitted.save(tmp_path / "model.json")
-    assert json.loads(path.read_text()).keys() == json.loads(SAVED_BEFORE.read_text()).keys()
+    saved, before = json.loads(path.read_text()), json.loads(SAVED_BEFORE.read_text())
+    # format 2 names the transaction model and stores it under "transactions" (format 1: "bgnbd", always BG/NBD)
+    assert saved.keys() == (before.keys() - {"bgnbd"}) | {"transaction_model", "transactions"}
+    assert saved["transaction_model"] == "bgnbd" and saved["transactions"] == before["bgnbd"]
     pd.testing.assert_frame_equal(CLVModel.load(path).score(weekly_summary), fitted.score(weekly_summary))
 
 
@@ -65,15 +68,15 @@ def test_from_models_shares_fitted_models_across_horizons(weekly_summary, fitted
     assert short.bgnbd_ is fitted.bgnbd_
     assert (short.score(weekly_summary, interval=None)["clv"]
             <= fitted.score(weekly_summary, interval=None)["clv"] + 1e-12).all()
-    with pytest.raises(NotFittedError, match="bgnbd is not fitted"):
+    with pytest.raises(NotFittedError, match="transaction_model is not fitted"):
         CLVModel.from_models(BetaGeo(), fitted.gamma_gamma_)
 
 
 def test_loading_a_file_of_another_format_or_version_names_it(tmp_path):
     data = json.loads(SAVED_BEFORE.read_text())
-    (tmp_path / "v2.json").write_text(json.dumps({**data, "version": 2}))
-    with pytest.raises(DataValidationError, match="format version 2"):
-        CLVModel.load(tmp_path / "v2.json")
+    (tmp_path / "v3.json").write_text(json.dumps({**data, "version": 3}))
+    with pytest.raises(DataValidationError, match="format version 3"):
+        CLVModel.load(tmp_path / "v3.json")
     (tmp_path / "other.json").write_text(json.dumps({"format": "something"}))
     with pytest.raises(DataValidationError, match="not a saved CLVModel"):
         CLVModel.load(tmp_path / "other.json")

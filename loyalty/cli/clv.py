@@ -1,4 +1,4 @@
-"""``loyalty clv fit`` and ``loyalty clv score``."""
+"""``loyalty clv fit``, ``loyalty clv score`` and ``loyalty clv compare``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,21 @@ def register(subparsers) -> None:
     score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
     score.set_defaults(func=_score)
 
+    compare = commands.add_parser(
+        "compare", help="fit BG/NBD, MBG/NBD and Pareto/NBD up to a cut-off and rank them on the holdout after it",
+        description="Validate the log up to --holdout-end, summarise it at --cutoff with the holdout "
+        "(--cutoff, --holdout-end], fit each candidate transaction model on the calibration period and print "
+        "log-likelihood, AIC/BIC, the period-transactions chi-square and the holdout forecast errors, best first "
+        "(lowest per-customer holdout MAE; see loyalty.clv.compare_models).")
+    add_log_arguments(compare)
+    compare.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive)")
+    compare.add_argument("--holdout-end", required=True, help="end of the holdout period (inclusive)")
+    compare.add_argument("--candidates", default="bgnbd,mbgnbd,paretonbd",
+                         help="comma-separated transaction models (default bgnbd,mbgnbd,paretonbd)")
+    compare.add_argument("--penalizer", type=float, default=0.0, help="L2 penalizer for every fit")
+    compare.add_argument("--out", type=Path, default=None, help="CSV to write the table to (atomically)")
+    compare.set_defaults(func=_compare)
+
 
 def _fit(args) -> int:
     import pandas as pd
@@ -56,9 +71,9 @@ def _fit(args) -> int:
             value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
         )
     model.fit(summary)
-    bgnbd, gg = model.bgnbd_, model.gamma_gamma_
+    bgnbd, gg = model.transaction_model_, model.gamma_gamma_
     with pd.option_context("display.width", 120):
-        print(f"BG/NBD on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
+        print(f"{type(bgnbd).__name__} on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
         print(bgnbd.summary_.round(4).to_string())
         print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
         print(gg.summary_.round(4).to_string())
@@ -74,11 +89,36 @@ def _score(args) -> int:
 
     model = CLVModel.load(args.model)
     result = load_clean(args, cutoff=args.as_of)
-    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd_.time_unit_)
+    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.transaction_model_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
     print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")
     return 0
+
+
+def _compare(args) -> int:
+    import pandas as pd
+
+    from ..atomic import write_csv
+    from ..clv import compare_models
+    from ..data import summarize
+
+    result = load_clean(args, cutoff=args.holdout_end)
+    summary = summarize(result.transactions, args.cutoff, period=args.period, unit=args.unit,
+                        holdout_end=args.holdout_end)
+    candidates = [name.strip() for name in args.candidates.split(",") if name.strip()]
+    table = compare_models(summary, candidates=candidates, penalizer=args.penalizer)
+    with pd.option_context("display.width", 160, "display.max_columns", None, "display.max_colwidth", 60):
+        print(f"{len(summary):,} customers; calibration to {args.cutoff}, holdout to {args.holdout_end} "
+              f"({summary['duration_holdout'].iloc[0]:g} {summary.attrs['unit']})")
+        print(table.drop(columns=["params", "error"]).round(4).to_string())
+        for name, row in table.iterrows():
+            print(f"{name}: {row['params'] if pd.isna(row['error']) else row['error']}")
+    print(f"choice ({table.attrs['rule']}): {table.attrs['choice']}")
+    if args.out is not None:
+        write_csv(table, args.out)
+        print(f"table -> {args.out}")
+    return 0 if table.attrs["choice"] is not None else 1
 
 
 def _period(text: str):

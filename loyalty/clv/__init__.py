@@ -9,8 +9,17 @@
 """
 
 from .beta_geo import BetaGeo
+from .beta_geo_beta_binom import BetaGeoBetaBinom
+from .compare import TRANSACTION_MODELS, compare_models
 from .gamma_gamma import GammaGamma
 from .model import CLVModel
+from .modified_beta_geo import ModifiedBetaGeo
+from .pareto_nbd import ParetoNBD
+from .shifted_beta_geo import ShiftedBetaGeo
 from .value import customer_lifetime_value
 
-__all__ = ["BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value"]
+__all__ = [
+    "BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value",
+    "ModifiedBetaGeo", "BetaGeoBetaBinom", "ShiftedBetaGeo",
+    "ParetoNBD", "compare_models", "TRANSACTION_MODELS",
+]

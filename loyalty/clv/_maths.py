@@ -33,7 +33,14 @@ def p_alive(params: dict, x, t_x, T) -> np.ndarray:
 
 
 def expected_purchases_matrix(params: dict, x, t_x, T, horizons: np.ndarray) -> np.ndarray:
-    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), FHL 2005 eq. 10."""
+    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), FHL 2005 eq. 10.
+
+    ``params`` values are scalars (one population) or arrays with one entry per customer (covariates, see
+    :mod:`loyalty.clv.covariates`); in the second case no (x, T) pair shares its parameters, so nothing is collapsed.
+    """
+    if any(np.ndim(v) for v in params.values()):
+        column = {k: np.asarray(v, dtype=float)[:, None] if np.ndim(v) else v for k, v in params.items()}
+        return expected_purchases_if_alive(column, x, T, horizons) * p_alive(params, x, t_x, T)[:, None]
     (px, pT), inverse, _ = unique_rows(x, T)
     if_alive = expected_purchases_if_alive(params, px, pT, horizons)
     return if_alive[inverse] * p_alive(params, x, t_x, T)[:, None]

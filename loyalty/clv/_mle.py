@@ -17,7 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import ConvergenceError, DataValidationError, NotFittedError
 
-__all__ = ["LikelihoodModel", "unique_rows", "unique_counts"]
+__all__ = ["LikelihoodModel", "unique_rows", "unique_counts", "lifetimes_log_covariance"]
 
 #: Internal (rescaled, so unit-free) parameters beyond exp(+-_LOG_BOUND) ~ [4.5e-5, 2.2e4] are taken as a
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
@@ -82,6 +82,9 @@ class LikelihoodModel(BaseEstimator):
     """
 
     _param_names: tuple[str, ...] = ()
+    #: Fits on more than 4x this many customers start from a fit on a random subsample of this size (a model
+    #: whose likelihood is costly to evaluate sets it lower).
+    _warm_start_customers: int = _WARM_START_CUSTOMERS
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-9, max_iter: int = 2000):
         self.penalizer = penalizer
@@ -101,7 +104,8 @@ class LikelihoodModel(BaseEstimator):
         total_weight = float(stats["weights"].sum())
         objective = self._mean_objective(stats)
         start, inverse_hessian = self._start(stats), None
-        sample = self._subsample(stats, _WARM_START_CUSTOMERS) if total_weight > 4 * _WARM_START_CUSTOMERS else None
+        warm = self._warm_start_customers
+        sample = self._subsample(stats, warm) if total_weight > 4 * warm else None
         if sample is not None:
             # A fit on a random subsample lands next to the full optimum, and its curvature (the same per
             # customer) preconditions the steps on the full data, which then need only a few gradients.
@@ -378,3 +382,14 @@ def _invert(hessian: np.ndarray) -> np.ndarray:
         stacklevel=3,
     )
     return np.full(hessian.shape, np.nan)
+
+
+def lifetimes_log_covariance(fitter, names, params: dict) -> np.ndarray | None:
+    """Covariance of the log parameters from a fitted ``lifetimes`` fitter's natural-scale ``variance_matrix_``
+    (delta method: divide by the outer product of the estimates); None when the fitter has none."""
+    matrix = getattr(fitter, "variance_matrix_", None)
+    if matrix is None:
+        return None
+    matrix = np.asarray(pd.DataFrame(matrix).loc[list(names), list(names)], dtype=float)
+    scale = np.array([params[n] for n in names])
+    return matrix / np.outer(scale, scale)

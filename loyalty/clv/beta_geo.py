@@ -16,6 +16,7 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 from ..errors import DataValidationError
 from . import _maths
 from ._mle import LikelihoodModel, unique_counts
+from .covariates import beta_geo_customer_params, covariate_matrix, fit_beta_geo_with_covariates
 
 __all__ = ["BetaGeo"]
 
@@ -48,6 +49,8 @@ class BetaGeo(LikelihoodModel):
     n_customers_ : int
     time_unit_ : str or None
         Unit of recency and T the model was fitted in (from ``summary.attrs["unit"]``).
+    covariates_ : list of str
+        Covariate columns of the fit (empty without covariates); predictions read them from the summary.
 
     Examples
     --------
@@ -61,14 +64,16 @@ class BetaGeo(LikelihoodModel):
 
     _param_names = ("r", "alpha", "a", "b")
 
-    def fit(self, summary: pd.DataFrame) -> "BetaGeo":
+    def fit(self, summary: pd.DataFrame, covariates: list[str] | None = None) -> "BetaGeo":
         """Fit on a summary with ``frequency``, ``recency`` and ``T``; returns self.
 
         One row per customer, or, with a ``weights`` column, rows standing for ``weights`` customers each (the
         collapsed statistics of :func:`loyalty.engines.collapsed_statistics`): the same fit from a table whose
-        size does not grow with the customers.
+        size does not grow with the customers. ``covariates`` names numeric, time-invariant columns that scale
+        each customer's α, a and b (:mod:`loyalty.clv.covariates`); their coefficients join ``params_`` and
+        ``summary_`` as ``purchase:<column>`` and ``dropout:<column>``.
         """
-        x, t_x, T = _rfm_arrays(summary)
+        x, t_x, T = rfm_arrays(summary)
         if len(x) == 0:
             raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
         if not np.any(x > 0):
@@ -77,6 +82,13 @@ class BetaGeo(LikelihoodModel):
                 "a and b are not identified. Use a longer calibration period or more customers."
             )
         weights = customer_weights(summary)
+        self.covariates_ = [covariates] if isinstance(covariates, str) else list(covariates or [])
+        if self.covariates_:
+            z = covariate_matrix(summary, self.covariates_)
+            weights = np.ones(len(x)) if weights is None else weights
+            fit_beta_geo_with_covariates(self, x, t_x, T, weights, z, self.covariates_)
+            self.time_unit_ = summary.attrs.get("unit")
+            return self
         if weights is None:
             # no collapsing: customers without repeats are summed per distinct T in the statistics anyway, and
             # the repeat customers' (x, t_x, T) rows are mostly distinct, so sorting them would cost more than
@@ -230,13 +242,13 @@ class BetaGeo(LikelihoodModel):
         """P(alive at T | x, t_x, T) (FHL 2005, eq. 11). Customers without repeat purchases get 1."""
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        return pd.Series(_maths.p_alive(self.params_, x, t_x, T), index=summary.index, name="p_alive")
+        return pd.Series(_maths.p_alive(self.customer_params(summary), x, t_x, T), index=summary.index, name="p_alive")
 
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
         """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10); ``t`` in the model's time unit."""
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        values = _maths.expected_purchases_matrix(self.params_, x, t_x, T, np.array([float(t)]))[:, 0]
+        values = _maths.expected_purchases_matrix(self.customer_params(summary), x, t_x, T, np.array([float(t)]))[:, 0]
         return pd.Series(values, index=summary.index, name="expected_purchases")
 
     def p_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
@@ -247,16 +259,28 @@ class BetaGeo(LikelihoodModel):
         """
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        alive = _maths.p_alive(self.params_, x, t_x, T)
-        r, alpha = self.params_["r"], self.params_["alpha"]
+        params = self.customer_params(summary)
+        alive = _maths.p_alive(params, x, t_x, T)
+        r, alpha = params["r"], params["alpha"]
         silent = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + float(t))))
         return pd.Series(1.0 - alive + alive * silent, index=summary.index, name="p_no_purchase")
 
-    def expected_purchases_new_customer(self, t) -> np.ndarray:
-        """E[X(t)] for a customer just acquired (FHL 2005, eq. 9); ``t`` in the model's time unit."""
+    def expected_purchases_new_customer(self, t, summary: pd.DataFrame | None = None) -> np.ndarray:
+        """E[X(t)] for a customer just acquired (FHL 2005, eq. 9); ``t`` in the model's time unit.
+
+        With covariates pass ``summary`` (its covariate columns): one row per customer, one column per ``t``.
+        """
         self._require_fitted()
-        r, alpha, a, b = (self.params_[k] for k in self._param_names)
         t = np.asarray(t, dtype=float)
+        if getattr(self, "covariates_", None):
+            if summary is None:
+                raise DataValidationError("a model with covariates needs the customers' covariates: pass summary")
+            own = self.customer_params(summary)
+            r = own["r"]
+            alpha, a, b = (np.asarray(own[k], dtype=float)[:, None] for k in ("alpha", "a", "b"))
+            t = np.atleast_1d(t)[None, :]
+        else:
+            r, alpha, a, b = (self.params_[k] for k in self._param_names)
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
 
@@ -264,7 +288,17 @@ class BetaGeo(LikelihoodModel):
         """Each customer's log-likelihood at the fitted parameters (FHL 2005, eq. 6)."""
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        return pd.Series(_customer_ll(self.params_, x, t_x, T), index=summary.index, name="log_likelihood")
+        return pd.Series(
+            _customer_ll(self.customer_params(summary), x, t_x, T), index=summary.index, name="log_likelihood"
+        )
+
+    def customer_params(self, summary: pd.DataFrame) -> dict:
+        """``r``, ``alpha``, ``a``, ``b``: the fitted values, or with covariates one array entry per customer
+        of ``summary`` (from its covariate columns)."""
+        self._require_fitted()
+        if getattr(self, "covariates_", None):
+            return beta_geo_customer_params(self.params_, self.covariates_, summary)
+        return self.params_
 
     def _arrays(self, summary):
         unit = summary.attrs.get("unit")
@@ -273,7 +307,7 @@ class BetaGeo(LikelihoodModel):
                 f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
                 "summarize with the same unit"
             )
-        return _rfm_arrays(summary)
+        return rfm_arrays(summary)
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
@@ -306,6 +340,8 @@ class BetaGeo(LikelihoodModel):
     def to_lifetimes(self):
         """A ``lifetimes.BetaGeoFitter`` carrying these parameters (needs ``lifetimes`` installed)."""
         self._require_fitted()
+        if getattr(self, "covariates_", None):
+            raise ValueError("lifetimes' BetaGeoFitter has no covariates; fit without covariates to convert")
         from lifetimes import BetaGeoFitter
 
         fitter = BetaGeoFitter(penalizer_coef=self.penalizer)
@@ -314,7 +350,13 @@ class BetaGeo(LikelihoodModel):
         return fitter
 
 
-def _rfm_arrays(summary: pd.DataFrame):
+def rfm_arrays(summary: pd.DataFrame):
+    """``frequency``, ``recency`` and ``T`` of a customer summary as float arrays, checked.
+
+    Raises :class:`~loyalty.errors.DataValidationError` naming the missing column, or the count of invalid rows
+    (non-finite values, non-integer or negative frequency, recency outside [0, T], recency inconsistent with
+    frequency, T <= 0) with examples. Shared by the continuous-time repeat-purchase models.
+    """
     for column in ("frequency", "recency", "T"):
         if column not in summary.columns:
             raise DataValidationError(

@@ -17,7 +17,7 @@ __all__ = ["customer_lifetime_value"]
 
 
 def customer_lifetime_value(
-    bgnbd: BetaGeo,
+    bgnbd,
     gg: GammaGamma,
     summary: pd.DataFrame,
     horizon: float = 12,
@@ -30,14 +30,18 @@ def customer_lifetime_value(
 ) -> pd.DataFrame:
     """Expected discounted margin (or revenue) per customer over the next ``horizon`` periods.
 
-    CLV_i = Σ_k ΔE_ik · v_i · (1 + d)^(−k·Δ/year), where ΔE_ik is the BG/NBD expected number of purchases in
-    step k (FHL 2005, eq. 10, differenced), v_i the expected value per purchase (Gamma-Gamma, note 025 eq. 5,
+    CLV_i = Σ_k ΔE_ik · v_i · (1 + d)^(−k·Δ/year), where ΔE_ik is the transaction model's expected number of
+    purchases in step k (BG/NBD: FHL 2005, eq. 10, differenced; MBG/NBD and Pareto/NBD: their
+    ``expected_purchases``), v_i the expected value per purchase (Gamma-Gamma, note 025 eq. 5,
     times the margin rate for margin CLV), Δ the step length and d the annual discount rate; each step's cash
     flow is discounted from its end.
 
     Parameters
     ----------
-    bgnbd, gg : fitted BetaGeo and GammaGamma
+    bgnbd, gg : a fitted transaction model and a fitted GammaGamma
+        The transaction model is a ``BetaGeo`` (the fast path: purchases given alive evaluated once per distinct
+        (x, T)), or any other model of :data:`loyalty.clv.TRANSACTION_MODELS` (``ModifiedBetaGeo``,
+        ``ParetoNBD``), fitted without covariates.
     summary : DataFrame
         Customers to score (``frequency``, ``recency``, ``T``, ``monetary_value``; ``margin_rate`` for margin CLV
         unless ``margin_rate`` is given), in the time unit the BG/NBD model was fitted in.
@@ -78,6 +82,11 @@ def customer_lifetime_value(
     for model, name in ((bgnbd, "bgnbd"), (gg, "gg")):
         if not hasattr(model, "params_"):
             raise NotFittedError(f"{name} is not fitted; fit it on a summary first")
+    if getattr(bgnbd, "covariates_", None):
+        raise DataValidationError(
+            f"customer_lifetime_value does not use covariates yet; {type(bgnbd).__name__} was fitted with "
+            f"{bgnbd.covariates_}: fit it without covariates for CLV"
+        )
     if value not in ("margin", "revenue"):
         raise DataValidationError(f"value must be 'margin' or 'revenue', got {value!r}")
     if horizon <= 0 or annual_discount_rate <= -1:
@@ -110,10 +119,15 @@ def customer_lifetime_value(
     (pair_x, pair_T), pair_of, _ = unique_rows(x, T)
 
     def evaluate(bg_params: dict, gg_params: dict):
+        per_purchase = _maths.expected_spend(gg_params, x, m) * rate
+        if not isinstance(bgnbd, BetaGeo):  # any other transaction model: its own conditional expectation
+            at = type(bgnbd).from_params(bg_params)  # no unit check here: the summary is in `unit`, as below
+            cumulative = np.column_stack([at.expected_purchases(summary, end).to_numpy(dtype=float) for end in ends])
+            discounted = np.diff(cumulative, axis=1, prepend=0.0) @ discount
+            return discounted * per_purchase, cumulative[:, -1], per_purchase
         if_alive = _maths.expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
         discounted_if_alive = np.diff(if_alive, axis=1, prepend=0.0) @ discount
         alive = _maths.p_alive(bg_params, x, t_x, T)
-        per_purchase = _maths.expected_spend(gg_params, x, m) * rate
         purchases = if_alive[:, -1][pair_of] * alive
         return discounted_if_alive[pair_of] * alive * per_purchase, purchases, per_purchase
 
@@ -130,7 +144,7 @@ def customer_lifetime_value(
     return out
 
 
-def _delta_method_se(evaluate, bgnbd: BetaGeo, gg: GammaGamma, base: np.ndarray) -> np.ndarray:
+def _delta_method_se(evaluate, bgnbd, gg: GammaGamma, base: np.ndarray) -> np.ndarray:
     """Per-customer standard error of CLV from both models' log-parameter covariances (forward differences)."""
     blocks = [(bgnbd, list(bgnbd.params_)), (gg, list(gg.params_))]
     gradients, covariances = [], []

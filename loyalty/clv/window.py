@@ -28,7 +28,8 @@ def window_values(bgnbd: BetaGeo, gamma_gamma: GammaGamma, summary: pd.DataFrame
 
     Parameters
     ----------
-    bgnbd, gamma_gamma : fitted models (e.g. ``CLVModel.bgnbd_``, ``CLVModel.gamma_gamma_``).
+    bgnbd, gamma_gamma : fitted models: any transaction model (BG/NBD, MBG/NBD, Pareto/NBD) and Gamma-Gamma
+        (e.g. ``CLVModel.transaction_model_``, ``CLVModel.gamma_gamma_``).
     summary : customers to value, as fitted (``frequency``, ``recency``, ``T``, ``monetary_value``,
         ``margin_rate``), in the time unit the BG/NBD model was fitted in (``summary.attrs["unit"]``).
     window_days, horizon_days : the response window and the long horizon, in days, from the campaign date

@@ -157,7 +157,7 @@ def lifecycle_inputs(scores: pd.DataFrame, clv_model, summary: pd.DataFrame, met
     from ..clv.window import window_values
     from ..targeting.economics import lifecycle_scores, net_window_margin, retention_value
 
-    values = window_values(clv_model.bgnbd_, clv_model.gamma_gamma_, summary, metadata["window_days"],
+    values = window_values(clv_model.transaction_model_, clv_model.gamma_gamma_, summary, metadata["window_days"],
                            metadata["horizon_days"], clv_model.annual_discount_rate)
     values.index = values.index.astype(str)
     values = values.reindex(scores.index.astype(str))
