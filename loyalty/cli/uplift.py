@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import non_negative_int, positive, share
+
 #: ``--learner`` choices: :data:`loyalty.uplift.LEARNERS` in lower case, stated here so that ``--help`` imports no
 #: scikit-learn (a test checks that they agree).
 LEARNERS = ("t", "s", "x", "ct")
@@ -29,8 +31,8 @@ def register(subparsers) -> None:
     fit.add_argument("--outcome", required=True,
                      help="outcome column (campaign input: converted, revenue, margin, net_margin, ...)")
     fit.add_argument("--learner", choices=sorted(LEARNERS), default="t", help="meta-learner (default t)")
-    fit.add_argument("--folds", type=int, default=5, help="folds for the cross-fitted report (0: skip)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of LightGBM and of the folds")
+    fit.add_argument("--folds", type=non_negative_int, default=5, help="folds for the cross-fitted report (0: skip)")
+    fit.add_argument("--seed", type=non_negative_int, default=0, help="seed of LightGBM and of the folds")
     fit.add_argument("--out", type=Path, required=True, help="model folder to write (JSON + LightGBM text)")
     fit.add_argument("--report", type=Path, default=None, help="JSON with the cross-fitted metrics")
     fit.set_defaults(func=_fit)
@@ -48,8 +50,8 @@ def _inputs(parser) -> None:
     parser.add_argument("--transactions", type=Path, help="transaction log (parquet/csv) for campaign input")
     parser.add_argument("--assignments", type=Path, help="campaign assignments (parquet/csv)")
     parser.add_argument("--attributes", type=Path, default=None, help="customer attributes joined as features")
-    parser.add_argument("--window-days", type=float, default=None, help="response window in days (campaign input)")
-    parser.add_argument("--margin-rate", type=float, default=None, help="margin share when the log has no margin")
+    parser.add_argument("--window-days", type=positive, default=None, help="response window in days (campaign input)")
+    parser.add_argument("--margin-rate", type=share, default=None, help="margin share when the log has no margin")
     parser.add_argument("--treatment", default="treatment", help="treatment column (default treatment)")
     parser.add_argument("--control", default=None, help="control arm label (default 0)")
     parser.add_argument("--features", default=None, help="comma-separated feature columns (flat table input)")
