@@ -153,10 +153,9 @@ def _log_distributions(scores: pd.DataFrame) -> None:
 
 def write_scores(scores: pd.DataFrame, path: str | Path, context: dict, row_group_size: int | None = None) -> Path:
     """Write ``scores`` (indexed by customer, sorted) as parquet atomically, with ``context`` in the file's
-    metadata; written in row groups with a progress bar. Stale temporary files of ``path`` are removed first."""
+    metadata; written in row groups with a progress bar. Concurrent runs writing one path each write their own
+    temporary file (:func:`loyalty.atomic.atomic_write`); the last to finish wins with a complete file."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
     table = pa.Table.from_pandas(scores, preserve_index=True)
     metadata = dict(table.schema.metadata or {})
     metadata[SCORES_METADATA_KEY] = json.dumps(context, sort_keys=True).encode()
