@@ -22,9 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["atomic_write", "write_parquet", "write_json", "write_csv", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "write_parquet", "write_json", "write_csv", "remove_stale_temporaries", "HOST_ID",
+           "process_running", "process_started"]
 
-_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+#: This machine, as 8 hex digits (a hash of the host name): which host a temporary file or a run belongs to.
+HOST_ID = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_HOST = HOST_ID
 _TEMPORARY = re.compile(r"\.loyalty-(\d+)-([0-9a-f]{8})-[^.]*\.tmp")
 
 
@@ -59,24 +62,34 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     prefix = f".{path.name}"
     for candidate in path.parent.glob(f"{glob.escape(prefix)}.loyalty-*.tmp"):
         match = _TEMPORARY.fullmatch(candidate.name[len(prefix):])
-        if match and match.group(2) == _HOST and not _alive(int(match.group(1))):
+        if match and match.group(2) == _HOST and not process_running(int(match.group(1))):
             candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_running(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` runs on this host; with ``started`` (:func:`process_started` recorded when it
+    ran), whether it is still that process and not a later one given the same id."""
     if pid == os.getpid():
-        return True
+        return started is None or started == process_started(pid)
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:  # another user's process
-        return True
-    except OverflowError:
-        return False
-    return True
+        pass
+    return started is None or process_started(pid) in (None, started)
+
+
+def process_started(pid: int | None = None) -> str | None:
+    """When process ``pid`` (default: this one) started, in clock ticks since boot (Linux ``/proc``); None where
+    unknown."""
+    try:
+        stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime (fields counted after the command name)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = True) -> Path:
