@@ -21,7 +21,7 @@ import yaml
 from .errors import SpecError
 
 __all__ = ["read_spec", "read_model_settings", "check_fields", "Field", "number", "integer", "share", "choice",
-           "list_of", "existing_file", "template", "identifier", "check_value"]
+           "list_of", "time_unit", "existing_file", "template", "identifier", "check_value"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class Field:
         Accepted Python types (``bool`` only when listed; ``int`` where ``float`` is accepted).
     low, high : float, optional
         Inclusive bounds of a number.
-    above : float, optional
-        Exclusive lower bound of a number (``above=0``: positive).
+    above, below : float, optional
+        Exclusive bounds of a number (``above=0``: positive).
     choices : tuple, optional
         The accepted values.
     items : Field, optional
@@ -50,6 +50,7 @@ class Field:
     low: float | None = None
     high: float | None = None
     above: float | None = None
+    below: float | None = None
     choices: tuple | None = None
     items: "Field | None" = None
     min_items: int | None = None
@@ -70,6 +71,8 @@ class Field:
             return f"must be within [{low}, {high}]"
         if self.above is not None and not value > self.above:
             return f"must be > {self.above}"
+        if self.below is not None and not value < self.below:
+            return f"must be < {self.below}"
         if isinstance(value, list):
             if self.min_items is not None and len(value) < self.min_items:
                 return f"must list at least {self.min_items} item(s)"
@@ -80,9 +83,9 @@ class Field:
         return self.check(value) if self.check is not None else None
 
 
-def number(low=None, high=None, above=None) -> Field:
-    """A finite number (int or float) within the bounds."""
-    return Field((int, float), low=low, high=high, above=above)
+def number(low=None, high=None, above=None, below=None) -> Field:
+    """A finite number (int or float) within the bounds (``low``/``high`` inclusive, ``above``/``below`` not)."""
+    return Field((int, float), low=low, high=high, above=above, below=below)
 
 
 def integer(low=None, high=None) -> Field:
@@ -100,6 +103,18 @@ def choice(*values) -> Field:
     return Field(tuple({type(v) for v in values}), choices=tuple(values))
 
 
+def time_unit() -> Field:
+    """A time unit: one of ``h, D, W, M, Q, Y`` or a positive number of days (:mod:`loyalty.units`)."""
+    from .units import UNIT_DAYS
+
+    def check(unit) -> str | None:
+        if unit in UNIT_DAYS or not isinstance(unit, str) and unit > 0:
+            return None
+        return f"must be one of {list(UNIT_DAYS)} or a positive number of days"
+
+    return Field((str, int, float), check=check)
+
+
 def list_of(items: Field, min_items: int = 1) -> Field:
     """A list whose every item ``items`` accepts, with at least ``min_items`` items."""
     return Field(list, items=items, min_items=min_items)
@@ -107,8 +122,13 @@ def list_of(items: Field, min_items: int = 1) -> Field:
 
 def existing_file(base: Callable[[str], Path] = Path) -> Field:
     """A path (text) to a file or folder that exists; ``base`` resolves it (e.g. against the spec's folder)."""
-    return Field(str, check=lambda value: None if value and base(value).exists()
-                 else f"names a file that does not exist ({str(base(value))!r})")
+    def check(value: str) -> str | None:
+        if value and base(value).exists():
+            return None
+        looked = f" (looked for {str(base(value))!r})" if str(base(value)) != value else ""
+        return f"names a file that does not exist{looked}"
+
+    return Field(str, check=check)
 
 
 def template(*names: str) -> Field:
@@ -172,7 +192,7 @@ def read_model_settings(path: str | Path, family: str, allowed: dict[str, type |
         raise SpecError(f"{where}: field 'family' must be {family!r}, got {spec.get('family')!r}")
     check_fields({k: v for k, v in spec.items() if k != "__file__"},
                  {"kind": str, "family": str, "settings": dict}, where)
-    return dict(check_fields(spec.get("settings") or {}, allowed, f"{where}: settings")), where
+    return dict(check_fields(spec.get("settings") or {}, allowed, where, "settings.")), where
 
 
 def check_fields(section: dict, allowed: dict[str, type | tuple | Field], where: str, prefix: str = "") -> dict:

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 
 from ..atomic import write_json
 from ..errors import DataValidationError, NotFittedError, SpecError
-from ..specs import read_model_settings
+from ..specs import choice, number, read_model_settings, share, time_unit
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
 from .value import customer_lifetime_value
@@ -77,8 +77,8 @@ class CLVModel(BaseEstimator):
     def from_spec(cls, path) -> "CLVModel":
         """An unfitted model from a ``models/*.yaml`` spec with ``kind: model``, ``family: clv``."""
         settings, where = read_model_settings(path, "clv", {
-            "horizon": (int, float), "period": (str, int, float), "annual_discount_rate": (int, float),
-            "margin_rate": (int, float), "value": str, "penalizer": (int, float),
+            "horizon": number(above=0), "period": time_unit(), "annual_discount_rate": number(low=0),
+            "margin_rate": share(), "value": choice("margin", "revenue"), "penalizer": number(low=0),
         })
         if settings.get("value", "margin") not in ("margin", "revenue"):
             raise SpecError(f"{where}: settings.value must be 'margin' or 'revenue', got {settings['value']!r}")

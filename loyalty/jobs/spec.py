@@ -123,7 +123,8 @@ def _check_data(data: dict, where: str) -> dict:
     data = dict(check_fields(data, _DATA, where, "data."))
     source = data.get("source")
     if not source:
-        raise SpecError(f"{where}: field 'data.source' is required: one of {list(DATA_SOURCES)} or a file path")
+        raise SpecError(f"{where}: field 'data.source' is required: one of {list(DATA_SOURCES)} or a file path, "
+                        f"got {source!r}")
     if source not in DATA_SOURCES and not resolve_path(source, {"__file__": where}).exists():
         raise SpecError(f"{where}: field 'data.source': file {source!r} does not exist (relative to the working "
                         f"folder or the spec folder's parent); the shipped logs are {list(DATA_SOURCES)}")
@@ -164,9 +165,11 @@ def _check_model_paths(models: dict, where: str) -> dict:
     for kind, path in models.items():
         if not isinstance(path, str):
             raise SpecError(f"{where}: field 'models.{kind}' must be a model spec path (str), got {path!r}")
-        if not resolve_path(path, {"__file__": where}).exists():
+        resolved = resolve_path(path, {"__file__": where})
+        if not resolved.exists():
             raise SpecError(f"{where}: field 'models.{kind}': model spec {path!r} does not exist (relative to the "
                             "working folder or the spec folder's parent)")
+        get_family(kind).read_settings(resolved)  # every value of the model spec checked before any data is read
     return models
 
 
