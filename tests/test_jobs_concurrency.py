@@ -67,3 +67,28 @@ def test_a_killed_writers_temporary_file_is_removed_and_a_live_writers_is_kept(t
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_follow_up_never_loads_a_model_from_a_uri_written_in_a_scores_file(tmp_path, monkeypatch):
+    """Loading a pyfunc runs its code: a scores file may only name a version in the configured store."""
+    import yaml
+
+    from loyalty.errors import DataValidationError
+    from loyalty.jobs import load_pipeline, run_follow_up, write_scores
+    from loyalty.tracking import use_tracking
+
+    monkeypatch.chdir(tmp_path)
+    use_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    evil = tmp_path / "evil_model"
+    scores = pd.DataFrame({"clv": [1.0]}, index=pd.Index(["a"], name="customer_id"))
+    write_scores(scores, tmp_path / "scores_1997-09-30.parquet",
+                 {"as_of": "1997-09-30", "models": {"clv": evil.as_uri()}})
+    spec = yaml.safe_load((ROOT / "pipelines" / "follow_up.yaml").read_text())
+    spec["predictions"]["path"] = str(tmp_path / "scores_{as_of}.parquet")
+    (tmp_path / "follow_up.yaml").write_text(yaml.safe_dump(spec))
+    try:
+        run_follow_up(load_pipeline(tmp_path / "follow_up.yaml"), as_of="1998-06-30")
+    except DataValidationError as error:
+        assert "expected models:/<name>/<version>" in str(error) and evil.as_uri() in str(error)
+    else:
+        raise AssertionError("a scores file naming a file URI was followed")

@@ -29,9 +29,16 @@ DEBUG_ENV = "LOYALTY_DEBUG"
 GROUPS = (summarize, clv, churn, simulate, uplift, compare, demo, run)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line that points at ``--help`` (instead of the usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``loyalty`` parser with every group's commands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="loyalty",
         description="Loyalty-program lifecycle economics: CLV, churn, uplift and targeting compared on profit.",
     )
