@@ -21,7 +21,7 @@ import yaml
 from .errors import SpecError
 
 __all__ = ["read_spec", "read_model_settings", "check_fields", "Field", "number", "integer", "share", "choice",
-           "list_of", "time_unit", "existing_file", "template", "identifier", "check_value"]
+           "list_of", "time_unit", "existing_file", "template", "fill_template", "identifier", "check_value"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,14 @@ def template(*names: str) -> Field:
         return None
 
     return Field(str, check=check)
+
+
+def fill_template(text: str, where: str, field: str, **values: str) -> str:
+    """``text`` with each ``{name}`` replaced by ``values[name]``, after checking it as :func:`template` does
+    (a :class:`SpecError` otherwise). Built from the parsed pieces: the text is never passed to ``str.format``."""
+    check_value(text, template(*values), field, where)
+    return "".join(literal + ("" if name is None else str(values[name]))
+                   for literal, name, _, _ in string.Formatter().parse(text))
 
 
 def identifier(pattern: str = r"[A-Za-z0-9][\w.\-]*") -> Field:

@@ -150,3 +150,32 @@ def test_the_shipped_spec_loads_unchanged(kind_file, monkeypatch):
 def test_the_table_covers_every_spec_kind_with_at_least_80_values():
     kinds = {c[0].split("/")[0] for c in BAD}
     assert kinds == {"pipelines", "models", "experiments"} and len(BAD) >= 80
+
+
+def test_an_output_template_is_filled_from_its_parsed_pieces_never_formatted():
+    from loyalty.specs import fill_template
+
+    assert fill_template("s/{as_of}_{{x}}.parquet", "spec", "output.path", as_of="2024-01-01") == \
+        "s/2024-01-01_{x}.parquet"
+    with pytest.raises(SpecError, match=r"field 'output.path' may only use \{as_of\}.*\{as_of.__class__\}"):
+        fill_template("s/{as_of.__class__}.parquet", "spec", "output.path", as_of="2024-01-01")
+
+
+def test_a_scoring_spec_built_in_python_is_checked_before_the_run(tmp_path, monkeypatch):
+    """A spec dict that skipped load_pipeline still cannot reach str.format with a hostile template."""
+    from loyalty.jobs import run_score
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"__file__": "hand-made", "as_of": "1997-09-30", "output": {"path": "{as_of.__init__.__globals__}"},
+            "models": {}, "data": {}, "experiment": "x"}
+    with pytest.raises(SpecError, match="may only use"):
+        run_score(spec)
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any run started
+
+
+@pytest.mark.parametrize("rate", [NAN, -0.5, 1.5, INF])
+def test_run_spec_refuses_a_margin_rate_outside_0_1(rate):
+    from loyalty.jobs import run_spec
+
+    with pytest.raises(SpecError, match=f"field 'margin_rate' must be .*got {rate!r}"):
+        run_spec(ROOT / "models" / "clv.yaml", as_of="1997-09-30", margin_rate=rate)

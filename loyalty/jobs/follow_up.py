@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..clv import CLVModel
 from ..errors import DataValidationError, SpecError
+from ..specs import fill_template
 from ..tracking import log_accounting, tracked_run
 from .data import job_date, load_log, summarize_log
 from .score import read_scores
@@ -42,7 +43,7 @@ def run_follow_up(spec: dict, as_of=None) -> dict:
         raise SpecError(f"{spec['__file__']}: --as-of {as_of} must be after predictions.as_of {predicted_at}")
     data = spec["data"]
     threshold = float(spec["drift_threshold"])
-    path = Path(spec["predictions"]["path"].format(as_of=predicted_at))
+    path = Path(fill_template(spec["predictions"]["path"], spec["__file__"], "predictions.path", as_of=predicted_at))
     with tracked_run(spec["experiment"], run_name=f"follow-up {predicted_at} -> {as_of}", spec=spec,
                      tags={"job": "follow_up", "as_of": as_of, "predicted_as_of": predicted_at}) as run:
         predictions, context = read_scores(path)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..errors import DataValidationError, SpecError
 from ..family import ModelData
+from ..specs import fill_template
 from ..tracking import check_signature, load_by_alias, log_accounting, model_input, tracked_run
 from .data import job_date, load_summary
 from .registry import families
@@ -40,7 +41,7 @@ def run_score(spec: dict, as_of=None) -> dict:
     """
     as_of = job_date(spec.get("as_of"), as_of, spec, "as_of")
     data = spec["data"]
-    path = Path(spec["output"]["path"].format(as_of=as_of))
+    path = Path(fill_template(spec["output"]["path"], spec.get("__file__", "<spec>"), "output.path", as_of=as_of))
     chosen = [family for name, family in families().items() if name in spec["models"]]
     chosen.sort(key=lambda family: not family.customer_base)  # the customer base first
     with tracked_run(spec["experiment"], run_name=f"score {as_of}", spec=spec,
