@@ -89,8 +89,8 @@ def test_model_spec_sets_clv_settings(tmp_path):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("kind: model\nfamily: clv\nsettings:\n  horizn: 12\n", r"unknown field\(s\) \['horizn'\]"),
-        ("kind: model\nfamily: clv\nsettings:\n  horizon: twelve\n", "field 'horizon' must be int/float"),
+        ("kind: model\nfamily: clv\nsettings:\n  horizn: 12\n", r"unknown field\(s\) \['settings.horizn'\]"),
+        ("kind: model\nfamily: clv\nsettings:\n  horizon: twelve\n", "field 'settings.horizon' must be int/float, got 'twelve'"),
         ("kind: model\nfamily: churn\n", "field 'family' must be 'clv'"),
         ("kind: pipeline\n", "field 'kind' must be 'model'"),
     ],

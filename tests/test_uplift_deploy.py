@@ -31,7 +31,7 @@ def test_campaign_files_give_the_same_model_as_the_world_they_came_from(tmp_path
 @pytest.mark.parametrize(
     "campaign, message",
     [
-        ("{files: {transactions: missing.parquet, assignments: a.csv}}", "files.transactions: file 'missing.parquet' does not exist"),
+        ("{files: {transactions: missing.parquet, assignments: a.csv}}", "field 'settings.campaign.files.transactions' names a file that does not exist, got 'missing.parquet'"),
         ("{files: {transactions: log.parquet}}", "files.assignments is required"),
         ("{warehouse: {}}", "settings.campaign must be"),
     ],

@@ -32,7 +32,7 @@ def test_missing_outcome_in_cli_is_named(tmp_path, data, capsys):
     X, y, t = data
     X.assign(treatment=t).to_csv(tmp_path / "table.csv", index=False)
     code = main(["uplift", "fit", "--table", str(tmp_path / "table.csv"), "--features", "a,b,c",
-                 "--outcome", "visit", "--out", str(tmp_path / "m.pkl"), "--folds", "0"])
+                 "--outcome", "visit", "--out", str(tmp_path / "model"), "--folds", "0"])
     assert code == 2
     assert "outcome column 'visit' missing" in capsys.readouterr().err
 

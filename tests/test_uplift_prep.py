@@ -84,9 +84,9 @@ def test_cli_fit_and_score_round_trip(tmp_path):
     table.to_csv(tmp_path / "campaign.csv", index=False)
     common = ["--table", str(tmp_path / "campaign.csv"), "--features", "a,b,c", "--treatment", "arm",
               "--control", "none"]
-    assert main(["uplift", "fit", *common, "--outcome", "bought", "--folds", "3", "--out", str(tmp_path / "m.pkl"),
+    assert main(["uplift", "fit", *common, "--outcome", "bought", "--folds", "3", "--out", str(tmp_path / "model"),
                  "--report", str(tmp_path / "r.json")]) == 0
-    assert main(["uplift", "score", *common, "--model", str(tmp_path / "m.pkl"),
+    assert main(["uplift", "score", *common, "--model", str(tmp_path / "model"),
                  "--out", str(tmp_path / "s.parquet")]) == 0
     scores = pd.read_parquet(tmp_path / "s.parquet")
     assert list(scores.columns) == ["customer_id", "uplift[email]", "uplift[sms]"] and len(scores) == 1500

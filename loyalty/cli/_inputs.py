@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import share
+
 #: Purchase periods of :func:`loyalty.data.summarize` (``loyalty.data.summary.PERIODS``; a test keeps them equal).
 PERIODS = ("D", "W", "h")
 #: Engines of :func:`loyalty.engines.summarize` (``loyalty.engines.ENGINES``; a test keeps them equal).
@@ -18,7 +20,7 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
         "--columns", default="", metavar="MAP",
         help="column mapping contract=yours, comma-separated, e.g. customer_id=member,timestamp=sold_at",
     )
-    parser.add_argument("--margin-rate", type=float, default=None,
+    parser.add_argument("--margin-rate", type=share, default=None,
                         help="margin as a share of amount when the log has no margin column")
     parser.add_argument("--keep-duplicates", action="store_true",
                         help="keep exact duplicate rows as genuine repeat records (default: reject them)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import non_negative_int, positive, positive_int, share
+
 from ._inputs import add_log_arguments, load_clean
 
 #: Default trailing feature windows in days (``loyalty.data.features.DEFAULT_WINDOWS``; a test keeps them equal).
@@ -24,17 +26,17 @@ def register(subparsers) -> None:
     )
     add_log_arguments(fit)
     fit.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive), e.g. 1997-09-30")
-    fit.add_argument("--horizon", type=float, required=True, help="churn window after the cut-off, in --horizon-unit")
+    fit.add_argument("--horizon", type=positive, required=True, help="churn window after the cut-off, in --horizon-unit")
     fit.add_argument("--horizon-unit", default="D", help="D, W, M, Q, Y or a number of days (default D)")
     fit.add_argument("--model", choices=("hybrid", "lightgbm"), default="hybrid",
                      help="model to save: LightGBM on features, or with BG/NBD outputs as features (default)")
-    fit.add_argument("--test-size", type=float, default=0.3, help="share of customers held out (default 0.3)")
+    fit.add_argument("--test-size", type=share, default=0.3, help="share of customers held out (default 0.3)")
     fit.add_argument("--windows", default=",".join(map(str, DEFAULT_WINDOWS)),
                      help="trailing feature windows in days, comma-separated (default 30,90,180,365)")
-    fit.add_argument("--n-estimators", type=int, default=500, help="maximum boosting rounds (default 500)")
-    fit.add_argument("--learning-rate", type=float, default=0.05)
-    fit.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (default 1)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the customer split and LightGBM")
+    fit.add_argument("--n-estimators", type=positive_int, default=500, help="maximum boosting rounds (default 500)")
+    fit.add_argument("--learning-rate", type=positive, default=0.05)
+    fit.add_argument("--n-jobs", type=positive_int, default=1, help="LightGBM threads (default 1)")
+    fit.add_argument("--seed", type=non_negative_int, default=0, help="seed of the customer split and LightGBM")
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
     fit.set_defaults(func=_fit)
 

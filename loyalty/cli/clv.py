@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import non_negative, positive, share
+
 from ._inputs import add_log_arguments, load_clean
 
 
@@ -19,13 +21,13 @@ def register(subparsers) -> None:
     fit.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive)")
     fit.add_argument("--spec", type=Path, default=None,
                      help="model spec YAML (e.g. models/clv.yaml); its settings replace the CLV options below")
-    fit.add_argument("--horizon", type=float, default=12, help="CLV horizon in --horizon-period steps (default 12)")
+    fit.add_argument("--horizon", type=positive, default=12, help="CLV horizon in --horizon-period steps (default 12)")
     fit.add_argument("--horizon-period", default="M", help="CLV step: D, W, M, Q, Y or days (default M)")
-    fit.add_argument("--annual-discount-rate", type=float, default=0.10, help="yearly discount rate (default 0.10)")
-    fit.add_argument("--clv-margin-rate", type=float, default=None,
+    fit.add_argument("--annual-discount-rate", type=non_negative, default=0.10, help="yearly discount rate (default 0.10)")
+    fit.add_argument("--clv-margin-rate", type=share, default=None,
                      help="margin share for CLV (default: each customer's observed margin rate)")
     fit.add_argument("--revenue", action="store_true", help="CLV as revenue instead of margin")
-    fit.add_argument("--penalizer", type=float, default=0.0, help="L2 penalizer for both fits")
+    fit.add_argument("--penalizer", type=non_negative, default=0.0, help="L2 penalizer for both fits")
     fit.add_argument("--out", type=Path, required=True, help="model JSON to write")
     fit.set_defaults(func=_fit)
 

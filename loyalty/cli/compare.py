@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("spec", type=Path, help="experiment spec, e.g. experiments/simulated.yaml")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default results/<experiment name>)")
-    parser.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (overrides the spec)")
+    parser.add_argument("--resamples", type=positive_int, default=None, help="bootstrap resamples (overrides the spec)")
     parser.set_defaults(func=_compare)
 
 

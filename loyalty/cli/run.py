@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import share
+
 
 def register(subparsers) -> None:
     run = subparsers.add_parser(
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
                      help="date the job runs as of (scoring date, follow-up date, or the fit cut-off)")
     run.add_argument("--data", default="cdnow",
                      help="for a model spec: transaction log path, or cdnow / cdnow_sample (default cdnow)")
-    run.add_argument("--margin-rate", type=float, default=None,
+    run.add_argument("--margin-rate", type=share, default=None,
                      help="for a model spec: margin share of revenue when the log has no margin column")
     run.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                      "else sqlite:///mlflow.db in the working folder)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import non_negative_int, positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -11,13 +13,13 @@ def register(subparsers) -> None:
         description="Generate customers, transactions, campaign assignments and the exact per-customer truth "
         "(both potential outcomes) into --out, as parquet plus manifest.json. Written chunk by chunk, so "
         "memory stays bounded for millions of customers; the same --seed and config give identical files.")
-    parser.add_argument("--customers", type=int, default=None,
+    parser.add_argument("--customers", type=positive_int, default=None,
                         help="number of customers (default: the config's n_customers, 100000)")
-    parser.add_argument("--seed", type=int, required=True, help="random seed (non-negative integer)")
+    parser.add_argument("--seed", type=non_negative_int, required=True, help="random seed (non-negative integer)")
     parser.add_argument("--out", type=Path, required=True, help="directory to write (replaced atomically)")
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML config (see experiments/simulator_default.yaml); default: built-in defaults")
-    parser.add_argument("--chunk-size", type=int, default=None,
+    parser.add_argument("--chunk-size", type=positive_int, default=None,
                         help="customers per chunk (changes the random streams, so the output too)")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,

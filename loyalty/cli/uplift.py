@@ -3,17 +3,20 @@
 Input is either a campaign (``--transactions`` log, validated like every log, + ``--assignments``: outcomes in
 the response window and features as of each assignment, see :func:`loyalty.uplift.campaign_frame`) or a flat
 table with one row per customer (``--table``, e.g. the Hillstrom file) naming its treatment, outcome and feature
-columns. Models are saved as a pickle (scikit-learn's own persistence; load only files you wrote).
+columns. A model is saved as a folder of data (a JSON envelope and each LightGBM base model's text dump, see
+:mod:`loyalty.uplift.storage`): scoring reads it without running code from it, so a model folder from anyone is
+safe to load.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .options import non_negative_int, positive, share
+
 #: ``--learner`` choices: :data:`loyalty.uplift.LEARNERS` in lower case, stated here so that ``--help`` imports no
 #: scikit-learn (a test checks that they agree).
 LEARNERS = ("t", "s", "x", "ct")
-FORMAT = "loyalty.uplift.model/1"
 
 
 def register(subparsers) -> None:
@@ -28,16 +31,16 @@ def register(subparsers) -> None:
     fit.add_argument("--outcome", required=True,
                      help="outcome column (campaign input: converted, revenue, margin, net_margin, ...)")
     fit.add_argument("--learner", choices=sorted(LEARNERS), default="t", help="meta-learner (default t)")
-    fit.add_argument("--folds", type=int, default=5, help="folds for the cross-fitted report (0: skip)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of LightGBM and of the folds")
-    fit.add_argument("--out", type=Path, required=True, help="model file to write (pickle)")
+    fit.add_argument("--folds", type=non_negative_int, default=5, help="folds for the cross-fitted report (0: skip)")
+    fit.add_argument("--seed", type=non_negative_int, default=0, help="seed of LightGBM and of the folds")
+    fit.add_argument("--out", type=Path, required=True, help="model folder to write (JSON + LightGBM text)")
     fit.add_argument("--report", type=Path, default=None, help="JSON with the cross-fitted metrics")
     fit.set_defaults(func=_fit)
 
     score = commands.add_parser("score", help="score customers with a saved uplift model",
                                 description="Write the predicted uplift of every arm for every customer.")
     _inputs(score)
-    score.add_argument("--model", type=Path, required=True, help="model file from `loyalty uplift fit`")
+    score.add_argument("--model", type=Path, required=True, help="model folder from `loyalty uplift fit`")
     score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
     score.set_defaults(func=_score)
 
@@ -47,8 +50,8 @@ def _inputs(parser) -> None:
     parser.add_argument("--transactions", type=Path, help="transaction log (parquet/csv) for campaign input")
     parser.add_argument("--assignments", type=Path, help="campaign assignments (parquet/csv)")
     parser.add_argument("--attributes", type=Path, default=None, help="customer attributes joined as features")
-    parser.add_argument("--window-days", type=float, default=None, help="response window in days (campaign input)")
-    parser.add_argument("--margin-rate", type=float, default=None, help="margin share when the log has no margin")
+    parser.add_argument("--window-days", type=positive, default=None, help="response window in days (campaign input)")
+    parser.add_argument("--margin-rate", type=share, default=None, help="margin share when the log has no margin")
     parser.add_argument("--treatment", default="treatment", help="treatment column (default treatment)")
     parser.add_argument("--control", default=None, help="control arm label (default 0)")
     parser.add_argument("--features", default=None, help="comma-separated feature columns (flat table input)")
@@ -119,12 +122,11 @@ def _table_frame(args, features: list[str] | None):
 
 
 def _fit(args) -> int:
-    import pickle
-
     import numpy as np
 
     from .. import uplift
-    from ..atomic import atomic_write, write_json
+    from ..atomic import write_json
+    from ..uplift.storage import save_uplift_model
     from ..errors import DataValidationError
 
     X, table, control = _frame(args)
@@ -145,9 +147,7 @@ def _fit(args) -> int:
             print(f"arm {arm!r} vs {control!r}: cross-fitted Qini {report[f'qini[{arm}]']:.4f}, "
                   f"AUUC {report[f'auuc[{arm}]']:.4f} ({args.folds} folds)")
     model.fit(X, y, treatment)
-    bundle = {"format": FORMAT, "model": model, "features": list(X.columns), "outcome": args.outcome,
-              "control": control}
-    atomic_write(args.out, lambda tmp: tmp.write_bytes(pickle.dumps(bundle)))
+    save_uplift_model(model, args.out, {"features": list(X.columns), "outcome": args.outcome})
     if args.report:
         write_json(report, args.report)
     print(f"wrote {args.out}")
@@ -155,16 +155,15 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
-    import pickle
-
     from ..atomic import write_parquet
-    from ..errors import DataValidationError
+    from ..uplift.storage import ModelFileError, load_uplift_model
 
-    bundle = pickle.loads(Path(args.model).read_bytes())
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise DataValidationError(f"{args.model} is not a model written by `loyalty uplift fit`")
-    X, table, _ = _frame(args, bundle["features"])
-    scores = bundle["model"].predict(X)
+    model, envelope = load_uplift_model(args.model)
+    features = envelope.get("features")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ModelFileError(f"{args.model}: 'features' must be a list of column names, got {features!r}")
+    X, table, _ = _frame(args, features)
+    scores = model.predict(X)
     scores.columns = [f"uplift[{arm}]" for arm in scores.columns]
     if "customer_id" in table.columns:
         scores.insert(0, "customer_id", table["customer_id"].to_numpy())

@@ -15,7 +15,7 @@ from scipy import optimize, stats
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from ..errors import ConvergenceError, DataValidationError, NotFittedError
+from ..errors import ConvergenceError, DataValidationError, NotFittedError, Hint
 
 __all__ = ["LikelihoodModel", "unique_rows", "unique_counts", "lifetimes_log_covariance"]
 
@@ -225,7 +225,8 @@ class LikelihoodModel(BaseEstimator):
             raise ConvergenceError(
                 f"{name} fit diverged: parameter(s) {diverged} ran off towards a boundary {values} "
                 f"(optimiser status: {result.message}). The data do not identify the model: "
-                f"{self._describe(stats)}. Try more customers, or a penalizer (e.g. penalizer=0.001)."
+                f"{self._describe(stats)}. Try more customers, or a penalizer (e.g. {{hint}}).",
+                hint=Hint("penalizer", 0.001),
             )
         if grad_norm > 1e-3:
             raise ConvergenceError(

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 
 from ..atomic import write_json
 from ..errors import DataValidationError, NotFittedError, SpecError
-from ..specs import read_model_settings
+from ..specs import choice, number, read_model_settings, share, time_unit
 from .beta_geo import BetaGeo
 from .compare import TRANSACTION_MODELS
 from .gamma_gamma import GammaGamma

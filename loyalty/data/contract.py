@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..errors import DataValidationError
+from ..errors import DataValidationError, Hint
 
 __all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values", "rows"]
 
@@ -49,7 +49,7 @@ def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None 
         if name not in renamed.columns:
             raise DataValidationError(
                 f"Required column {name!r} missing; data has columns {list(frame.columns)}. "
-                f"Map yours with columns={{{name!r}: '<your column>'}}."
+                "Map yours with {hint}.", hint=Hint("columns", {name: "<your column>"}),
             )
     return renamed
 

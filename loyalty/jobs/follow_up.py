@@ -9,6 +9,7 @@ drift flags to MLflow.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import mlflow
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ..clv import CLVModel
 from ..errors import DataValidationError, SpecError
+from ..specs import fill_template
 from ..tracking import log_accounting, tracked_run
 from .data import job_date, load_log, summarize_log
 from .score import read_scores
@@ -41,15 +43,16 @@ def run_follow_up(spec: dict, as_of=None) -> dict:
         raise SpecError(f"{spec['__file__']}: --as-of {as_of} must be after predictions.as_of {predicted_at}")
     data = spec["data"]
     threshold = float(spec["drift_threshold"])
-    path = Path(spec["predictions"]["path"].format(as_of=predicted_at))
+    path = Path(fill_template(spec["predictions"]["path"], spec["__file__"], "predictions.path", as_of=predicted_at))
     with tracked_run(spec["experiment"], run_name=f"follow-up {predicted_at} -> {as_of}", spec=spec,
                      tags={"job": "follow_up", "as_of": as_of, "predicted_as_of": predicted_at}) as run:
         predictions, context = read_scores(path)
+        clv_uri = _registry_uri(context, path)
         mlflow.set_tags({"predictions.path": str(path), **{f"model.{k}": v for k, v in context["models"].items()}})
         result = load_log(data, spec, as_of)
         log_accounting(result.accounting)
         summary = summarize_log(result.transactions, data, predicted_at, holdout_end=as_of)
-        model = mlflow.pyfunc.load_model(context["models"]["clv"]).unwrap_python_model().model
+        model = mlflow.pyfunc.load_model(clv_uri).unwrap_python_model().model
         comparison = follow_up_table(model, summary, result.transactions, predicted_at, as_of)
         comparison = comparison.join(predictions.drop(columns=comparison.columns, errors="ignore"), how="left")
         metrics = follow_up_metrics(comparison, threshold)
@@ -68,6 +71,17 @@ def run_follow_up(spec: dict, as_of=None) -> dict:
         print(f"follow-up {predicted_at} -> {as_of}: purchases predicted {metrics['purchases.predicted']:,.1f}, "
               f"actual {metrics['purchases.actual']:,.0f}; drift: {', '.join(drifted) or 'none'}")
         return {"run_id": run.info.run_id, "metrics": metrics, "by_frequency": by_frequency}
+
+
+def _registry_uri(context: dict, path: Path) -> str:
+    """The CLV model URI a scores file names, accepted only as a version of a registered model
+    (``models:/<name>/<version>``): loading a pyfunc runs code from it, so a scores file must not be able to
+    point the job at an arbitrary path or URL, only at the tracking store the job already trusts."""
+    uri = (context.get("models") or {}).get("clv") if isinstance(context, dict) else None
+    if not isinstance(uri, str) or not re.fullmatch(r"models:/[A-Za-z0-9][\w.\-]*/\d+", uri):
+        raise DataValidationError(f"scores file {str(path)!r} names CLV model {uri!r}; expected models:/<name>/<version> "
+                                  "(a version in the tracking store) as the scoring job writes it")
+    return uri
 
 
 def follow_up_table(model: CLVModel, summary: pd.DataFrame, transactions: pd.DataFrame, predicted_at, as_of):

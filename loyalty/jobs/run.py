@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpecError
-from ..specs import read_spec
+from ..specs import check_value, read_spec, share
 
 __all__ = ["KINDS", "run_spec"]
 
@@ -27,6 +27,7 @@ def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: st
     kind = read_spec(path).get("kind")
     if kind not in KINDS:
         raise SpecError(f"{path}: field 'kind' must be one of {list(KINDS)}, got {kind!r}")
+    check_value(margin_rate, share(), "margin_rate", "run_spec")
     use_tracking(tracking_uri)
     if kind == "pipeline":
         from .fit import run_fit

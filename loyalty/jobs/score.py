@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..errors import DataValidationError, SpecError
 from ..family import ModelData
+from ..specs import fill_template
 from ..tracking import check_signature, load_by_alias, log_accounting, model_input, tracked_run
 from .data import job_date, load_summary
 from .registry import families
@@ -41,7 +42,7 @@ def run_score(spec: dict, as_of=None) -> dict:
     """
     as_of = job_date(spec.get("as_of"), as_of, spec, "as_of")
     data = spec["data"]
-    path = Path(spec["output"]["path"].format(as_of=as_of))
+    path = Path(fill_template(spec["output"]["path"], spec.get("__file__", "<spec>"), "output.path", as_of=as_of))
     chosen = [family for name, family in families().items() if name in spec["models"]]
     chosen.sort(key=lambda family: not family.customer_base)  # the customer base first
     with tracked_run(spec["experiment"], run_name=f"score {as_of}", spec=spec,
@@ -203,10 +204,9 @@ def _log_distributions(scores: pd.DataFrame) -> None:
 
 def write_scores(scores: pd.DataFrame, path: str | Path, context: dict, row_group_size: int | None = None) -> Path:
     """Write ``scores`` (indexed by customer, sorted) as parquet atomically, with ``context`` in the file's
-    metadata; written in row groups with a progress bar. Stale temporary files of ``path`` are removed first."""
+    metadata; written in row groups with a progress bar. Concurrent runs writing one path each write their own
+    temporary file (:func:`loyalty.atomic.atomic_write`); the last to finish wins with a complete file."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
     table = pa.Table.from_pandas(scores, preserve_index=True)
     metadata = dict(table.schema.metadata or {})
     metadata[SCORES_METADATA_KEY] = json.dumps(context, sort_keys=True).encode()

@@ -10,11 +10,13 @@ beside the spec's folder (``pipelines/../models/clv.yaml``), so shipped specs wo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 from ..engines import ENGINES
 from ..errors import SpecError
-from ..specs import check_fields, read_spec
+from ..specs import Field, check_fields, choice, identifier, integer, number, read_spec, share, template
+from ..units import UNIT_DAYS
 from .registry import families, get_family
 
 __all__ = ["JOBS", "DATA_SOURCES", "load_pipeline", "resolve_path", "spec_date"]
@@ -25,9 +27,9 @@ DATA_SOURCES = ("cdnow", "cdnow_sample")
 
 _DATE = (str, dt.date)
 _TOP = {
-    "kind": str, "job": str, "description": str, "experiment": str, "data": dict, "cutoff": _DATE,
+    "kind": str, "job": str, "description": str, "experiment": identifier(), "data": dict, "cutoff": _DATE,
     "as_of": _DATE, "models": dict, "register": bool, "output": dict, "predictions": dict,
-    "drift_threshold": (int, float), "targeting": dict,
+    "drift_threshold": number(above=0), "targeting": dict,
 }
 _REQUIRED = {"fit": ("data", "models"), "score": ("data", "models", "output"),
              "follow_up": ("data", "predictions")}
@@ -36,12 +38,16 @@ _ALLOWED_BY_JOB = {
     "score": {"kind", "job", "description", "experiment", "data", "as_of", "models", "output", "targeting"},
     "follow_up": {"kind", "job", "description", "experiment", "data", "as_of", "predictions", "drift_threshold"},
 }
-_DATA = {"source": str, "columns": dict, "margin_rate": (int, float), "duplicates": str, "period": str,
-         "unit": str, "engine": str}
-_OUTPUT = {"path": str, "table": dict, "row_group_size": int}
-_TABLE = {"url": str, "name": str}
-_PREDICTIONS = {"path": str, "as_of": _DATE}
-_MODEL_REF = {"name": str, "alias": str}
+_DATA = {"source": str, "columns": dict, "margin_rate": share(), "duplicates": choice("keep", "drop"),
+         "period": choice("D", "W", "h"), "unit": choice(*UNIT_DAYS), "engine": choice(*ENGINES)}
+#: Output path templates may use ``{as_of}`` and nothing else (no attribute or index access).
+_OUTPUT = {"path": template("as_of"), "table": dict, "row_group_size": integer(low=1)}
+_TABLE = {"url": Field(str, check=lambda url: None if re.match(r"[A-Za-z][\w+]*://", url)
+                       else "must be an SQLAlchemy URL like sqlite:///scores.db"),
+          "name": identifier(r"[A-Za-z_]\w*")}
+_PREDICTIONS = {"path": template("as_of"), "as_of": _DATE}
+_MODEL_REF = {"name": identifier(), "alias": identifier(r"[A-Za-z0-9_\-]+")}
+_TARGETING = {"policy": str, "budget": share(), "seed": integer(low=0)}
 
 
 def load_pipeline(path: str | Path) -> dict:
@@ -71,19 +77,17 @@ def load_pipeline(path: str | Path) -> dict:
         spec.setdefault("register", True)
     elif job == "score":
         spec["models"] = _check_model_refs(spec["models"], where)
-        output = check_fields(spec["output"], _OUTPUT, f"{where}: output")
+        output = check_fields(spec["output"], _OUTPUT, where, "output.")
         if not output.get("path"):
             raise SpecError(f"{where}: field 'output.path' is required, e.g. scores/scores_{{as_of}}.parquet")
         if output.get("table") is not None:
-            table = check_fields(output["table"], _TABLE, f"{where}: output.table")
+            table = check_fields(output["table"], _TABLE, where, "output.table.")
             if not table.get("url") or not table.get("name"):
                 raise SpecError(f"{where}: output.table needs 'url' (SQLAlchemy URL) and 'name'")
-        if output.get("row_group_size") is not None and output["row_group_size"] < 1:
-            raise SpecError(f"{where}: output.row_group_size must be a positive integer")
         if spec.get("targeting") is not None:
             spec["targeting"] = _check_targeting(spec["targeting"], where)
     else:
-        predictions = check_fields(spec["predictions"], _PREDICTIONS, f"{where}: predictions")
+        predictions = check_fields(spec["predictions"], _PREDICTIONS, where, "predictions.")
         for name in ("path", "as_of"):
             if predictions.get(name) is None:
                 raise SpecError(f"{where}: field 'predictions.{name}' is required (the earlier scoring run's "
@@ -114,34 +118,38 @@ def resolve_path(path: str, spec: dict) -> Path:
 
 
 def _check_data(data: dict, where: str) -> dict:
-    data = dict(check_fields(data, _DATA, f"{where}: data"))
-    if not data.get("source"):
-        raise SpecError(f"{where}: field 'data.source' is required: one of {list(DATA_SOURCES)} or a file path")
-    if data.setdefault("duplicates", "drop") not in ("keep", "drop"):
-        raise SpecError(f"{where}: field 'data.duplicates' must be 'keep' or 'drop', got {data['duplicates']!r}")
-    if data.setdefault("period", "D") not in ("D", "W", "h"):
-        raise SpecError(f"{where}: field 'data.period' must be one of ['D', 'W', 'h'], got {data['period']!r}")
+    from ..data.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+    data = dict(check_fields(data, _DATA, where, "data."))
+    source = data.get("source")
+    if not source:
+        raise SpecError(f"{where}: field 'data.source' is required: one of {list(DATA_SOURCES)} or a file path, "
+                        f"got {source!r}")
+    if source not in DATA_SOURCES and not resolve_path(source, {"__file__": where}).exists():
+        raise SpecError(f"{where}: field 'data.source': file {source!r} does not exist (relative to the working "
+                        f"folder or the spec folder's parent); the shipped logs are {list(DATA_SOURCES)}")
+    contract = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+    check_fields(data.get("columns") or {}, {c: Field(str, check=lambda v: None if v.strip() else "must not be empty")
+                                             for c in contract}, where, "data.columns.")
+    data.setdefault("duplicates", "drop")
+    data.setdefault("period", "D")
     data.setdefault("unit", "W")
     data.setdefault("columns", {})
     # the shipped logs are in memory already; a file is streamed through DuckDB unless the spec says otherwise
-    data.setdefault("engine", "pandas" if data["source"] in DATA_SOURCES else "duckdb")
-    if data["engine"] not in ENGINES:
-        raise SpecError(f"{where}: field 'data.engine' must be one of {list(ENGINES)}, got {data['engine']!r}")
+    data.setdefault("engine", "pandas" if source in DATA_SOURCES else "duckdb")
     return data
 
 
 def _check_targeting(targeting: dict, where: str) -> dict:
     from ..targeting.policies import BUILTIN_POLICIES
 
-    targeting = dict(check_fields(targeting, {"policy": str, "budget": (int, float), "seed": int},
-                                  f"{where}: targeting"))
+    targeting = dict(check_fields(targeting, _TARGETING, where, "targeting."))
     usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response"})  # the simulator's truth; a response model
     if targeting.get("policy") not in usable:
         raise SpecError(f"{where}: field 'targeting.policy' must be one of {usable}, got {targeting.get('policy')!r}")
-    budget = targeting.get("budget")
-    if budget is None or not 0 <= budget <= 1:
-        raise SpecError(f"{where}: field 'targeting.budget' (share of customers to contact) must be within [0, 1], "
-                        f"got {budget!r}")
+    if targeting.get("budget") is None:
+        raise SpecError(f"{where}: field 'targeting.budget' (share of customers to contact, within [0, 1]) is "
+                        "required")
     targeting.setdefault("seed", 0)
     return targeting
 
@@ -157,9 +165,11 @@ def _check_model_paths(models: dict, where: str) -> dict:
     for kind, path in models.items():
         if not isinstance(path, str):
             raise SpecError(f"{where}: field 'models.{kind}' must be a model spec path (str), got {path!r}")
-        if not resolve_path(path, {"__file__": where}).exists():
+        resolved = resolve_path(path, {"__file__": where})
+        if not resolved.exists():
             raise SpecError(f"{where}: field 'models.{kind}': model spec {path!r} does not exist (relative to the "
                             "working folder or the spec folder's parent)")
+        get_family(kind).read_settings(resolved)  # every value of the model spec checked before any data is read
     return models
 
 
@@ -172,7 +182,7 @@ def _check_model_refs(models: dict, where: str) -> dict:
         raise SpecError(f"{where}: field 'models' needs one of {base} for scoring (its scores define the customers)")
     refs = {}
     for kind, ref in models.items():
-        ref = check_fields(ref or {}, _MODEL_REF, f"{where}: models.{kind}")
+        ref = check_fields(ref or {}, _MODEL_REF, where, f"models.{kind}.")
         refs[kind] = {"name": ref.get("name") or registered_name(get_family(kind).name),
                       "alias": ref.get("alias") or CHAMPION}
     return refs

@@ -57,7 +57,7 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import SpecError
-from ..specs import check_fields, read_spec
+from ..specs import Field, check_fields, existing_file, identifier, integer, list_of, number, read_spec
 from .policies import BUILTIN_POLICIES
 
 __all__ = ["ExperimentSpec", "load_experiment", "experiment_from_dict"]
@@ -110,8 +110,9 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
 
 
 def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
-    check_fields(spec, {"name": str, "data": dict, "economics": dict, "models": dict, "policies": list,
-                        "budgets": list, "headline": dict, "bootstrap": dict, "randomization": dict}, where)
+    check_fields(spec, {"name": identifier(), "data": dict, "economics": dict, "models": dict,
+                        "policies": list_of(identifier()), "budgets": Field(list, min_items=1), "headline": dict,
+                        "bootstrap": dict, "randomization": dict}, where)
     for required in ("name", "data", "economics"):
         if required not in spec:
             raise SpecError(f"{where}: missing field {required!r}")
@@ -121,7 +122,8 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     source = next(iter(data))
     options = data[source] or {}
     if source == "simulator":
-        check_fields(options, {"customers": int, "seed": int, "config": str}, f"{where}: data.simulator")
+        check_fields(options, {"customers": integer(low=1), "seed": integer(low=0), "config": existing_file()},
+                     where, "data.simulator.")
     elif source == "hillstrom":
         check_fields(options, {"arm": str, "control": str}, f"{where}: data.hillstrom")
     elif source == "table":
@@ -161,7 +163,8 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
             raise SpecError(f"{where}: economics.{name} must be >= 0, got {value}")
 
     models = check_fields(spec.get("models") or {},
-                          {"folds": int, "n_estimators": int, "learner": str, "retention": str}, f"{where}: models")
+                          {"folds": int, "n_estimators": integer(low=1), "learner": str, "retention": str}, where,
+                          "models.")
     if models.get("folds", 2) < 2:
         raise SpecError(f"{where}: models.folds must be >= 2 (cross-fitting), got {models['folds']}")
     if models.get("learner", "X") not in ("T", "X", "S"):
@@ -197,8 +200,8 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     for role in ("policy", "baseline"):
         if headline[role] not in policies:
             raise SpecError(f"{where}: headline.{role} {headline[role]!r} is not among policies {policies}")
-    bootstrap = check_fields(spec.get("bootstrap") or {}, {"resamples": int, "seed": int, "level": float},
-                             f"{where}: bootstrap")
+    bootstrap = check_fields(spec.get("bootstrap") or {}, {"resamples": int, "seed": integer(low=0),
+                                                           "level": number(above=0, below=1)}, where, "bootstrap.")
     bootstrap = {"resamples": 1000, "seed": 0, "level": 0.95, **bootstrap}
     if bootstrap["resamples"] < 100:
         raise SpecError(f"{where}: bootstrap.resamples must be >= 100 for a 95% interval, got {bootstrap['resamples']}")

@@ -17,6 +17,7 @@ from .runs import (
     DEFAULT_ARTIFACT_ROOT,
     DEFAULT_TRACKING_URI,
     ensure_experiment,
+    fail_orphaned_runs,
     flatten,
     git_commit,
     log_accounting,
@@ -28,7 +29,7 @@ from .runs import (
 
 __all__ = [
     "DEFAULT_TRACKING_URI", "DEFAULT_ARTIFACT_ROOT", "resolve_tracking_uri", "use_tracking", "ensure_experiment",
-    "tracked_run", "log_spec", "log_accounting", "flatten", "git_commit",
+    "tracked_run", "log_spec", "log_accounting", "flatten", "git_commit", "fail_orphaned_runs",
     "CHALLENGER", "CHAMPION", "FamilyPyfunc", "registered_name", "model_input", "log_model", "promote",
     "load_by_alias", "check_signature", "SignatureMismatchError",
 ]

@@ -9,6 +9,12 @@ registered as ``loyalty-<name>``; every new version gets the ``challenger`` alia
 
 Each pyfunc takes a DataFrame with a ``customer_id`` column and the model's input columns, and returns the
 ``customer_id`` column and the scores, row for row.
+
+Trust boundary: loading a pyfunc model (:func:`load_by_alias`, ``mlflow.pyfunc.load_model``) unpickles its
+``python_model`` and imports the code it names, so it runs code from the artifact store. Load models only from a
+tracking store whose writers you trust. The family files inside (JSON, LightGBM text) are data and each family
+validates them on load; the pyfunc wrapper is not data. Jobs never load a model from a URI found in a file
+(a scores file names its models as ``models:/<name>/<version>`` of the configured store, checked as such).
 """
 
 from __future__ import annotations
@@ -150,7 +156,10 @@ def promote(name: str, version: int | str, alias: str = CHAMPION) -> str:
 
 
 def load_by_alias(name: str, alias: str):
-    """``(pyfunc model, model version)`` for ``models:/<name>@<alias>``, with an actionable error if missing."""
+    """``(pyfunc model, model version)`` for ``models:/<name>@<alias>``, with an actionable error if missing.
+
+    Loading runs code from the model's artifact (see the module's trust boundary): call it only with a tracking
+    store you trust."""
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(name, alias)

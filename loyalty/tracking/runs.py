@@ -5,6 +5,11 @@ The embedded default store is a SQLite file in the working folder (``sqlite:///m
 tracking server). Every run logs its spec (flattened as parameters and the YAML as an artifact), the row
 accounting of the data it read, and the git commits of the spec and of the ``loyalty`` code when they are in
 a git work tree.
+
+A run records the process that runs it (tags ``loyalty.host``, ``loyalty.pid``, ``loyalty.process_started``).
+A process killed mid-run (SIGKILL, out of memory, a lost machine) cannot end its run, which MLflow then shows as
+RUNNING forever; the next ``loyalty`` run started on the same host marks such runs FAILED
+(:func:`fail_orphaned_runs`), with a tag saying why.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ __all__ = [
     "log_accounting",
     "flatten",
     "git_commit",
+    "fail_orphaned_runs",
 ]
 
 #: The embedded store: a SQLite file in the working folder.
@@ -90,9 +96,10 @@ def tracked_run(
     A nested run (``nested=True``) starts inside the active run and records only its own ``spec``.
     """
     if not nested:
+        fail_orphaned_runs()
         mlflow.set_experiment(experiment_id=ensure_experiment(experiment))
     with mlflow.start_run(run_name=run_name, nested=nested) as run:
-        run_tags = dict(tags or {})
+        run_tags = {**_process_tags(), **(tags or {})}
         if not nested:
             run_tags.update(_commits(spec))
         if run_tags:
@@ -100,6 +107,43 @@ def tracked_run(
         if spec is not None:
             log_spec(spec)
         yield run
+
+
+def _process_tags() -> dict:
+    from ..atomic import HOST_ID, process_started
+
+    return {"loyalty.host": HOST_ID, "loyalty.pid": str(os.getpid()),
+            "loyalty.process_started": process_started() or ""}
+
+
+def fail_orphaned_runs() -> list[str]:
+    """Mark FAILED every RUNNING run of the tracking store whose process (on this host) has ended; returns their
+    ids. Runs of live processes, of other hosts and runs not started by ``loyalty`` are left alone."""
+    from mlflow import MlflowClient
+
+    from ..atomic import HOST_ID, process_running
+
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    orphans = []
+    runs = client.search_runs(experiments, filter_string=f"attributes.status = 'RUNNING' and "
+                              f"tags.`loyalty.host` = '{HOST_ID}'", max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        try:
+            pid = int(tags.get("loyalty.pid", ""))
+        except ValueError:
+            continue
+        if process_running(pid, tags.get("loyalty.process_started") or None):
+            continue
+        client.set_tag(run.info.run_id, "loyalty.failure",
+                       f"process {pid} ended without finishing the run (killed?); marked FAILED by process "
+                       f"{os.getpid()}")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        orphans.append(run.info.run_id)
+    return orphans
 
 
 def log_spec(spec: Mapping) -> None:

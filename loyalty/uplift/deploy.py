@@ -16,7 +16,7 @@ import pandas as pd
 from ..data import load_campaign_files, validate_transactions
 from ..errors import DataValidationError, SpecError
 from ..data.features import DEFAULT_WINDOWS, build_features
-from ..specs import check_fields, read_model_settings
+from ..specs import check_fields, existing_file, integer, number, read_model_settings
 from .learners import LIGHTGBM_DEFAULTS, learner_names, make_learner
 from .multiarm import MultiArmUplift
 from .prep import campaign_features, campaign_outcomes
@@ -29,8 +29,11 @@ _BASE = ("recency_days", "tenure_days", "frequency", "n_transactions", "purchase
 _GAPS = ("ipt_mean_days", "ipt_std_days", "ipt_last_days", "overdue_ratio", "spend_trend_per_year")
 BEHAVIOURAL_FEATURES = _BASE + tuple(f"{k}_{w}d" for w in DEFAULT_WINDOWS for k in ("n_purchases", "spend")) + _GAPS
 OUTCOMES = ("net_margin", "converted", "lifecycle")
-_SETTINGS = {"campaign": dict, "outcome": str, "window_days": (int, float), "horizon_days": (int, float),
-             "learner": str, "n_estimators": int, "seed": int}
+_SETTINGS = {"campaign": dict, "outcome": str, "window_days": number(above=0), "horizon_days": number(above=0),
+             "learner": str, "n_estimators": integer(low=1), "seed": integer(low=0)}
+_SIMULATOR = {"customers": integer(low=1), "seed": integer(low=0)}
+_FILES = {"transactions": existing_file(), "assignments": existing_file(), "columns": dict,
+          "assignment_columns": dict, "campaign_id": (str, int), "control": (str, int), "arm": (str, int)}
 
 
 def load_uplift_spec(path) -> dict:
@@ -38,18 +41,12 @@ def load_uplift_spec(path) -> dict:
     settings, where = read_model_settings(path, "uplift", _SETTINGS)
     campaign = settings.get("campaign") or {}
     if set(campaign) == {"simulator"}:
-        check_fields(campaign["simulator"] or {}, {"customers": int, "seed": int},
-                     f"{where}: settings.campaign.simulator")
+        check_fields(campaign["simulator"] or {}, _SIMULATOR, where, "settings.campaign.simulator.")
     elif set(campaign) == {"files"}:
-        files = check_fields(campaign["files"] or {},
-                             {"transactions": str, "assignments": str, "columns": dict, "assignment_columns": dict,
-                              "campaign_id": (str, int), "control": (str, int), "arm": (str, int)},
-                             f"{where}: settings.campaign.files")
+        files = check_fields(campaign["files"] or {}, _FILES, where, "settings.campaign.files.")
         for name in ("transactions", "assignments"):
             if name not in files:
                 raise SpecError(f"{where}: settings.campaign.files.{name} is required (a CSV or parquet path)")
-            if not Path(files[name]).exists():
-                raise SpecError(f"{where}: settings.campaign.files.{name}: file {files[name]!r} does not exist")
     else:
         raise SpecError(
             f"{where}: settings.campaign must be {{files: {{transactions, assignments}}}} (your randomized campaign) "

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from ..family import Fitted, ModelData, ModelFamily
 from .deploy import fit_uplift_model, load_uplift_spec, uplift_columns, uplift_inputs
+from .storage import load_uplift_model, save_uplift_model
 
 __all__ = ["UPLIFT_FAMILY"]
 
-_MODEL, _METADATA = "uplift_model.pkl", "metadata.json"
+_METADATA = "metadata.json"
 
 
 def fit(settings: dict, data: ModelData) -> Fitted:
@@ -35,21 +36,18 @@ def predict(model, metadata: dict, inputs):
 
 
 def save(model, metadata: dict, directory: Path) -> None:
-    """The fitted learner as a pickle (scikit-learn's own persistence: load only models you saved) and its
-    metadata as JSON."""
-    import pickle
-
+    """The fitted learner as data (:func:`loyalty.uplift.storage.save_uplift_model`: JSON and LightGBM model
+    text, no pickle) and its metadata as JSON."""
     directory = Path(directory)
     directory.mkdir(parents=True)
-    (directory / _MODEL).write_bytes(pickle.dumps(model))
+    save_uplift_model(model, directory)
     (directory / _METADATA).write_text(json.dumps(metadata))
 
 
 def load(directory: Path):
-    import pickle
-
+    """The learner and metadata :func:`save` wrote; reading them runs no code from the files."""
     directory = Path(directory)
-    return pickle.loads((directory / _MODEL).read_bytes()), json.loads((directory / _METADATA).read_text())
+    return load_uplift_model(directory)[0], json.loads((directory / _METADATA).read_text())
 
 
 def context(model, metadata: dict) -> dict:
