@@ -208,9 +208,9 @@ def read_spec_settings(path) -> tuple[dict, str]:
     """The checked settings of a ``models/clv.yaml`` spec with defaults filled in (``model`` may be ``"auto"``;
     ``holdout_days``, default 91, is the holdout on which ``auto`` chooses), and the file name for errors."""
     settings, where = read_model_settings(path, "clv", {
-        "horizon": (int, float), "period": (str, int, float), "annual_discount_rate": (int, float),
-        "margin_rate": (int, float), "value": str, "penalizer": (int, float), "model": str,
-        "holdout_days": (int, float),
+        "horizon": number(above=0), "period": time_unit(), "annual_discount_rate": number(low=0),
+        "margin_rate": share(), "value": choice("margin", "revenue"), "penalizer": number(low=0), "model": str,
+        "holdout_days": number(above=0),
     })
     settings = {**CLVModel().get_params(), "holdout_days": 91, **{k: v for k, v in settings.items() if v is not None
                                                                   or k == "margin_rate"}}

@@ -8,7 +8,6 @@ returns are left out so that the model can score a log without them.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import lightgbm
 import pandas as pd
