@@ -80,11 +80,15 @@ class BoosterClassifier(ClassifierMixin, _Booster):
         return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 
 
-def save_uplift_model(model: MultiArmUplift, directory: str | Path, extra: dict | None = None) -> Path:
-    """Write a fitted :class:`MultiArmUplift` into ``directory`` (created) as JSON plus LightGBM text; ``extra``
+def save_uplift_model(model, directory: str | Path, extra: dict | None = None) -> Path:
+    """Write a fitted :class:`MultiArmUplift` (or a lifecycle model: its conversion uplift plus the retention
+    shift's control classifier and shift) into ``directory`` (created) as JSON plus LightGBM text; ``extra``
     (JSON values, e.g. the features and outcome) is stored in the envelope. Returns the envelope's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    retention = None
+    if hasattr(model, "response") and hasattr(model, "retention"):  # a lifecycle model (uplift.deploy)
+        model, retention = model.response, model.retention
     learners = {}
     for index, arm in enumerate(model.arms_):
         learner = model.learners_[arm]
@@ -100,11 +104,15 @@ def save_uplift_model(model: MultiArmUplift, directory: str | Path, extra: dict 
         learners[str(index)] = entry
     envelope = {"format": FORMAT, "control": _plain(model.control), "arms": [_plain(a) for a in model.arms_],
                 "learners": learners, **(extra or {})}
+    if retention is not None:
+        envelope["retention"] = {"shift": _plain(float(retention.shift_)), "shift_se": _plain(float(retention.shift_se_)),
+                                 "control_model": _save_base(retention.model_control_,
+                                                             directory / "retention_control.txt", "model_control_")}
     text = json.dumps(envelope, indent=1, sort_keys=True, allow_nan=False) + "\n"
     return atomic_write(directory / MODEL_FILE, lambda tmp: tmp.write_text(text))  # last: it marks a complete save
 
 
-def load_uplift_model(directory: str | Path) -> tuple[MultiArmUplift, dict]:
+def load_uplift_model(directory: str | Path) -> tuple:
     """``(model, envelope)`` from a directory written by :func:`save_uplift_model`; nothing in it is executed.
 
     Raises
@@ -132,7 +140,26 @@ def load_uplift_model(directory: str | Path) -> tuple[MultiArmUplift, dict]:
     model.arms_ = arms
     model.learners_ = {arm: _load_learner(learners.get(str(i)), directory, f"{path}: learners.{i}")
                        for i, arm in enumerate(arms)}
+    if "retention" in envelope:
+        model = _load_lifecycle(model, envelope["retention"], directory, f"{path}: retention")
     return model, envelope
+
+
+def _load_lifecycle(response: MultiArmUplift, entry, directory: Path, where: str):
+    """The lifecycle model (conversion uplift + retention shift) of a saved ``retention`` entry."""
+    from ..targeting.retention import RetentionShift
+    from .deploy import LifecycleUplift
+
+    if not isinstance(entry, dict) or set(entry) != {"shift", "shift_se", "control_model"}:
+        raise ModelFileError(f"{where}: expected {{shift, shift_se, control_model}}, got {entry!r}")
+    for name in ("shift", "shift_se"):
+        value = entry[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ModelFileError(f"{where}.{name} must be a finite number, got {value!r}")
+    retention = RetentionShift()
+    retention.model_control_ = _load_base(entry["control_model"], directory, f"{where}.control_model")
+    retention.shift_, retention.shift_se_ = float(entry["shift"]), float(entry["shift_se"])
+    return LifecycleUplift(response, retention)
 
 
 def _load_learner(entry, directory: Path, where: str):
