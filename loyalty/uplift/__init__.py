@@ -11,6 +11,7 @@
 from .crossfit import cross_fit_uplift, uplift_folds
 from .learners import LIGHTGBM_DEFAULTS, ClassTransformation, SLearner, TLearner, XLearner, default_estimator
 from .metrics import (
+    average_effect,
     perfect_qini_curve,
     perfect_uplift_curve,
     qini_auc_score,
@@ -18,6 +19,7 @@ from .metrics import (
     uplift_at_k,
     uplift_auc_score,
     uplift_curve,
+    uplift_evaluation,
 )
 from .multiarm import MultiArmUplift
 from .plots import plot_qini_curve, plot_uplift_curve
@@ -40,6 +42,8 @@ __all__ = [
     "uplift_auc_score",
     "qini_auc_score",
     "uplift_at_k",
+    "average_effect",
+    "uplift_evaluation",
     "plot_qini_curve",
     "plot_uplift_curve",
     "campaign_outcomes",
