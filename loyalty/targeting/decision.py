@@ -59,6 +59,8 @@ class Decision:
     cells : DataFrame of every action compared, with the same columns.
     critical_value : the simultaneous critical value (in standard errors).
     text : the sentence the report opens with.
+    all_lose_at_headline_budget : set by the experiment when every actionable policy's estimate at the headline
+        budget is below 0 (the report then says so first).
     """
 
     policy: str
@@ -73,6 +75,7 @@ class Decision:
     critical_value: float
     level: float
     text: str
+    all_lose_at_headline_budget: bool = False
 
     @property
     def send_nothing(self) -> bool:
@@ -90,6 +93,7 @@ class Decision:
             "ci_per_1000": [self.ci_low * 1000, self.ci_high * 1000], "p_beats_nothing": self.p_beats_nothing,
             "text": self.text, "method": "max-t simultaneous intervals over every action compared",
             "actions_compared": len(self.cells), "critical_value": self.critical_value, "level": self.level,
+            "all_lose_at_headline_budget": self.all_lose_at_headline_budget,
             "candidate": per_1000(self.candidate) | {"proven": bool(self.candidate["ci_low"] > 0)},
             "per_policy": [per_1000(row) | {"proven": bool(row["ci_low"] > 0)}
                            for row in self.per_policy.to_dict("records")],
