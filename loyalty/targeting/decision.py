@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError
+from .budgets import PROFIT_POSITIVE
 from .value import median_over_splits
 
 __all__ = ["Decision", "decide", "NOTHING"]
@@ -165,6 +166,6 @@ def decide(labels: Sequence[tuple], points, replicates, level: float = 0.95, lab
 
 
 def _budget_text(budget) -> str:
-    if isinstance(budget, str):
+    if budget == PROFIT_POSITIVE:
         return "every customer whose predicted incremental profit is above 0"
     return f"the top {budget:.0%} of customers"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError
-from .budgets import TopShare, rank_order
+from .budgets import PROFIT_POSITIVE, ProfitPositive, TopShare, rank_order, select
 from .policies import Policy
 from .value import bootstrap_policy_values, dr_contributions, ipw_contributions, median_over_splits, policy_values
 
@@ -18,10 +18,6 @@ __all__ = ["PolicyEvaluation", "evaluate_policies", "CURVE_SHARES", "PROFIT_POSI
 
 #: Budget shares of the profit curves (0% to 100% in steps of 5%).
 CURVE_SHARES = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
-
-
-#: The budget "treat everyone whose predicted incremental profit, net of the offer's cost, is above 0".
-PROFIT_POSITIVE = "profit_positive"
 
 
 @dataclass
@@ -215,7 +211,7 @@ def evaluate_policies(
             if profit_positive:
                 net_value = getattr(policy, "net_value", False)
                 has_budget[policy.name][-1] = net_value
-                positive = score.to_numpy(dtype=float) > 0 if net_value else np.zeros(n, dtype=bool)
+                positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(n, dtype=bool)
                 chosen = np.concatenate([chosen, positive[:, None]], axis=1)
             selections[policy.name] = chosen
         selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·budgets)
