@@ -156,10 +156,7 @@ def task_lifetimes(source: Path, **_) -> dict:
 def _fit(stats):
     from loyalty.clv import BetaGeo, CLVModel, GammaGamma
 
-    model = CLVModel(margin_rate=0.3)
-    model.bgnbd = BetaGeo().fit(stats.bgnbd)
-    model.gg = GammaGamma().fit(stats.gamma_gamma)
-    return model
+    return CLVModel.from_models(BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma), margin_rate=0.3)
 
 
 def task_end_to_end_duckdb(source: Path, work: Path, **_) -> dict:
@@ -183,7 +180,7 @@ def task_end_to_end_duckdb(source: Path, work: Path, **_) -> dict:
     model.save(work / "model_duckdb.json")
     return {"seconds": time.perf_counter() - start, **steps, "customers": stats.n_customers,
             "collapsed_rows": len(stats.bgnbd), "accounting": accounting.as_dict(),
-            "bgnbd": model.bgnbd.params_, "gamma_gamma": model.gg.params_}
+            "bgnbd": model.bgnbd_.params_, "gamma_gamma": model.gamma_gamma_.params_}
 
 
 def task_end_to_end_spark(source: Path, work: Path, **_) -> dict:
@@ -215,7 +212,7 @@ def task_end_to_end_spark(source: Path, work: Path, **_) -> dict:
     spark.stop()
     model.save(work / "model_spark.json")
     return {"seconds": seconds, **steps, "customers": stats.n_customers, "collapsed_rows": len(stats.bgnbd),
-            "accounting": accounting.as_dict(), "bgnbd": model.bgnbd.params_, "gamma_gamma": model.gg.params_,
+            "accounting": accounting.as_dict(), "bgnbd": model.bgnbd_.params_, "gamma_gamma": model.gamma_gamma_.params_,
             "jvm_peak_rss_gib": jvm_peak / GIB}
 
 

@@ -1,4 +1,5 @@
-"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, and the scale benchmark.
+"""``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the command line's start-up
+(``loyalty --help``), and the scale benchmark.
 
 Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
@@ -15,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import bench_cli  # noqa: E402
 import bench_clv  # noqa: E402
 
 
@@ -29,6 +31,7 @@ def main(argv=None) -> None:
         spec.loader.exec_module(module)
         if hasattr(module, "run"):
             module.run(sizes)
+    bench_cli.run(repeats=3 if args.quick else 7)
     if not args.quick:
         import bench_scale
 

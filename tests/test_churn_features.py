@@ -6,7 +6,7 @@ import pytest
 
 from loyalty.churn import ChurnDefinition, cancellation_labels, churn_labels
 from loyalty.errors import DataValidationError, SpecError
-from loyalty.features import build_features
+from loyalty.data.features import build_features
 
 CUTOFF = pd.Timestamp("1997-09-30")
 

@@ -6,7 +6,6 @@ Fader, Hardie & Lee (2005), "RFM and CLV", JMR 42(4) / Fader & Hardie note 025: 
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from loyalty.clv import BetaGeo, GammaGamma, customer_lifetime_value
@@ -145,7 +144,7 @@ def test_clv_interval_brackets_the_estimate_and_grows_with_horizon(bg, gg, weekl
 
 def test_clv_interval_matches_parameter_simulation(bg, gg, weekly_summary):
     """The delta-method standard error agrees with a parametric bootstrap over the parameters' sampling law."""
-    from loyalty.clv.beta_geo import expected_purchases_matrix
+    from loyalty.clv._maths import expected_purchases_matrix
 
     s = weekly_summary.iloc[:200]
     clv = customer_lifetime_value(bg, gg, s, horizon=12, period="M", margin_rate=1.0, annual_discount_rate=0.0)

@@ -422,8 +422,7 @@ def test_spark_collapsed_statistics_and_scoring_equal_the_local_path(spark, cdno
     stats, _ = summarize(spark_engine.read(spark, cdnow_files / "cdnow.parquet"), CDNOW_CUTOFF, unit="W",
                          collapse=True, summary_path=tmp_path / "summary")
     pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(summary).bgnbd)
-    model = CLVModel(margin_rate=0.25)
-    model.bgnbd, model.gg = BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma)
+    model = CLVModel.from_models(BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma), margin_rate=0.25)
     spark_engine.score(spark.read.parquet(str(tmp_path / "summary")), model, tmp_path / "scores", as_of=CDNOW_CUTOFF)
     scored = pd.read_parquet(tmp_path / "scores" / f"as_of={CDNOW_CUTOFF}").set_index("customer_id").sort_index()
     expected = model.score(summary, interval=None)
@@ -436,8 +435,7 @@ def test_duckdb_scoring_in_batches_equals_scoring_in_memory(cdnow_full, cdnow_fi
 
     stats, _ = summarize(cdnow_files / "cdnow.parquet", CDNOW_CUTOFF, unit="W", collapse=True,
                          summary_path=tmp_path / "summary.parquet")
-    model = CLVModel(margin_rate=0.25)
-    model.bgnbd, model.gg = BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma)
+    model = CLVModel.from_models(BetaGeo().fit(stats.bgnbd), GammaGamma().fit(stats.gamma_gamma), margin_rate=0.25)
     folder = duckdb_engine.score(tmp_path / "summary.parquet", model, tmp_path / "scores", as_of=CDNOW_CUTOFF,
                                  interval=0.9, batch_rows=5000)
     scored = pd.read_parquet(folder).set_index("customer_id").sort_index()

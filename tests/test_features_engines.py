@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from loyalty.errors import DataValidationError
-from loyalty.features import build_features
+from loyalty.data.features import build_features
 
 
 def simulated_log(seed: int = 5, n_customers: int = 400) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def assert_same_features(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
     """Counts and durations bit for bit; sums, means and slopes to 1e-9 (sums in another order)."""
     assert list(actual.columns) == list(expected.columns)
     assert list(actual.index) == list(expected.index)
-    assert (actual.dtypes == float).all()
+    assert (actual.dtypes == float).all()  # noqa: E721 (a pandas Series comparison, not a type check)
     exact = [c for c in expected.columns
              if c.startswith(("n_purchases", "recency", "tenure", "frequency", "n_transactions", "ipt_last"))]
     for column in expected.columns:

@@ -26,8 +26,8 @@ from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
 from loyalty.errors import SpecError
 from loyalty.jobs import read_scores
-from loyalty.jobs_commands import run_spec
-from loyalty.mlflow_models import SignatureMismatchError, promote
+from loyalty.jobs import run_spec
+from loyalty.tracking import SignatureMismatchError, promote
 
 ROOT = Path(__file__).resolve().parents[1]
 CUTOFF = "1997-09-30"

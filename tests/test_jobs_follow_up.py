@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +14,8 @@ from loyalty.clv import CLVModel
 from loyalty.data import summarize, validate_transactions
 from loyalty.datasets import load_cdnow
 from loyalty.errors import SpecError
-from loyalty.jobs_commands import run_spec
-from loyalty.mlflow_models import promote
+from loyalty.jobs import run_spec
+from loyalty.tracking import promote
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTED_AT, AS_OF = "1997-09-30", "1998-06-30"
@@ -57,7 +56,7 @@ def _direct():
                                                                            "monetary_value", "margin_value",
                                                                            "margin_rate"]])
     weeks = 273 / 7  # 1997-09-30 -> 1998-06-30 is 39 weeks
-    predicted = model.bgnbd.expected_purchases(summary, weeks)
+    predicted = model.bgnbd_.expected_purchases(summary, weeks)
     after = clean.loc[clean["timestamp"] > PREDICTED_AT]
     return predicted, summary["frequency_holdout"], after["margin"].sum(), after["amount"].sum()
 

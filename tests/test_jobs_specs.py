@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from loyalty.errors import SpecError
-from loyalty.jobs_commands import run_spec
-from loyalty.pipeline_spec import load_pipeline
+from loyalty.jobs import run_spec
+from loyalty.jobs import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,9 +91,9 @@ def test_unknown_model_reference_field_is_named(tmp_path):
 
 
 def test_targeting_policy_must_be_one_the_scoring_job_can_rank_by(tmp_path):
-    path = _write(tmp_path, "score.yaml", targeting={"policy": "lifecycle", "budget": 0.2})
-    with pytest.raises(SpecError, match=r"'targeting.policy' must be one of \['churn_risk', 'clv', 'margin_uplift', "
-                                         r"'random', 'uplift'\], got 'lifecycle'"):
+    path = _write(tmp_path, "score.yaml", targeting={"policy": "response", "budget": 0.2})
+    with pytest.raises(SpecError, match=r"'targeting.policy' must be one of \['churn_risk', 'clv', 'lifecycle', "
+                                         r"'margin_uplift', 'random', 'uplift'\], got 'response'"):
         load_pipeline(path)
 
 
@@ -177,5 +177,5 @@ def test_fit_job_on_duckdb_fits_the_model_the_pandas_summary_gives(sample_csv, t
     fitted = run_spec(path, as_of="1997-09-30")["fitted"]["clv"]
     summary, _, _ = load_summary(_data(sample_csv, "pandas"), {"__file__": str(path)}, "1997-09-30")
     expected = CLVModel.from_spec(ROOT / "models" / "clv.yaml").fit(summary)
-    assert fitted.bgnbd.params_ == pytest.approx(expected.bgnbd.params_, rel=1e-8)
-    assert fitted.gg.params_ == pytest.approx(expected.gg.params_, rel=1e-6)
+    assert fitted.bgnbd_.params_ == pytest.approx(expected.bgnbd_.params_, rel=1e-8)
+    assert fitted.gamma_gamma_.params_ == pytest.approx(expected.gamma_gamma_.params_, rel=1e-6)

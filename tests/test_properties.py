@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from loyalty.clv import BetaGeo, GammaGamma
-from loyalty.clv import beta_geo, gamma_gamma
+from loyalty.clv import _maths, beta_geo, gamma_gamma
 from loyalty.data import summarize
 from loyalty.data.summary import factorize_sorted
 
@@ -308,7 +308,7 @@ def test_expected_purchases_do_not_decrease_with_the_horizon(theta, data):
     a = away_from_one(a)
     x, t_x, T = data
     horizons = np.array([0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 13.0, 26.0, 52.0, 104.0])
-    expected = beta_geo.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, horizons)
+    expected = _maths.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, horizons)
     assert np.all(expected[:, 0] == 0.0)
     assert np.all(np.diff(expected, axis=1) >= 0)
 
@@ -323,7 +323,7 @@ def test_expected_purchases_equal_lifetimes_at_the_same_parameters(lifetimes_mod
     # lifetimes takes the log of 2F1(r + x, b + x; a + b + x - 1; z), which is NaN where a 2F1 with c < 0 is negative
     assume(a + b > 1.0)
     x, t_x, T = data
-    ours = beta_geo.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, np.array([t]))[:, 0]
+    ours = _maths.expected_purchases_matrix({"r": r, "alpha": alpha, "a": a, "b": b}, x, t_x, T, np.array([t]))[:, 0]
     fitter = lifetimes_module.BetaGeoFitter()
     fitter.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
     theirs = fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)

@@ -16,7 +16,7 @@ from PIL import Image
 from loyalty.cli import main
 from loyalty.errors import SpecError
 from loyalty.report.targeting import PLOTS, SCHEMA_PATH, write_experiment
-from loyalty.targeting import experiment_from_dict, load_experiment, run_experiment
+from loyalty.targeting import BUILTIN_POLICIES, experiment_from_dict, load_experiment, run_experiment
 
 ROOT = Path(__file__).parents[1]
 
@@ -168,6 +168,9 @@ def test_lifecycle_score_values_an_extra_retained_customer_at_the_conditional_re
         "residual_clv"]
     assert np.allclose(scores["uplift_lifecycle"], expected)
     assert ((scores["p_retained_control"] > 0) & (scores["p_retained_control"] < 1)).all()
+    # the lifecycle policy computes the same numbers from the inputs rather than reading the column
+    assert BUILTIN_POLICIES["lifecycle"].score(scores.drop(columns="uplift_lifecycle")).equals(
+        scores["uplift_lifecycle"].rename("lifecycle"))
 
 
 def test_headline_is_honest_when_the_interval_spans_zero(hillstrom_result):

@@ -7,7 +7,6 @@ response window). Features are point in time (transactions before the assignment
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from ..data import summarize
 from ..errors import DataValidationError
-from ..features import DEFAULT_WINDOWS, build_features
+from ..data.features import DEFAULT_WINDOWS, build_features
 from .evaluate import evaluation_table
 from .labels import churn_labels
 from .probabilistic import BGNBDChurn, bgnbd_features

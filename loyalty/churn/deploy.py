@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..clv import BetaGeo
 from ..data import summarize
-from ..features import build_features
+from ..data.features import build_features
 from ..units import convert
 from .compare import churn_dataset
 from .probabilistic import BGNBDChurn, bgnbd_features
@@ -49,9 +49,7 @@ def churn_inputs(transactions: pd.DataFrame, as_of, metadata: dict) -> pd.DataFr
     features = build_features(transactions, as_of, windows=metadata["windows"])
     if metadata["kind"] != "hybrid":
         return features
-    bgnbd = BetaGeo()
-    bgnbd._set_params(metadata["bgnbd_params"])
-    bgnbd.time_unit_ = metadata["summary_unit"]
+    bgnbd = BetaGeo.from_params(metadata["bgnbd_params"], time_unit=metadata["summary_unit"])
     churn = BGNBDChurn.from_bgnbd(bgnbd, metadata["horizon"], metadata["horizon_unit"])
     summary = summarize(transactions, as_of, period=metadata["summary_period"], unit=metadata["summary_unit"])
     return features.join(bgnbd_features(churn, summary))

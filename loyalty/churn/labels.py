@@ -17,7 +17,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataValidationError, SpecError
-from ..features import _check_log, check_customer_ids
+from ..data.features import check_customer_ids, check_log
 from ..units import unit_days
 
 __all__ = ["ChurnDefinition", "churn_labels", "cancellation_labels"]
@@ -81,7 +81,7 @@ def churn_labels(transactions: pd.DataFrame, cutoff, horizon: float, unit: str |
     -------
     Series
         ``churned`` (int 0/1), indexed by ``customer_id`` (sorted, the same customers as
-        :func:`loyalty.features.build_features` at ``cutoff``).
+        :func:`loyalty.data.features.build_features` at ``cutoff``).
 
     Raises
     ------
@@ -92,7 +92,7 @@ def churn_labels(transactions: pd.DataFrame, cutoff, horizon: float, unit: str |
     """
     definition = ChurnDefinition(horizon, unit)
     cutoff, end = definition.window(cutoff)
-    frame = _check_log(transactions, "transactions")
+    frame = check_log(transactions, "transactions")
     timestamp = frame["timestamp"]
     first, last = timestamp.min(), timestamp.max()
     if cutoff < first:

@@ -15,7 +15,7 @@ from scipy import optimize, stats
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from ..errors import ConvergenceError, NotFittedError
+from ..errors import ConvergenceError, DataValidationError, NotFittedError
 
 __all__ = ["LikelihoodModel", "unique_rows", "unique_counts"]
 
@@ -242,23 +242,75 @@ class LikelihoodModel(BaseEstimator):
         if not hasattr(self, "params_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(summary) first")
 
+    @classmethod
+    def from_params(cls, params: dict, covariance=None, log_likelihood: float = np.nan, n_customers: int = 0,
+                    **settings):
+        """A fitted model carrying given parameters (saved models, other libraries, published estimates).
+
+        Parameters
+        ----------
+        params : dict
+            Every parameter of the model by name (``_param_names``), each a positive finite number, on the natural
+            scale and in the time unit the summaries to score are in.
+        covariance : array-like, optional
+            Covariance of the *log* parameters, in ``_param_names`` order; without it the standard errors are
+            NaN (unknown) and CLV intervals are unavailable.
+        log_likelihood, n_customers : the fit's total log-likelihood and number of customers, when known.
+        **settings : the model's ``__init__`` settings (e.g. ``penalizer``).
+
+        Raises
+        ------
+        DataValidationError
+            Naming a missing or non-positive parameter, or a covariance of the wrong shape.
+        """
+        names = cls._param_names
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise DataValidationError(f"{cls.__name__}.from_params: parameter(s) {missing} missing; need {list(names)}")
+        bad = {n: params[n] for n in names if not _positive_number(params[n])}
+        if bad:
+            raise DataValidationError(f"{cls.__name__}.from_params: parameters must be positive and finite, got {bad}")
+        if covariance is not None and np.shape(covariance) != (len(names), len(names)):
+            raise DataValidationError(
+                f"{cls.__name__}.from_params: covariance must be {len(names)}x{len(names)} (log parameters in the "
+                f"order {list(names)}), got shape {np.shape(covariance)}"
+            )
+        model = cls(**settings)
+        _install_params(model, names, params, covariance, log_likelihood, n_customers)
+        return model
+
     def _set_params(self, params: dict, covariance=None, log_likelihood=np.nan, n_customers=0) -> None:
-        """Install given parameters (conversion from other libraries)."""
-        self.params_ = {name: float(params[name]) for name in self._param_names}
-        self.log_params_ = np.log([self.params_[n] for n in self._param_names])
-        k = len(self._param_names)
-        self.covariance_ = np.full((k, k), np.nan) if covariance is None else np.asarray(covariance, float)
-        se_log = np.sqrt(np.diag(self.covariance_))
-        self.standard_errors_ = {n: float(self.params_[n] * s) for n, s in zip(self._param_names, se_log)}
-        self.log_likelihood_ = float(log_likelihood)
-        self.n_customers_ = int(n_customers)
-        z = stats_norm_ppf(0.975)
-        est = np.exp(self.log_params_)
-        self.summary_ = pd.DataFrame(
-            {"estimate": est, "se": est * se_log, "lower_95": np.exp(self.log_params_ - z * se_log),
-             "upper_95": np.exp(self.log_params_ + z * se_log)},
-            index=pd.Index(self._param_names, name="parameter"),
-        )
+        """Install given parameters on this model, unchecked (callers outside this module use
+        :meth:`from_params`)."""
+        _install_params(self, self._param_names, params, covariance, log_likelihood, n_customers)
+
+
+def _install_params(model: LikelihoodModel, names, params: dict, covariance, log_likelihood, n_customers) -> None:
+    """Set a model's fitted attributes from given parameters, as a fit would (standard errors from ``covariance``,
+    NaN without one)."""
+    model.params_ = {name: float(params[name]) for name in names}
+    model.log_params_ = np.log([model.params_[n] for n in names])
+    k = len(names)
+    model.covariance_ = np.full((k, k), np.nan) if covariance is None else np.asarray(covariance, float)
+    se_log = np.sqrt(np.diag(model.covariance_))
+    model.standard_errors_ = {n: float(model.params_[n] * s) for n, s in zip(names, se_log)}
+    model.log_likelihood_ = float(log_likelihood)
+    model.n_customers_ = int(n_customers)
+    z = stats_norm_ppf(0.975)
+    est = np.exp(model.log_params_)
+    model.summary_ = pd.DataFrame(
+        {"estimate": est, "se": est * se_log, "lower_95": np.exp(model.log_params_ - z * se_log),
+         "upper_95": np.exp(model.log_params_ + z * se_log)},
+        index=pd.Index(names, name="parameter"),
+    )
+
+
+def _positive_number(value) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number) and number > 0)
 
 
 def stats_norm_ppf(q: float) -> float:

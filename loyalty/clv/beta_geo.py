@@ -14,7 +14,8 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, unique_counts, unique_rows
+from . import _maths
+from ._mle import LikelihoodModel, unique_counts
 
 __all__ = ["BetaGeo"]
 
@@ -229,13 +230,13 @@ class BetaGeo(LikelihoodModel):
         """P(alive at T | x, t_x, T) (FHL 2005, eq. 11). Customers without repeat purchases get 1."""
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        return pd.Series(_p_alive(self.params_, x, t_x, T), index=summary.index, name="p_alive")
+        return pd.Series(_maths.p_alive(self.params_, x, t_x, T), index=summary.index, name="p_alive")
 
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
         """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10); ``t`` in the model's time unit."""
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        values = expected_purchases_matrix(self.params_, x, t_x, T, np.array([float(t)]))[:, 0]
+        values = _maths.expected_purchases_matrix(self.params_, x, t_x, T, np.array([float(t)]))[:, 0]
         return pd.Series(values, index=summary.index, name="expected_purchases")
 
     def p_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
@@ -246,7 +247,7 @@ class BetaGeo(LikelihoodModel):
         """
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
-        alive = _p_alive(self.params_, x, t_x, T)
+        alive = _maths.p_alive(self.params_, x, t_x, T)
         r, alpha = self.params_["r"], self.params_["alpha"]
         silent = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + float(t))))
         return pd.Series(1.0 - alive + alive * silent, index=summary.index, name="p_no_purchase")
@@ -276,14 +277,31 @@ class BetaGeo(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "BetaGeo":
+        """A fitted ``BetaGeo`` with given ``r``, ``alpha``, ``a``, ``b`` (e.g. a saved model's).
+
+        ``alpha`` is in ``time_unit`` (the unit of recency and T of the summaries it will score; None: unchecked);
+        ``covariance`` is that of the log parameters in the order ``(r, alpha, a, b)``. The other arguments are as
+        in :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+
+        Examples
+        --------
+        >>> model = BetaGeo.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, time_unit="W")
+        >>> round(float(model.expected_purchases_new_customer(52)), 3)
+        1.446
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.time_unit_ = time_unit
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "BetaGeo":
         """A fitted ``BetaGeo`` from a fitted ``lifetimes.BetaGeoFitter`` (parameters and, if present, covariance)."""
         params = dict(fitter.params_)
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
         covariance = _log_covariance(fitter, cls._param_names, params)
-        model._set_params(params, covariance)
-        model.time_unit_ = time_unit
-        return model
+        return cls.from_params(params, covariance, time_unit=time_unit,
+                               penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.BetaGeoFitter`` carrying these parameters (needs ``lifetimes`` installed)."""
@@ -377,37 +395,6 @@ def _customer_ll(params, x, t_x, T) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         a4 = np.where(x > 0, np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf)
     return a1 + a2 + np.logaddexp(a3, a4)
-
-
-def _p_alive(params, x, t_x, T) -> np.ndarray:
-    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = (
-            np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
-            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-        )
-    return np.where(x > 0, np.exp(-np.logaddexp(0.0, log_ratio)), 1.0)
-
-
-def expected_purchases_matrix(params: dict, x, t_x, T, horizons: np.ndarray) -> np.ndarray:
-    """E[purchases in (T, T + h] | x, t_x, T] for every customer (rows) and horizon h (columns), eq. 10."""
-    (px, pT), inverse, _ = unique_rows(x, T)
-    if_alive = expected_purchases_if_alive(params, px, pT, horizons)
-    return if_alive[inverse] * _p_alive(params, x, t_x, T)[:, None]
-
-
-def expected_purchases_if_alive(params: dict, x, T, horizons: np.ndarray) -> np.ndarray:
-    """The factor of eq. 10 that multiplies P(alive): rows (x, T), columns horizons h, in the model's unit.
-
-    It depends on (x, T, h) only, so callers evaluate it once per distinct (x, T) pair (see
-    :func:`~loyalty.clv._mle.unique_rows`), which makes scoring a million customers over many horizons cheap.
-    """
-    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    px, pT = np.asarray(x, dtype=float)[:, None], np.asarray(T, dtype=float)[:, None]
-    h = np.asarray(horizons, dtype=float)[None, :]
-    z = h / (alpha + pT + h)
-    front = np.exp((r + px) * (np.log(alpha + pT) - np.log(alpha + pT + h)))
-    return (a + b + px - 1) / (a - 1) * (1 - front * hyp2f1(r + px, b + px, a + b + px - 1, z))
 
 
 def _log_covariance(fitter, names, params) -> np.ndarray | None:

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataValidationError
+from . import _maths
 from ._mle import LikelihoodModel, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
 
@@ -144,7 +145,7 @@ class GammaGamma(LikelihoodModel):
     def _objective(self, theta, stats):
         """Negative log-likelihood of the mean values (note 025, eq. 1 summed) and its log-parameter gradient."""
         p, q, gamma = np.exp(theta)
-        ux, wx, inv_x = stats["ux"], stats["wx"], stats["inv_x"]
+        ux, wx = stats["ux"], stats["wx"]
         w, x = stats["weights"], stats["x"]
         px_u = p * ux
         log_xm_g = np.log(stats["xm"] + gamma)
@@ -177,9 +178,7 @@ class GammaGamma(LikelihoodModel):
         self._require_fitted()
         column = value_column or self.value_column_
         x, m = _xm_arrays(summary, column)
-        p, q, gamma = self.params_["p"], self.params_["q"], self.params_["gamma"]
-        m = np.where(x > 0, m, 0.0)
-        return pd.Series(p * (gamma + x * m) / (p * x + q - 1), index=summary.index, name="expected_spend")
+        return pd.Series(_maths.expected_spend(self.params_, x, m), index=summary.index, name="expected_spend")
 
     def expected_margin(self, summary: pd.DataFrame, margin_rate=None) -> pd.Series:
         """Expected margin per transaction: expected spend times the customer's margin rate.
@@ -189,7 +188,7 @@ class GammaGamma(LikelihoodModel):
         whose rate is undefined (no spend) given the mean rate of the others.
         """
         spend = self.expected_spend(summary)
-        rate = _margin_rate(summary, margin_rate)
+        rate = _maths.margin_rate(summary, margin_rate)
         return (spend * rate).rename("expected_margin")
 
     @property
@@ -200,19 +199,37 @@ class GammaGamma(LikelihoodModel):
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
+    def from_params(cls, params: dict, covariance=None, value_column: str = "monetary_value",
+                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "GammaGamma":
+        """A fitted ``GammaGamma`` with given ``p``, ``q``, ``gamma`` (e.g. a saved model's).
+
+        ``value_column`` is the summary column the spend model describes (``monetary_value``, or
+        ``margin_value`` for a model of margin per purchase); ``covariance`` is that of the log parameters in the
+        order ``(p, q, gamma)``. The other arguments are as in
+        :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
+
+        Examples
+        --------
+        >>> model = GammaGamma.from_params({"p": 6.25, "q": 3.74, "gamma": 15.44})
+        >>> round(model.population_mean_spend_, 2)
+        35.22
+        """
+        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model.value_column_ = value_column
+        return model
+
+    @classmethod
     def from_lifetimes(cls, fitter) -> "GammaGamma":
         """A fitted ``GammaGamma`` from a fitted ``lifetimes.GammaGammaFitter`` (``v`` becomes ``gamma``)."""
         params = {"p": fitter.params_["p"], "q": fitter.params_["q"], "gamma": fitter.params_["v"]}
-        model = cls(penalizer=getattr(fitter, "penalizer_coef", 0.0))
         covariance = None
         matrix = getattr(fitter, "variance_matrix_", None)
         if matrix is not None:
             natural = np.asarray(pd.DataFrame(matrix).loc[["p", "q", "v"], ["p", "q", "v"]], dtype=float)
             scale = np.array([params["p"], params["q"], params["gamma"]])
             covariance = natural / np.outer(scale, scale)
-        model._set_params(params, covariance)
-        model.value_column_ = "monetary_value"
-        return model
+        return cls.from_params(params, covariance, value_column="monetary_value",
+                               penalizer=getattr(fitter, "penalizer_coef", 0.0))
 
     def to_lifetimes(self):
         """A ``lifetimes.GammaGammaFitter`` with these parameters (needs ``lifetimes`` installed)."""
@@ -250,25 +267,3 @@ def _statistics(x, m, weights) -> dict:
         "s_wx_logm": float(np.sum(weights * x * log_m)), "s_w_logm": float(np.sum(weights * log_m)),
         "s_wx_logx": float(np.sum(weights * x * np.log(x))),
     }
-
-
-def _margin_rate(summary: pd.DataFrame, margin_rate) -> pd.Series | float:
-    if margin_rate is not None:
-        if isinstance(margin_rate, pd.Series):
-            rate = margin_rate.reindex(summary.index)
-            if rate.isna().any():
-                raise DataValidationError(
-                    f"margin_rate has no value for {int(rate.isna().sum()):,} customers of the summary, e.g. "
-                    f"{list(rate.index[rate.isna()][:3])}"
-                )
-            return rate
-        return float(margin_rate)
-    if "margin_rate" not in summary.columns:
-        raise DataValidationError(
-            "CLV is margin, but the summary has no 'margin_rate' column (the log had no margin): pass "
-            "margin_rate=<share of revenue> or ask for revenue explicitly"
-        )
-    rate = summary["margin_rate"]
-    if rate.isna().any():
-        rate = rate.fillna(float(rate.mean()))
-    return rate

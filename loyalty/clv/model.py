@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from ..atomic import write_json
-from ..errors import DataValidationError, SpecError
+from ..errors import DataValidationError, NotFittedError, SpecError
 from ..specs import read_model_settings
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
@@ -21,9 +21,11 @@ __all__ = ["CLVModel"]
 FORMAT_VERSION = 1
 
 
-@dataclass
-class CLVModel:
+class CLVModel(BaseEstimator):
     """BG/NBD and Gamma-Gamma fitted together, with the settings that turn them into CLV.
+
+    An estimator in scikit-learn's sense: ``__init__`` stores the settings, :meth:`fit` learns the two models and
+    returns the model itself.
 
     Parameters
     ----------
@@ -31,6 +33,13 @@ class CLVModel:
         As in :func:`loyalty.clv.customer_lifetime_value` (default: 12 months, 10% a year, margin CLV).
     penalizer : float
         Passed to both models.
+
+    Attributes
+    ----------
+    bgnbd_ : BetaGeo
+        The purchase-count model (Fader, Hardie & Lee 2005).
+    gamma_gamma_ : GammaGamma
+        The spend-per-purchase model (Fader & Hardie 2013, note 025).
 
     Examples
     --------
@@ -43,14 +52,26 @@ class CLVModel:
     ['p_alive', 'expected_purchases', 'expected_spend', 'clv']
     """
 
-    horizon: float = 12
-    period: str | float = "M"
-    annual_discount_rate: float = 0.10
-    margin_rate: float | None = None
-    value: str = "margin"
-    penalizer: float = 0.0
-    bgnbd: BetaGeo | None = field(default=None, repr=False)
-    gg: GammaGamma | None = field(default=None, repr=False)
+    def __init__(self, horizon: float = 12, period: str | float = "M", annual_discount_rate: float = 0.10,
+                 margin_rate: float | None = None, value: str = "margin", penalizer: float = 0.0):
+        self.horizon = horizon
+        self.period = period
+        self.annual_discount_rate = annual_discount_rate
+        self.margin_rate = margin_rate
+        self.value = value
+        self.penalizer = penalizer
+
+    @classmethod
+    def from_models(cls, bgnbd: BetaGeo, gamma_gamma: GammaGamma, **settings) -> "CLVModel":
+        """A fitted ``CLVModel`` from two fitted models (e.g. fitted on collapsed statistics, see
+        :func:`loyalty.engines.collapsed_statistics`, or shared by models of different horizons) and ``settings``
+        (the ``__init__`` arguments)."""
+        for fitted, name in ((bgnbd, "bgnbd"), (gamma_gamma, "gamma_gamma")):
+            if not hasattr(fitted, "params_"):
+                raise NotFittedError(f"{name} is not fitted; fit it on a summary first")
+        model = cls(**settings)
+        model.bgnbd_, model.gamma_gamma_ = bgnbd, gamma_gamma
+        return model
 
     @classmethod
     def from_spec(cls, path) -> "CLVModel":
@@ -65,25 +86,27 @@ class CLVModel:
 
     def fit(self, summary: pd.DataFrame) -> "CLVModel":
         """Fit both models on a summary (see :func:`loyalty.data.summarize`); returns self."""
-        self.bgnbd = BetaGeo(penalizer=self.penalizer).fit(summary)
-        self.gg = GammaGamma(penalizer=self.penalizer).fit(summary)
+        if self.value not in ("margin", "revenue"):
+            raise DataValidationError(f"value must be 'margin' or 'revenue', got {self.value!r}")
+        self.bgnbd_ = BetaGeo(penalizer=self.penalizer).fit(summary)
+        self.gamma_gamma_ = GammaGamma(penalizer=self.penalizer).fit(summary)
         return self
 
     def score(self, summary: pd.DataFrame, interval: float | None = 0.95) -> pd.DataFrame:
         """Per customer: ``p_alive``, ``expected_purchases`` (over the horizon), ``expected_spend`` (per purchase),
         ``clv`` and, with ``interval``, ``clv_se``, ``clv_lower``, ``clv_upper``."""
-        if self.bgnbd is None or self.gg is None:
-            raise DataValidationError("CLVModel is not fitted: call fit(summary) or CLVModel.load(path)")
+        if not hasattr(self, "bgnbd_"):
+            raise NotFittedError("CLVModel is not fitted: call fit(summary) or CLVModel.load(path)")
         clv = customer_lifetime_value(
-            self.bgnbd, self.gg, summary, horizon=self.horizon, period=self.period,
+            self.bgnbd_, self.gamma_gamma_, summary, horizon=self.horizon, period=self.period,
             annual_discount_rate=self.annual_discount_rate, margin_rate=self.margin_rate, value=self.value,
             interval=interval,
         )
         out = pd.DataFrame(
             {
-                "p_alive": self.bgnbd.p_alive(summary),
+                "p_alive": self.bgnbd_.p_alive(summary),
                 "expected_purchases": clv["expected_purchases"],
-                "expected_spend": self.gg.expected_spend(summary),
+                "expected_spend": self.gamma_gamma_.expected_spend(summary),
                 "clv": clv["clv"],
             }
         )
@@ -109,26 +132,30 @@ class CLVModel:
                 "horizon": self.horizon, "period": self.period, "annual_discount_rate": self.annual_discount_rate,
                 "margin_rate": self.margin_rate, "value": self.value, "penalizer": self.penalizer,
             },
-            "time_unit": self.bgnbd.time_unit_,
-            "value_column": self.gg.value_column_,
-            "bgnbd": model_state(self.bgnbd),
-            "gamma_gamma": model_state(self.gg),
+            "time_unit": self.bgnbd_.time_unit_,
+            "value_column": self.gamma_gamma_.value_column_,
+            "bgnbd": model_state(self.bgnbd_),
+            "gamma_gamma": model_state(self.gamma_gamma_),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "CLVModel":
+        """A fitted model from :meth:`to_dict`'s output (format version 1)."""
         if data.get("format") != "loyalty.clv.CLVModel":
             raise DataValidationError(f"not a saved CLVModel (format={data.get('format')!r})")
-        model = cls(**data["settings"])
-        model.bgnbd = BetaGeo(penalizer=model.penalizer)
-        model.bgnbd._set_params(data["bgnbd"]["params"], data["bgnbd"]["covariance"],
-                                data["bgnbd"]["log_likelihood"], data["bgnbd"]["n_customers"])
-        model.bgnbd.time_unit_ = data["time_unit"]
-        model.gg = GammaGamma(penalizer=model.penalizer)
-        model.gg._set_params(data["gamma_gamma"]["params"], data["gamma_gamma"]["covariance"],
-                             data["gamma_gamma"]["log_likelihood"], data["gamma_gamma"]["n_customers"])
-        model.gg.value_column_ = data["value_column"]
-        return model
+        if data.get("version") != FORMAT_VERSION:
+            raise DataValidationError(f"saved CLVModel has format version {data.get('version')!r}; this version of "
+                                      f"loyalty reads version {FORMAT_VERSION}")
+        settings = data["settings"]
+        penalizer = settings.get("penalizer", 0.0)
+        bg, gg = data["bgnbd"], data["gamma_gamma"]
+        bgnbd = BetaGeo.from_params(bg["params"], bg["covariance"], time_unit=data["time_unit"],
+                                    log_likelihood=bg["log_likelihood"], n_customers=bg["n_customers"],
+                                    penalizer=penalizer)
+        gamma_gamma = GammaGamma.from_params(gg["params"], gg["covariance"], value_column=data["value_column"],
+                                             log_likelihood=gg["log_likelihood"], n_customers=gg["n_customers"],
+                                             penalizer=penalizer)
+        return cls.from_models(bgnbd, gamma_gamma, **settings)
 
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON, atomically."""

@@ -8,9 +8,10 @@ from scipy import stats
 
 from ..errors import DataValidationError, NotFittedError
 from ..units import DAYS_PER_YEAR, unit_days
+from . import _maths
 from ._mle import unique_rows
-from .beta_geo import BetaGeo, _p_alive, expected_purchases_if_alive
-from .gamma_gamma import GammaGamma, _margin_rate
+from .beta_geo import BetaGeo
+from .gamma_gamma import GammaGamma
 
 __all__ = ["customer_lifetime_value"]
 
@@ -102,19 +103,17 @@ def customer_lifetime_value(
             raise DataValidationError("gg was fitted on margin_value, so it cannot give revenue CLV")
         rate = 1.0
     else:
-        rate = 1.0 if value == "revenue" else np.asarray(_margin_rate(summary, margin_rate), dtype=float)
+        rate = 1.0 if value == "revenue" else np.asarray(_maths.margin_rate(summary, margin_rate), dtype=float)
 
     m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
     # purchases given alive depend on (x, T) only: discount them once per distinct pair, not per customer
     (pair_x, pair_T), pair_of, _ = unique_rows(x, T)
 
     def evaluate(bg_params: dict, gg_params: dict):
-        if_alive = expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
+        if_alive = _maths.expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
         discounted_if_alive = np.diff(if_alive, axis=1, prepend=0.0) @ discount
-        alive = _p_alive(bg_params, x, t_x, T)
-        p, q, gamma = gg_params["p"], gg_params["q"], gg_params["gamma"]
-        spend = p * (gamma + x * m) / (p * x + q - 1)
-        per_purchase = spend * rate
+        alive = _maths.p_alive(bg_params, x, t_x, T)
+        per_purchase = _maths.expected_spend(gg_params, x, m) * rate
         purchases = if_alive[:, -1][pair_of] * alive
         return discounted_if_alive[pair_of] * alive * per_purchase, purchases, per_purchase
 
@@ -133,7 +132,7 @@ def customer_lifetime_value(
 
 def _delta_method_se(evaluate, bgnbd: BetaGeo, gg: GammaGamma, base: np.ndarray) -> np.ndarray:
     """Per-customer standard error of CLV from both models' log-parameter covariances (forward differences)."""
-    blocks = [(bgnbd, list(bgnbd._param_names)), (gg, list(gg._param_names))]
+    blocks = [(bgnbd, list(bgnbd.params_)), (gg, list(gg.params_))]
     gradients, covariances = [], []
     for model, names in blocks:
         covariances.append(model.covariance_)

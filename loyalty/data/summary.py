@@ -9,7 +9,7 @@ from ..errors import DataValidationError
 from ..units import unit_days
 from ._period_stats import period_stats, periods
 
-__all__ = ["summarize", "factorize_sorted", "PERIODS"]
+__all__ = ["summarize", "factorize_sorted", "period_ordinal", "PERIODS"]
 
 #: Periods purchases are grouped by ("several purchases in one period count as one repeat transaction").
 PERIODS = {"h": "h", "D": "D", "W": "W"}
@@ -98,7 +98,7 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
             f"column 'timestamp' must be datetime64 (got {timestamp.dtype}); run validate_transactions first"
         )
     ticks, ticks_per_second = _ticks(timestamp)
-    cutoff_ordinal = int(_period_ordinal(pd.Series([cutoff]), period)[0])
+    cutoff_ordinal = int(period_ordinal(pd.Series([cutoff]), period)[0])
     # divide by periods-per-unit (7 days per week) rather than multiply by its inverse, so that recency and T
     # are the same floats as lifetimes' (periods / freq_multiplier)
     periods_per_unit = unit_days(unit) / unit_days(PERIODS[period])
@@ -126,7 +126,7 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
     summary = pd.DataFrame(_summary_columns(cal, hold, cutoff_ordinal, periods_per_unit, present), index=index,
                            copy=False)
     if holdout_end is not None:
-        holdout_ordinal = int(_period_ordinal(pd.Series([holdout_end]), period)[0])
+        holdout_ordinal = int(period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)
     summary.attrs.update(
         {"period": period, "unit": unit, "cutoff": str(cutoff), "holdout_end": None if holdout_end is None else str(holdout_end)}
@@ -283,8 +283,9 @@ def _packed_short_strings(arrow) -> np.ndarray | None:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
-def _period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
-    """Integer index of each timestamp's period (consecutive periods differ by 1)."""
+def period_ordinal(timestamp: pd.Series, period: str) -> np.ndarray:
+    """Integer index of each timestamp's period (``"h"``, ``"D"`` or ``"W"``, see :data:`PERIODS`): consecutive
+    periods differ by 1, so differences count whole periods (what recency and T are measured in)."""
     ticks, ticks_per_second = _ticks(timestamp)
     return periods(ticks, *_period_of_ticks(ticks_per_second, period))
 

@@ -1,4 +1,4 @@
-"""Point-in-time features (:func:`loyalty.features.build_features`) as DuckDB SQL aggregates.
+"""Point-in-time features (:func:`loyalty.data.features.build_features`) as DuckDB SQL aggregates.
 
 The definitions are those of the pandas implementation, which is the spec: purchases are rows with
 ``timestamp <= as_of`` and ``amount >= 0``; a purchase day is a (customer, calendar day); durations are in

@@ -487,7 +487,7 @@ def collapse_steps(d: Dialect, source: str = "summary") -> dict[str, str]:
 
 
 def _ordinal_of(timestamp: pd.Timestamp, period: str) -> int:
-    from ..data.summary import _period_ordinal
+    from ..data.summary import period_ordinal as _period_ordinal
 
     return int(_period_ordinal(pd.Series([timestamp]), period)[0])
 

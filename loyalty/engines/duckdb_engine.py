@@ -345,7 +345,7 @@ def _literal(value) -> str:
 def build_features(source, as_of, windows, returns=None, memory_limit: str | None = None,
                    temp_directory: str | Path | None = None, threads: int | None = None,
                    connection: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
-    """:func:`loyalty.features.build_features` of a clean log file (or frame) in SQL aggregates; the same
+    """:func:`loyalty.data.features.build_features` of a clean log file (or frame) in SQL aggregates; the same
     features, indexed by sorted ``customer_id``, as floats. ``returns`` is a path or a frame."""
     from ._features_sql import feature_query
 

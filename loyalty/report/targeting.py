@@ -15,7 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from ..atomic import atomic_write, write_csv, write_json  # noqa: E402
 from ..targeting.policies import BUILTIN_POLICIES  # noqa: E402

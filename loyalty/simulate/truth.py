@@ -92,7 +92,6 @@ def expected_outcomes(
 
 def _expected_outcomes(keep, lam_window, p_window, lam_after, p_after, margin_window, margin_after, coupon_cost,
                        fixed_cost, w, h, daily_discount):
-    rho = np.exp(-daily_discount)
     p_buy_if_alive = -np.expm1(w * np.log1p(-np.minimum(lam_window, 1.0)))
     purchases_window = lam_window * _geometric_sum(lam_window * p_window, w)
 

@@ -11,24 +11,16 @@ Scores per customer (columns of the customer frame the policies read):
   purchases in the window ``E_w``, spend per purchase ``s``, margin rate ``m``, CLV over the horizon and over the
   window, and P(no purchase in the horizon) = ``p_churn``):
 
-  - ``uplift_net_margin`` = uplift_response · s · (m − d) − d · s · E_w − contact cost: the incremental margin
-    of the extra conversions at the discounted price, minus the discount on purchases the customer would have
-    made anyway, minus the contact (d = the offer's discount rate): short-term profit;
+  - ``uplift_net_margin``: the net window margin (:func:`~loyalty.targeting.economics.net_window_margin`, with
+    the offer's discount rate and contact cost): short-term profit;
   - ``p_retained_control`` and ``uplift_retention``: P(retained | control) and the offer's effect on it, retained
     meaning a purchase after the window, within the horizon (:class:`~loyalty.targeting.retention.RetentionShift`:
     a classifier on the control arm and one log-odds shift for the offer; ``models.retention: learner`` uses the
     uplift meta-learner instead);
   - ``residual_clv`` = CLV over the horizon − CLV over the window;
-  - ``retention_value`` = uplift_retention / p_retained_control · residual_clv;
-  - lifecycle value = uplift_net_margin + retention_value (DESIGN.md section 4).
-
-  Why divide by P(retained | control): residual CLV is an *unconditional* expectation, P(retained) × E[post-window
-  margin | retained], so what one extra retained customer is worth is residual_clv / P(retained | control), not
-  residual_clv. Multiplying the retention uplift by the unconditional value undervalues exactly the customers
-  retention offers are for (those likely to lapse) by that factor. Equivalently, the offer changes the value of
-  the customer's remaining relationship in proportion to its relative effect on retention, which is exact when
-  the offer acts on survival (a customer lost at contact loses all of their residual value) and spend per
-  purchase after the window is unaffected.
+  - ``retention_value`` (:func:`~loyalty.targeting.economics.retention_value`) = uplift_retention /
+    p_retained_control · residual_clv, and ``uplift_lifecycle`` = uplift_net_margin + retention_value, the
+    lifecycle score (:mod:`loyalty.targeting.economics` says why the division is right).
 
 - without a history (Hillstrom): ``uplift_net_margin`` is an uplift learner of the window net margin;
 - ``true_lifecycle_uplift``: the simulator's truth (oracle only).
@@ -48,9 +40,9 @@ from tqdm.auto import tqdm
 
 from ..clv import CLVModel
 from ..errors import ConvergenceError, DataValidationError
-from ..uplift import TLearner, XLearner
-from ..uplift.learners import SLearner, default_estimator
+from ..uplift import default_estimator, make_learner
 from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
+from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES
 from .retention import RetentionShift
@@ -96,9 +88,7 @@ def _estimator(binary: bool, n_estimators: int, seed: int):
 
 
 def _learner(kind: str, binary: bool, n_estimators: int, seed: int):
-    cls = {"T": TLearner, "X": XLearner, "S": SLearner}[kind]
-    return cls(estimator=_estimator(binary, n_estimators, seed), outcome="binary" if binary else "continuous",
-               random_state=seed)
+    return make_learner(kind, _estimator(binary, n_estimators, seed), "binary" if binary else "continuous", seed)
 
 
 def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, learner: str = "X",
@@ -154,18 +144,15 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
     steps.close()
     if history:
         scores = scores.join(_value_scores(data, frame.index))
-        d = frame["discount_rate"].to_numpy(dtype=float)
-        spend, expected = scores["expected_spend"].to_numpy(), scores["expected_window_purchases"].to_numpy()
-        scores["uplift_net_margin"] = (
-            scores["uplift_response"] * spend * (scores["margin_rate"] - d) - d * spend * expected
-            - frame["contact_cost"].to_numpy(dtype=float)
+        scores["uplift_net_margin"] = net_window_margin(
+            scores["uplift_response"], scores["expected_spend"].to_numpy(), scores["margin_rate"],
+            frame["discount_rate"].to_numpy(dtype=float), scores["expected_window_purchases"].to_numpy(),
+            frame["contact_cost"].to_numpy(dtype=float),
         )
         if retention_model:
-            # what one extra retained customer is worth: E[post-window margin | retained] (module docstring)
-            scores["retention_value"] = (
-                scores["uplift_retention"] / scores["p_retained_control"] * scores["residual_clv"]
-            )
-            scores["uplift_lifecycle"] = scores["uplift_net_margin"] + scores["retention_value"]
+            scores["retention_value"] = retention_value(
+                scores["uplift_retention"], scores["p_retained_control"], scores["residual_clv"])
+            scores["uplift_lifecycle"] = lifecycle_scores(scores)
     scores["fold"] = fold
     return scores
 
@@ -184,15 +171,16 @@ def _value_scores(data: CampaignData, index) -> pd.DataFrame:
         model = CLVModel(horizon=horizon, period="D", annual_discount_rate=rate).fit(fit_on)
     except ConvergenceError as exc:  # pragma: no cover - reported, not hidden
         raise DataValidationError(f"the CLV model did not fit the campaign's history: {exc}") from exc
-    short = CLVModel(horizon=window, period="D", annual_discount_rate=rate, bgnbd=model.bgnbd, gg=model.gg)
+    short = CLVModel.from_models(model.bgnbd_, model.gamma_gamma_, horizon=window, period="D",
+                                 annual_discount_rate=rate)
     margin_rate = fit_on["margin_rate"].fillna(fit_on["margin_rate"].mean())
     values = {
         "clv": model.score(fit_on, interval=None)["clv"].to_numpy(),
         "clv_window": short.score(fit_on, interval=None)["clv"].to_numpy(),
-        "expected_window_purchases": model.bgnbd.expected_purchases(fit_on, window).to_numpy(),
-        "expected_spend": model.gg.expected_spend(fit_on).to_numpy(),
+        "expected_window_purchases": model.bgnbd_.expected_purchases(fit_on, window).to_numpy(),
+        "expected_spend": model.gamma_gamma_.expected_spend(fit_on).to_numpy(),
         "margin_rate": margin_rate.to_numpy(),
-        "p_churn": model.bgnbd.p_no_purchase(fit_on, horizon).to_numpy(),
+        "p_churn": model.bgnbd_.p_no_purchase(fit_on, horizon).to_numpy(),
     }
     out = pd.DataFrame(0.0, index=index, columns=list(values))
     out["p_churn"] = 1.0

@@ -15,7 +15,8 @@ policy                    ranks customers by (columns)                          
 ``margin_uplift``         ``uplift_net_margin``: incremental window margin       short-term profit
                           net of the offer's cost
 ``lifecycle``             ``uplift_net_margin + uplift_retention /              lifecycle economics
-                          p_retained_control × residual_clv``
+                          p_retained_control × residual_clv``, computed by
+                          :func:`~loyalty.targeting.economics.lifecycle_scores`
 ``oracle``                ``true_lifecycle_uplift`` (simulator only)            the ceiling
 ========================= ===================================================== ===================================
 """
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError, SpecError
+from .economics import LIFECYCLE_INPUTS, lifecycle_scores
 
 __all__ = ["Policy", "ColumnPolicy", "FormulaPolicy", "RandomPolicy", "BUILTIN_POLICIES", "get_policy"]
 
@@ -101,7 +103,7 @@ BUILTIN_POLICIES: dict[str, Policy] = {
     "clv": ColumnPolicy("clv", "clv", money=True),
     "uplift": ColumnPolicy("uplift", "uplift_response"),
     "margin_uplift": ColumnPolicy("margin_uplift", "uplift_net_margin", money=True),
-    "lifecycle": ColumnPolicy("lifecycle", "uplift_lifecycle", money=True),
+    "lifecycle": FormulaPolicy("lifecycle", lifecycle_scores, requires=LIFECYCLE_INPUTS, money=True),
     "oracle": ColumnPolicy("oracle", "true_lifecycle_uplift", money=True),
 }
 

@@ -1,7 +1,8 @@
 """Uplift: the incremental effect of an offer on each customer, from randomized campaigns.
 
 - :mod:`~loyalty.uplift.prep`: response-window outcomes and point-in-time features per assigned customer.
-- :mod:`~loyalty.uplift.learners`: T-, S-, X-learner and class transformation with LightGBM bases.
+- :mod:`~loyalty.uplift.learners`: T-, S-, X-learner and class transformation with LightGBM bases, and
+  :data:`LEARNERS`, the registry of learners by name.
 - :mod:`~loyalty.uplift.multiarm`: several offers, each against control.
 - :mod:`~loyalty.uplift.crossfit`: out-of-fold uplift for every customer.
 - :mod:`~loyalty.uplift.metrics` and :mod:`~loyalty.uplift.plots`: Qini / uplift curves, Qini coefficient, AUUC,
@@ -9,7 +10,17 @@
 """
 
 from .crossfit import cross_fit_uplift, uplift_folds
-from .learners import LIGHTGBM_DEFAULTS, ClassTransformation, SLearner, TLearner, XLearner, default_estimator
+from .learners import (
+    LEARNERS,
+    LIGHTGBM_DEFAULTS,
+    ClassTransformation,
+    SLearner,
+    TLearner,
+    XLearner,
+    default_estimator,
+    learner_names,
+    make_learner,
+)
 from .metrics import (
     average_effect,
     perfect_qini_curve,
@@ -30,6 +41,9 @@ __all__ = [
     "SLearner",
     "XLearner",
     "ClassTransformation",
+    "LEARNERS",
+    "learner_names",
+    "make_learner",
     "MultiArmUplift",
     "default_estimator",
     "LIGHTGBM_DEFAULTS",

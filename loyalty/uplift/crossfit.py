@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from ..errors import DataValidationError
-from .learners import _n_rows, _rows
+from .learners import check_features, select_rows
 
 __all__ = ["uplift_folds", "cross_fit_uplift"]
 
@@ -60,7 +60,7 @@ def cross_fit_uplift(learner, X, y, treatment, k: int = 5, seed: int = 0, propen
     Series (one column per arm: DataFrame, for a multi-arm learner) indexed like ``X`` (a RangeIndex for arrays),
     named ``"uplift"``; ``attrs["folds"]`` holds the fold number of each row.
     """
-    n = _n_rows(X)
+    n = check_features(X)
     y = np.asarray(y)
     treatment = np.asarray(treatment)
     if len(y) != n or len(treatment) != n:
@@ -74,8 +74,8 @@ def cross_fit_uplift(learner, X, y, treatment, k: int = 5, seed: int = 0, propen
         e = None
         if propensity is not None:
             e = propensity.iloc[train] if isinstance(propensity, pd.DataFrame) else np.asarray(propensity)[train]
-        model = clone(learner).fit(_rows(X, _mask(n, train)), y[train], treatment[train], e)
-        prediction = model.predict(_rows(X, _mask(n, test)))
+        model = clone(learner).fit(select_rows(X, _mask(n, train)), y[train], treatment[train], e)
+        prediction = model.predict(select_rows(X, _mask(n, test)))
         frame = prediction if isinstance(prediction, pd.DataFrame) else pd.DataFrame({"uplift": prediction})
         for column in frame.columns:
             # test rows are taken in increasing position, so positional assignment keeps customers aligned

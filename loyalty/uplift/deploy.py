@@ -15,9 +15,9 @@ import pandas as pd
 
 from ..data import read_transactions, validate_transactions
 from ..errors import SpecError
-from ..features import DEFAULT_WINDOWS, build_features
+from ..data.features import DEFAULT_WINDOWS, build_features
 from ..specs import check_fields, read_model_settings
-from .learners import LIGHTGBM_DEFAULTS, SLearner, TLearner, XLearner
+from .learners import LIGHTGBM_DEFAULTS, learner_names, make_learner
 from .multiarm import MultiArmUplift
 from .prep import campaign_features, campaign_outcomes
 
@@ -28,7 +28,6 @@ _BASE = ("recency_days", "tenure_days", "frequency", "n_transactions", "purchase
 _GAPS = ("ipt_mean_days", "ipt_std_days", "ipt_last_days", "overdue_ratio", "spend_trend_per_year")
 BEHAVIOURAL_FEATURES = _BASE + tuple(f"{k}_{w}d" for w in DEFAULT_WINDOWS for k in ("n_purchases", "spend")) + _GAPS
 OUTCOMES = ("net_margin", "converted")
-LEARNERS = {"T": TLearner, "S": SLearner, "X": XLearner}
 _SETTINGS = {"campaign": dict, "outcome": str, "window_days": (int, float), "learner": str, "n_estimators": int,
              "seed": int}
 
@@ -57,8 +56,9 @@ def load_uplift_spec(path) -> dict:
     if settings["outcome"] not in OUTCOMES:
         raise SpecError(f"{where}: settings.outcome must be one of {list(OUTCOMES)}, got {settings['outcome']!r}")
     settings.setdefault("learner", "T")
-    if settings["learner"] not in LEARNERS:
-        raise SpecError(f"{where}: settings.learner must be one of {list(LEARNERS)}, got {settings['learner']!r}")
+    known = learner_names(binary=settings["outcome"] == "converted")
+    if settings["learner"] not in known:
+        raise SpecError(f"{where}: settings.learner must be one of {known}, got {settings['learner']!r}")
     settings.setdefault("window_days", 28)
     settings.setdefault("n_estimators", 100)
     settings.setdefault("seed", 0)
@@ -74,8 +74,7 @@ def fit_uplift_model(settings: dict) -> tuple[MultiArmUplift, pd.DataFrame, dict
     binary = settings["outcome"] == "converted"
     base = lightgbm.LGBMClassifier if binary else lightgbm.LGBMRegressor
     estimator = base(random_state=settings["seed"], **{**LIGHTGBM_DEFAULTS, "n_estimators": settings["n_estimators"]})
-    learner = LEARNERS[settings["learner"]](estimator=estimator, outcome="binary" if binary else "continuous",
-                                            random_state=settings["seed"])
+    learner = make_learner(settings["learner"], estimator, "binary" if binary else "continuous", settings["seed"])
     model = MultiArmUplift(learner, control=0).fit(X, outcomes[settings["outcome"]].to_numpy(dtype=float),
                                                     outcomes["treatment"].to_numpy())
     metadata = {"outcome": settings["outcome"], "window_days": settings["window_days"],

@@ -25,7 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataValidationError
 
-__all__ = ["TLearner", "SLearner", "XLearner", "ClassTransformation", "default_estimator", "LIGHTGBM_DEFAULTS"]
+__all__ = ["TLearner", "SLearner", "XLearner", "ClassTransformation", "LEARNERS", "learner_names", "make_learner",
+           "default_estimator", "LIGHTGBM_DEFAULTS"]
 
 #: LightGBM settings of the default base models: deterministic, one thread, quiet.
 LIGHTGBM_DEFAULTS = {
@@ -115,11 +116,13 @@ def check_propensity(propensity, t: np.ndarray) -> np.ndarray:
     return e
 
 
-def _rows(X, mask: np.ndarray):
+def select_rows(X, mask: np.ndarray):
+    """The rows of features ``X`` (array or DataFrame) where the boolean ``mask`` is True."""
     return X[mask] if isinstance(X, (pd.DataFrame, pd.Series)) else np.asarray(X)[mask]
 
 
-def _n_rows(X) -> int:
+def check_features(X) -> int:
+    """The number of customers (rows) of features ``X``; an error when ``X`` is not a table of features."""
     if X is None or not hasattr(X, "__len__"):
         raise DataValidationError("X must be a 2-d array or DataFrame of features")
     return len(X)
@@ -142,7 +145,7 @@ class _UpliftLearner(BaseEstimator):
         return default_estimator(binary, self.random_state) if estimator is None else clone(estimator)
 
     def _check(self, X, y, treatment, propensity):
-        n = _n_rows(X)
+        n = check_features(X)
         name = type(self).__name__
         t = check_treatment(treatment, n, name)
         binary = {"auto": None, "binary": True, "continuous": False}.get(self.outcome, "bad")
@@ -153,7 +156,7 @@ class _UpliftLearner(BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self)
-        _n_rows(X)
+        check_features(X)
         if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
             missing = [c for c in self.feature_names_in_ if c not in X.columns]
             if missing:
@@ -192,9 +195,9 @@ class TLearner(_UpliftLearner):
     def fit(self, X, y, treatment, propensity=None):
         y, t, _, binary = self._check(X, y, treatment, propensity)
         self.binary_outcome_ = binary
-        self.model_treated_ = self._base(self.estimator, binary).fit(_rows(X, t == 1), y[t == 1])
+        self.model_treated_ = self._base(self.estimator, binary).fit(select_rows(X, t == 1), y[t == 1])
         control = self.control_estimator if self.control_estimator is not None else self.estimator
-        self.model_control_ = self._base(control, binary).fit(_rows(X, t == 0), y[t == 0])
+        self.model_control_ = self._base(control, binary).fit(select_rows(X, t == 0), y[t == 0])
         self._remember_features(X)
         return self
 
@@ -268,7 +271,7 @@ class XLearner(_UpliftLearner):
     def fit(self, X, y, treatment, propensity=None):
         y, t, e, binary = self._check(X, y, treatment, propensity)
         self.binary_outcome_ = binary
-        X_t, X_c = _rows(X, t == 1), _rows(X, t == 0)
+        X_t, X_c = select_rows(X, t == 1), select_rows(X, t == 0)
         self.model_treated_ = self._base(self.estimator, binary).fit(X_t, y[t == 1])
         self.model_control_ = self._base(self.estimator, binary).fit(X_c, y[t == 0])
         imputed_treated = y[t == 1] - _mean_prediction(self.model_control_, X_t)
@@ -282,7 +285,7 @@ class XLearner(_UpliftLearner):
     def predict(self, X, propensity=None) -> np.ndarray:
         """Uplift; ``propensity`` (scalar or per customer) defaults to the mean training propensity."""
         X = self._check_X(X)
-        n = _n_rows(X)
+        n = check_features(X)
         e = np.full(n, self.propensity_) if propensity is None else check_propensity(
             np.broadcast_to(np.asarray(propensity, dtype=float), n), np.zeros(n))
         tau_treated = np.asarray(self.effect_treated_.predict(X), dtype=float)
@@ -329,3 +332,34 @@ class ClassTransformation(_UpliftLearner):
     def predict(self, X) -> np.ndarray:
         X = self._check_X(X)
         return 2 * _mean_prediction(self.model_, X) - 1
+
+
+# ------------------------------------------------------------------------------------------------ registry
+#: The uplift learners by name: the one registry behind the experiment's ``models.learner``, the uplift model
+#: family's ``settings.learner`` and ``loyalty uplift fit --learner`` (lower case there).
+LEARNERS: dict[str, type] = {"T": TLearner, "S": SLearner, "X": XLearner, "CT": ClassTransformation}
+
+
+def learner_names(binary: bool = True) -> list[str]:
+    """Names in :data:`LEARNERS` of the learners that fit a binary (``binary=True``) or a continuous outcome."""
+    return [name for name, cls in LEARNERS.items() if binary or not cls._binary_only]
+
+
+def make_learner(name: str, estimator=None, outcome: str = "auto", random_state: int | None = 0):
+    """The learner registered as ``name`` with a base ``estimator`` (None: LightGBM defaults), the ``outcome``
+    kind (``"auto"``, ``"binary"`` or ``"continuous"``) and a seed.
+
+    Raises
+    ------
+    DataValidationError
+        For an unknown name (listing the known ones), or a binary-only learner asked for a continuous outcome.
+    """
+    if name not in LEARNERS:
+        raise DataValidationError(f"unknown uplift learner {name!r}; known learners are {list(LEARNERS)}")
+    cls = LEARNERS[name]
+    if cls._binary_only:
+        if outcome == "continuous":
+            raise DataValidationError(f"uplift learner {name!r} ({cls.__name__}) needs a binary 0/1 outcome; use "
+                                      f"one of {learner_names(binary=False)} for a continuous one")
+        return cls(estimator=estimator, random_state=random_state)
+    return cls(estimator=estimator, outcome=outcome, random_state=random_state)

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataValidationError
-from .learners import TLearner, _n_rows, _rows
+from .learners import TLearner, check_features, select_rows
 
 __all__ = ["MultiArmUplift", "arm_pairs"]
 
@@ -63,7 +63,7 @@ class MultiArmUplift(BaseEstimator):
         propensity : DataFrame (or dict of arrays) with one column per arm (including control) giving
             P(arm | x) per customer; None: the arms' shares within each pair.
         """
-        n = _n_rows(X)
+        n = check_features(X)
         arms = np.asarray(treatment)
         if len(arms) != n:
             raise DataValidationError(f"treatment has {len(arms):,} rows but X has {n:,}")
@@ -77,7 +77,7 @@ class MultiArmUplift(BaseEstimator):
             e = None
             if propensity is not None:
                 e = self._pair_propensity(propensity, arm, rows)
-            self.learners_[arm] = clone(base).fit(_rows(X, rows), y[rows], t, e)
+            self.learners_[arm] = clone(base).fit(select_rows(X, rows), y[rows], t, e)
         return self
 
     def _pair_propensity(self, propensity, arm, rows) -> np.ndarray:

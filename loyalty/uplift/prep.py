@@ -21,7 +21,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataValidationError
-from ..features import DEFAULT_WINDOWS, build_features
+from ..data.features import DEFAULT_WINDOWS, build_features
 
 __all__ = ["campaign_outcomes", "campaign_features", "campaign_frame", "OUTCOMES"]
 
@@ -133,7 +133,7 @@ def campaign_features(
 ) -> pd.DataFrame:
     """Point-in-time features of each assigned customer, from transactions strictly before ``assigned_at``.
 
-    Uses :func:`loyalty.features.build_features` once per distinct assignment time; customers without any
+    Uses :func:`loyalty.data.features.build_features` once per distinct assignment time; customers without any
     purchase before it get NaN behavioural features (LightGBM handles them) and ``has_history`` = 0.
 
     Returns

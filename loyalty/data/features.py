@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from .data.contract import example_values
-from .data.summary import factorize_sorted
-from .errors import DataValidationError
-from .units import DAYS_PER_YEAR
+from .contract import example_values
+from .summary import factorize_sorted
+from ..errors import DataValidationError
+from ..units import DAYS_PER_YEAR
 
-__all__ = ["build_features", "DEFAULT_WINDOWS"]
+__all__ = ["build_features", "check_log", "check_customer_ids", "DEFAULT_WINDOWS"]
 
 #: Trailing windows (days) for purchase counts and spend.
 DEFAULT_WINDOWS = (30, 90, 180, 365)
@@ -85,7 +85,7 @@ def build_features(
 
         ``attrs["as_of"]`` records the date.
     """
-    from .engines import default_engine
+    from ..engines import default_engine
 
     engine = engine or default_engine(transactions)
     if engine not in ("pandas", "duckdb"):
@@ -93,7 +93,7 @@ def build_features(
     if any(w <= 0 for w in windows):
         raise DataValidationError(f"feature windows must be positive numbers of days, got {list(windows)}")
     if engine == "duckdb":
-        from .engines import duckdb_engine
+        from ..engines import duckdb_engine
 
         features = duckdb_engine.build_features(transactions, as_of, windows, returns=returns, **engine_options)
         if attributes is not None:
@@ -102,7 +102,7 @@ def build_features(
     if engine_options:
         raise DataValidationError(f"options {sorted(engine_options)} do not apply to engine='pandas'")
     as_of = pd.Timestamp(as_of)
-    frame = _check_log(transactions, "transactions")
+    frame = check_log(transactions, "transactions")
     timestamp = frame["timestamp"]
     first = timestamp.min()
     if as_of < first:
@@ -173,7 +173,10 @@ def build_features(
     return features
 
 
-def _check_log(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def check_log(frame: pd.DataFrame, name: str = "transactions") -> pd.DataFrame:
+    """``frame`` itself if it is a validated log (see :func:`loyalty.data.validate_transactions`): the columns
+    ``customer_id``, ``timestamp`` (naive datetime64) and ``amount``, at least one row and one type of customer id;
+    otherwise a :class:`DataValidationError` naming ``name`` and the problem."""
     missing = [c for c in ("customer_id", "timestamp", "amount") if c not in frame.columns]
     if missing:
         raise DataValidationError(f"Required column {missing[0]!r} missing from {name}; got {list(frame.columns)}")
@@ -244,7 +247,7 @@ def _spend_slope(n: int, code: np.ndarray, t: np.ndarray, y: np.ndarray) -> np.n
 
 def _returns_share(frame, known, amount_all, returns, as_of, customers, spend_total) -> np.ndarray:
     if returns is not None:
-        returns = _check_log(returns, "returns")
+        returns = check_log(returns, "returns")
         rows = returns.loc[(returns["timestamp"] <= as_of).to_numpy()]
         ids, values = rows["customer_id"], rows["amount"].abs().to_numpy(dtype=float)
     elif (amount_all < 0).any():

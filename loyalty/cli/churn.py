@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+from ._inputs import add_log_arguments, load_clean
 
-from ..atomic import write_csv, write_parquet
-from ..clv import BetaGeo
-from ..data import summarize
-from ..data.commands import add_input_arguments, load_clean
-from ..features import DEFAULT_WINDOWS, build_features
-from .compare import churn_dataset, compare_churn_models
-from .probabilistic import BGNBDChurn, bgnbd_features
-from .supervised import LightGBMChurn
+#: Default trailing feature windows in days (``loyalty.data.features.DEFAULT_WINDOWS``; a test keeps them equal).
+DEFAULT_WINDOWS = (30, 90, 180, 365)
 
 
 def register(subparsers) -> None:
@@ -28,7 +22,7 @@ def register(subparsers) -> None:
         "fit BG/NBD, LightGBM and hybrid models on training customers, print their metrics on the held-out "
         "customers and save the chosen supervised model (LightGBM text booster + model.json) in --out.",
     )
-    add_input_arguments(fit)
+    add_log_arguments(fit)
     fit.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive), e.g. 1997-09-30")
     fit.add_argument("--horizon", type=float, required=True, help="churn window after the cut-off, in --horizon-unit")
     fit.add_argument("--horizon-unit", default="D", help="D, W, M, Q, Y or a number of days (default D)")
@@ -49,7 +43,7 @@ def register(subparsers) -> None:
         description="Validate the log up to --as-of, build the same features as of that date and write each "
         "customer's churn probability over the model's horizon.",
     )
-    add_input_arguments(score)
+    add_log_arguments(score)
     score.add_argument("--model", type=Path, required=True, help="model directory from `loyalty churn fit`")
     score.add_argument("--as-of", required=True, help="scoring date: transactions after it are ignored (counted)")
     score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
@@ -57,6 +51,11 @@ def register(subparsers) -> None:
 
 
 def _fit(args) -> int:
+    import pandas as pd
+
+    from ..atomic import write_csv
+    from ..churn import churn_dataset, compare_churn_models
+
     windows = tuple(int(w) for w in args.windows.split(",") if w.strip())
     result = load_clean(args)
     data = churn_dataset(result.transactions, args.cutoff, args.horizon, args.horizon_unit,
@@ -86,20 +85,15 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
+    from ..atomic import write_parquet
+    from ..churn import LightGBMChurn
+    from ..churn.deploy import churn_inputs
+
     model, meta = LightGBMChurn.load(args.model)
     result = load_clean(args, cutoff=args.as_of)
-    features = build_features(result.transactions, args.as_of, windows=meta["windows"])
-    scores = pd.DataFrame(index=features.index)
-    if meta["kind"] == "hybrid":
-        bgnbd = BetaGeo()
-        bgnbd._set_params(meta["bgnbd_params"])
-        bgnbd.time_unit_ = meta["summary_unit"]
-        churn = BGNBDChurn.from_bgnbd(bgnbd, meta["horizon"], meta["horizon_unit"])
-        summary = summarize(result.transactions, args.as_of, period=meta["summary_period"], unit=meta["summary_unit"])
-        extra = bgnbd_features(churn, summary)
-        features = features.join(extra)
-        scores = scores.join(extra)
-    scores.insert(0, "p_churn", model.predict_proba(features)[:, 1])
+    inputs = churn_inputs(result.transactions, args.as_of, meta)
+    scores = inputs[[c for c in inputs.columns if c.startswith("bgnbd_")]].copy()  # the hybrid's BG/NBD outputs
+    scores.insert(0, "p_churn", model.predict_proba(inputs)[:, 1])
     scores.attrs.update({"as_of": str(args.as_of), "horizon": meta["horizon"], "horizon_unit": meta["horizon_unit"]})
     write_parquet(scores, args.out)
     print(f"scores: {len(scores):,} customers, mean P(churn in {meta['horizon']:g} {meta['horizon_unit']}) "

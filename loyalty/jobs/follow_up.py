@@ -8,18 +8,19 @@ drift flags to MLflow.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from .clv.model import CLVModel
-from .errors import DataValidationError, SpecError
-from .jobs import job_date, load_log, read_scores, summarize_log
-from .pipeline_spec import spec_date
-from .tracking import log_accounting, tracked_run
+from ..clv import CLVModel
+from ..errors import DataValidationError, SpecError
+from ..tracking import log_accounting, tracked_run
+from .data import job_date, load_log, summarize_log
+from .score import read_scores
+from .spec import spec_date
 
 __all__ = ["run_follow_up", "follow_up_table", "follow_up_metrics", "churn_follow_up_metrics",
            "purchases_by_frequency"]
@@ -73,7 +74,8 @@ def follow_up_table(model: CLVModel, summary: pd.DataFrame, transactions: pd.Dat
     """Per customer of ``summary`` (calibration to ``predicted_at``, holdout to ``as_of``): predicted and actual
     purchase periods and value (margin or revenue, as the model's ``value``) in ``(predicted_at, as_of]``."""
     days = (pd.Timestamp(as_of) - pd.Timestamp(predicted_at)).days
-    window = dataclasses.replace(model, horizon=days, period="D", annual_discount_rate=0.0)
+    window = copy.copy(model)  # the fitted model, its value undiscounted over the elapsed days
+    window.horizon, window.period, window.annual_discount_rate = days, "D", 0.0
     predicted = window.score(summary, interval=None)
     column = "margin" if model.value == "margin" else "amount"
     if column not in transactions:
@@ -111,8 +113,8 @@ def churn_follow_up_metrics(p_churn: pd.Series, transactions: pd.DataFrame, pred
     """Predicted vs observed churn over the model's horizon after ``predicted_at`` (empty until it has elapsed
     by ``as_of``): rates, Brier score, expected calibration error and a drift flag
     (``|predicted rate - observed rate| > threshold``)."""
-    from .churn.evaluate import expected_calibration_error
-    from .units import convert
+    from ..churn.evaluate import expected_calibration_error
+    from ..units import convert
 
     start = pd.Timestamp(predicted_at)
     end = start + pd.Timedelta(days=float(convert(churn["horizon"], churn["horizon_unit"], "D")))

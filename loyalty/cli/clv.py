@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from ..atomic import write_parquet
-from ..data.commands import add_input_arguments, load_clean
-from ..data.summary import summarize
-from .model import CLVModel
+from ._inputs import add_log_arguments, load_clean
 
 
 def register(subparsers) -> None:
@@ -20,7 +15,7 @@ def register(subparsers) -> None:
     fit = commands.add_parser("fit", help="fit BG/NBD + Gamma-Gamma on a log up to a cut-off and save the model",
                               description="Validate the log, summarise it at --cutoff, fit BG/NBD and Gamma-Gamma, "
                               "print the parameter tables and save the model as JSON.")
-    add_input_arguments(fit)
+    add_log_arguments(fit)
     fit.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive)")
     fit.add_argument("--spec", type=Path, default=None,
                      help="model spec YAML (e.g. models/clv.yaml); its settings replace the CLV options below")
@@ -37,7 +32,7 @@ def register(subparsers) -> None:
     score = commands.add_parser("score", help="score every customer of a log as of a date with a saved model",
                                 description="Validate the log up to --as-of, summarise it and write p_alive, "
                                 "expected purchases, expected spend and CLV with its interval per customer.")
-    add_input_arguments(score)
+    add_log_arguments(score)
     score.add_argument("--model", type=Path, required=True, help="model JSON from `loyalty clv fit`")
     score.add_argument("--as-of", required=True, help="scoring date: transactions after it are ignored (counted)")
     score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
@@ -45,6 +40,11 @@ def register(subparsers) -> None:
 
 
 def _fit(args) -> int:
+    import pandas as pd
+
+    from ..clv import CLVModel
+    from ..data import summarize
+
     result = load_clean(args, cutoff=args.cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, unit=args.unit)
     if args.spec is not None:
@@ -56,20 +56,25 @@ def _fit(args) -> int:
             value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
         )
     model.fit(summary)
+    bgnbd, gg = model.bgnbd_, model.gamma_gamma_
     with pd.option_context("display.width", 120):
-        print(f"BG/NBD on {model.bgnbd.n_customers_:,} customers, log-likelihood {model.bgnbd.log_likelihood_:.2f}")
-        print(model.bgnbd.summary_.round(4).to_string())
-        print(f"Gamma-Gamma on {model.gg.n_customers_:,} repeat customers (excluded: {model.gg.n_excluded_})")
-        print(model.gg.summary_.round(4).to_string())
+        print(f"BG/NBD on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
+        print(bgnbd.summary_.round(4).to_string())
+        print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
+        print(gg.summary_.round(4).to_string())
     model.save(args.out)
     print(f"model -> {args.out}")
     return 0
 
 
 def _score(args) -> int:
+    from ..atomic import write_parquet
+    from ..clv import CLVModel
+    from ..data import summarize
+
     model = CLVModel.load(args.model)
     result = load_clean(args, cutoff=args.as_of)
-    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd.time_unit_)
+    summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
     print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report.targeting import write_experiment
-from .compare import run_experiment
-from .spec import load_experiment
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -23,6 +19,9 @@ def register(subparsers) -> None:
 
 
 def _compare(args) -> int:
+    from ..report.targeting import write_experiment
+    from ..targeting import load_experiment, run_experiment
+
     spec = load_experiment(args.spec)
     if args.resamples is not None:
         spec.bootstrap["resamples"] = args.resamples

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import SimulationConfig
-from .world import write_world
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -31,6 +28,8 @@ def register(subparsers) -> None:
 
 
 def _simulate(args) -> int:
+    from ..simulate import SimulationConfig, write_world
+
     config = SimulationConfig.from_yaml(args.config) if args.config else SimulationConfig()
     changes = {}
     if args.customers is not None:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from .engines import ENGINES
-from .errors import SpecError
-from .specs import check_fields, read_spec
+from ..engines import ENGINES
+from ..errors import SpecError
+from ..specs import check_fields, read_spec
+from .registry import families, get_family
 
 __all__ = ["JOBS", "DATA_SOURCES", "load_pipeline", "resolve_path", "spec_date"]
 
 JOBS = ("fit", "score", "follow_up")
 #: Shipped logs; any other ``source`` is a path to a CSV / parquet log.
 DATA_SOURCES = ("cdnow", "cdnow_sample")
-MODEL_KINDS = ("clv", "churn", "uplift")
 
 _DATE = (str, dt.date)
 _TOP = {
@@ -131,11 +131,11 @@ def _check_data(data: dict, where: str) -> dict:
 
 
 def _check_targeting(targeting: dict, where: str) -> dict:
-    from .targeting.policies import BUILTIN_POLICIES
+    from ..targeting.policies import BUILTIN_POLICIES
 
     targeting = dict(check_fields(targeting, {"policy": str, "budget": (int, float), "seed": int},
                                   f"{where}: targeting"))
-    usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response", "lifecycle"})
+    usable = sorted(set(BUILTIN_POLICIES) - {"oracle", "response"})  # the simulator's truth; a response model
     if targeting.get("policy") not in usable:
         raise SpecError(f"{where}: field 'targeting.policy' must be one of {usable}, got {targeting.get('policy')!r}")
     budget = targeting.get("budget")
@@ -146,10 +146,14 @@ def _check_targeting(targeting: dict, where: str) -> dict:
     return targeting
 
 
-def _check_model_paths(models: dict, where: str) -> dict:
-    unknown = sorted(set(models) - set(MODEL_KINDS))
+def _check_families(models: dict, where: str) -> None:
+    unknown = sorted(set(models) - set(families()))
     if unknown:
-        raise SpecError(f"{where}: models: unknown model(s) {unknown}; allowed are {list(MODEL_KINDS)}")
+        raise SpecError(f"{where}: models: unknown model(s) {unknown}; allowed are {list(families())}")
+
+
+def _check_model_paths(models: dict, where: str) -> dict:
+    _check_families(models, where)
     for kind, path in models.items():
         if not isinstance(path, str):
             raise SpecError(f"{where}: field 'models.{kind}' must be a model spec path (str), got {path!r}")
@@ -160,15 +164,15 @@ def _check_model_paths(models: dict, where: str) -> dict:
 
 
 def _check_model_refs(models: dict, where: str) -> dict:
-    from .mlflow_models import CHAMPION, REGISTERED_NAMES
+    from ..tracking.models import CHAMPION, registered_name
 
-    unknown = sorted(set(models) - set(MODEL_KINDS))
-    if unknown:
-        raise SpecError(f"{where}: models: unknown model(s) {unknown}; allowed are {list(MODEL_KINDS)}")
-    if "clv" not in models:
-        raise SpecError(f"{where}: field 'models.clv' is required for scoring (the customer base is its summary)")
+    _check_families(models, where)
+    base = [name for name, family in families().items() if family.customer_base]
+    if not set(base) & set(models):
+        raise SpecError(f"{where}: field 'models' needs one of {base} for scoring (its scores define the customers)")
     refs = {}
     for kind, ref in models.items():
         ref = check_fields(ref or {}, _MODEL_REF, f"{where}: models.{kind}")
-        refs[kind] = {"name": ref.get("name") or REGISTERED_NAMES[kind], "alias": ref.get("alias") or CHAMPION}
+        refs[kind] = {"name": ref.get("name") or registered_name(get_family(kind).name),
+                      "alias": ref.get("alias") or CHAMPION}
     return refs

@@ -1,28 +1,18 @@
 """``loyalty uplift fit`` and ``loyalty uplift score``.
 
-Input is either a campaign (``--transactions`` log + ``--assignments``: outcomes in the response window and
-features as of each assignment, see :mod:`loyalty.uplift.prep`) or a flat table with one row per customer
-(``--table``, e.g. the Hillstrom file) naming its treatment, outcome and feature columns. Models are saved as a
-pickle (scikit-learn's own persistence; load only files you wrote).
+Input is either a campaign (``--transactions`` log, validated like every log, + ``--assignments``: outcomes in
+the response window and features as of each assignment, see :func:`loyalty.uplift.campaign_frame`) or a flat
+table with one row per customer (``--table``, e.g. the Hillstrom file) naming its treatment, outcome and feature
+columns. Models are saved as a pickle (scikit-learn's own persistence; load only files you wrote).
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from ..atomic import atomic_write, write_json, write_parquet
-from ..errors import DataValidationError
-from .crossfit import cross_fit_uplift
-from .learners import ClassTransformation, SLearner, TLearner, XLearner
-from .metrics import qini_auc_score, uplift_auc_score
-from .multiarm import MultiArmUplift
-from .prep import campaign_frame
-
-LEARNERS = {"t": TLearner, "s": SLearner, "x": XLearner, "ct": ClassTransformation}
+#: ``--learner`` choices: :data:`loyalty.uplift.LEARNERS` in lower case, stated here so that ``--help`` imports no
+#: scikit-learn (a test checks that they agree).
+LEARNERS = ("t", "s", "x", "ct")
 FORMAT = "loyalty.uplift.model/1"
 
 
@@ -64,13 +54,19 @@ def _inputs(parser) -> None:
     parser.add_argument("--features", default=None, help="comma-separated feature columns (flat table input)")
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read_table(path: Path):
+    import pandas as pd
+
+    from ..errors import DataValidationError
+
     if not path.exists():
         raise DataValidationError(f"file {str(path)!r} does not exist")
     return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") or path.is_dir() else pd.read_csv(path)
 
 
-def _control(args, treatment: pd.Series):
+def _control(args, treatment):
+    import pandas as pd
+
     if args.control is None:
         return 0
     values = {str(v): v for v in pd.unique(treatment)}
@@ -79,51 +75,75 @@ def _control(args, treatment: pd.Series):
 
 def _frame(args, features: list[str] | None = None):
     """(X, table with treatment/outcomes and customer_id, control label)."""
+    from ..errors import DataValidationError
+
     if args.table is not None:
-        table = _read(args.table)
-        if args.treatment not in table.columns:
-            raise DataValidationError(f"treatment column {args.treatment!r} missing from {args.table}")
-        names = features or ([c.strip() for c in args.features.split(",")] if args.features else None)
-        if not names:
-            raise DataValidationError("--features is required with --table (comma-separated column names)")
-        missing = [c for c in names if c not in table.columns]
-        if missing:
-            raise DataValidationError(f"feature columns {missing} missing from {args.table}")
-        X = table[names].copy()
-        for column in X.columns:
-            if X[column].dtype == object or pd.api.types.is_string_dtype(X[column]):
-                X[column] = X[column].astype("category")
-        return X, table.rename(columns={args.treatment: "treatment"}), _control(args, table[args.treatment])
+        return _table_frame(args, features)
     if args.transactions is None or args.assignments is None or args.window_days is None:
         raise DataValidationError("give --table, or --transactions with --assignments and --window-days")
-    transactions = _read(args.transactions)
-    transactions["timestamp"] = pd.to_datetime(transactions["timestamp"])
-    assignments = _read(args.assignments)
-    attributes = _read(args.attributes) if args.attributes else None
+    import pandas as pd
+
+    from ..data import read_transactions, validate_transactions
+    from ..uplift import campaign_frame
+
+    validated = validate_transactions(read_transactions(args.transactions))
+    print(f"validation: {validated.accounting}")
+    assignments = _read_table(args.assignments)
+    assignments["assigned_at"] = pd.to_datetime(assignments["assigned_at"])
+    attributes = _read_table(args.attributes) if args.attributes else None
     control = _control(args, assignments["treatment"])
-    X, outcomes = campaign_frame(transactions, assignments, args.window_days, control=control,
+    X, outcomes = campaign_frame(validated.transactions, assignments, args.window_days, control=control,
                                  attributes=attributes, margin_rate=args.margin_rate)
     if features:
         X = X.reindex(columns=features)
     return X, outcomes, control
 
 
+def _table_frame(args, features: list[str] | None):
+    import pandas as pd
+
+    from ..errors import DataValidationError
+
+    table = _read_table(args.table)
+    if args.treatment not in table.columns:
+        raise DataValidationError(f"treatment column {args.treatment!r} missing from {args.table}")
+    names = features or ([c.strip() for c in args.features.split(",")] if args.features else None)
+    if not names:
+        raise DataValidationError("--features is required with --table (comma-separated column names)")
+    missing = [c for c in names if c not in table.columns]
+    if missing:
+        raise DataValidationError(f"feature columns {missing} missing from {args.table}")
+    X = table[names].copy()
+    for column in X.columns:
+        if X[column].dtype == object or pd.api.types.is_string_dtype(X[column]):
+            X[column] = X[column].astype("category")
+    return X, table.rename(columns={args.treatment: "treatment"}), _control(args, table[args.treatment])
+
+
 def _fit(args) -> int:
+    import pickle
+
+    import numpy as np
+
+    from .. import uplift
+    from ..atomic import atomic_write, write_json
+    from ..errors import DataValidationError
+
     X, table, control = _frame(args)
     if args.outcome not in table.columns:
         raise DataValidationError(f"outcome column {args.outcome!r} missing; columns: {list(table.columns)}")
     y = table[args.outcome].to_numpy(dtype=float)
     treatment = table["treatment"].to_numpy()
-    learner = LEARNERS[args.learner](random_state=args.seed)
-    model = MultiArmUplift(learner, control=control)
+    learner = uplift.make_learner(args.learner.upper(), random_state=args.seed)
+    model = uplift.MultiArmUplift(learner, control=control)
     report = {"outcome": args.outcome, "learner": args.learner, "n_customers": len(X)}
     if args.folds:
-        oof = cross_fit_uplift(model, X, y, treatment, k=args.folds, seed=args.seed)
+        oof = uplift.cross_fit_uplift(model, X, y, treatment, k=args.folds, seed=args.seed)
         for arm in oof.columns:
             rows = np.isin(treatment, [arm, control])
             t = (treatment[rows] == arm).astype(int)
-            report[f"qini[{arm}]"] = qini_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
-            report[f"auuc[{arm}]"] = uplift_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
+            report[f"qini[{arm}]"] = uplift.qini_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
+            report[f"auuc[{arm}]"] = uplift.uplift_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
             print(f"arm {arm!r} vs {control!r}: cross-fitted Qini {report[f'qini[{arm}]']:.4f}, "
                   f"AUUC {report[f'auuc[{arm}]']:.4f} ({args.folds} folds)")
     model.fit(X, y, treatment)
@@ -137,6 +157,11 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
+    import pickle
+
+    from ..atomic import write_parquet
+    from ..errors import DataValidationError
+
     bundle = pickle.loads(Path(args.model).read_bytes())
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise DataValidationError(f"{args.model} is not a model written by `loyalty uplift fit`")

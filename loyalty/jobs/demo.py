@@ -1,4 +1,4 @@
-"""``loyalty demo``: the main job end to end on embedded data, no server needed.
+"""The demo (``loyalty demo``): the main job end to end on embedded data, no server needed.
 
 1. CDNOW (full cohort): validate the log, summarise at 1997-09-30 with a holdout to 1998-06-30, fit BG/NBD and
    Gamma-Gamma, score margin CLV with intervals for every customer, and follow up: predicted vs actual holdout
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .atomic import atomic_write, write_json, write_parquet
-from .clv import CLVModel
-from .data import summarize, validate_transactions
-from .datasets import load_cdnow
-from .report import clv_distribution_plot, holdout_purchases_plot
-from .report.clv import holdout_table
+from ..atomic import atomic_write, write_json, write_parquet
+from ..clv import CLVModel
+from ..data import summarize, validate_transactions
+from ..datasets import load_cdnow
+from ..report import clv_distribution_plot, holdout_purchases_plot
+from ..report.clv import holdout_table
 
 #: CDNOW has no margin column; a music retailer's gross margin of about 25% is the stated assumption.
 DEMO_MARGIN_RATE = 0.25
@@ -37,10 +37,10 @@ def run_clv_demo(out: Path) -> dict:
           f"purchase days; holdout {summary['duration_holdout'].iloc[0]:.1f} weeks")
     model = CLVModel(horizon=12, period="M", annual_discount_rate=0.10).fit(summary)
     print("[3/4] BG/NBD + Gamma-Gamma fitted:")
-    print(model.bgnbd.summary_.round(4).to_string())
-    print(model.gg.summary_.round(4).to_string())
+    print(model.bgnbd_.summary_.round(4).to_string())
+    print(model.gamma_gamma_.summary_.round(4).to_string())
     scores = model.score(summary)
-    predicted = model.bgnbd.expected_purchases(summary, float(summary["duration_holdout"].iloc[0]))
+    predicted = model.bgnbd_.expected_purchases(summary, float(summary["duration_holdout"].iloc[0]))
     table = holdout_table(summary, predicted)
     follow_up = {
         "predicted_holdout_purchases": float(predicted.sum()),
@@ -60,8 +60,8 @@ def run_clv_demo(out: Path) -> dict:
     report = {
         "dataset": "CDNOW full cohort (Fader & Hardie)",
         "accounting": result.accounting.as_dict(),
-        "bgnbd": model.bgnbd.summary_.to_dict("index"),
-        "gamma_gamma": model.gg.summary_.to_dict("index"),
+        "bgnbd": model.bgnbd_.summary_.to_dict("index"),
+        "gamma_gamma": model.gamma_gamma_.summary_.to_dict("index"),
         "follow_up": follow_up,
         "total_clv_12_months": float(scores["clv"].sum()),
         "margin_rate_assumed": DEMO_MARGIN_RATE,
@@ -75,8 +75,8 @@ DEMO_EXPERIMENTS = ("simulated.yaml", "hillstrom.yaml")
 
 def run_targeting_demo(out: Path, experiments: Path) -> list[dict]:
     """Run the shipped targeting experiments; returns their headlines."""
-    from .report.targeting import write_experiment
-    from .targeting import load_experiment, run_experiment
+    from ..report.targeting import write_experiment
+    from ..targeting import load_experiment, run_experiment
 
     headlines = []
     for name in DEMO_EXPERIMENTS:
@@ -92,24 +92,3 @@ def run_targeting_demo(out: Path, experiments: Path) -> list[dict]:
         print(f"  report: {(Path(out) / spec.name / 'report.html').resolve()}")
         headlines.append(result.headline)
     return headlines
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="run the main job end to end on embedded data",
-                                   description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
-    parser.add_argument("--experiments", type=Path, default=Path("experiments"),
-                        help="folder with the targeting experiment specs (default experiments)")
-    parser.add_argument("--clv-only", action="store_true", help="skip the targeting experiments")
-    parser.set_defaults(func=_demo)
-
-
-def _demo(args) -> int:
-    run_clv_demo(args.out)
-    if not args.clv_only:
-        run_targeting_demo(args.out, args.experiments)
-    print(f"\noutputs in {args.out.resolve()}:")
-    for path in sorted(args.out.iterdir()):
-        if not path.name.startswith("."):
-            print(f"  {path.name}")
-    return 0

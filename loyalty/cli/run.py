@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
-from .specs import read_spec
-from .tracking import use_tracking
-
-KINDS = ("model", "pipeline", "experiment")
-
 
 def register(subparsers) -> None:
     run = subparsers.add_parser(
@@ -42,49 +36,15 @@ def register(subparsers) -> None:
     promote.set_defaults(func=_promote)
 
 
-def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: str | None = None,
-             margin_rate: float | None = None) -> dict:
-    """Run the spec at ``path`` (see ``loyalty run --help``); returns the job's result dict."""
-    kind = read_spec(path).get("kind")
-    if kind not in KINDS:
-        raise SpecError(f"{path}: field 'kind' must be one of {list(KINDS)}, got {kind!r}")
-    use_tracking(tracking_uri)
-    if kind == "pipeline":
-        from .follow_up import run_follow_up
-        from .jobs import run_fit, run_score
-        from .pipeline_spec import load_pipeline
-
-        spec = load_pipeline(path)
-        job = {"fit": run_fit, "score": run_score, "follow_up": run_follow_up}[spec["job"]]
-        return job(spec, as_of=as_of)
-    if kind == "model":
-        return _run_model(path, as_of, data, margin_rate)
-    from .experiment_runs import run_tracked_experiment
-
-    return run_tracked_experiment(path)
-
-
-def _run_model(path, as_of, data: str, margin_rate: float | None) -> dict:
-    from .jobs import run_fit
-
-    family = read_spec(path, kind="model").get("family")
-    if as_of is None:
-        raise SpecError(f"{path}: a model spec is fitted on --data up to a cut-off: pass --as-of DATE")
-    spec = {"__file__": str(Path(path).resolve().parent.parent / "pipelines" / "<model>.yaml"),
-            "kind": "pipeline", "job": "fit", "experiment": f"loyalty-{family}",
-            "data": {"source": data, "columns": {}, "duplicates": "drop", "period": "D", "unit": "W",
-                     "margin_rate": margin_rate},
-            "models": {family: str(Path(path).resolve())}, "register": True}
-    return run_fit(spec, as_of=as_of)
-
-
 def _run(args) -> int:
+    from ..jobs import run_spec
+
     run_spec(args.spec, as_of=args.as_of, data=args.data, tracking_uri=args.tracking_uri, margin_rate=args.margin_rate)
     return 0
 
 
 def _promote(args) -> int:
-    from .mlflow_models import promote
+    from ..tracking import promote, use_tracking
 
     use_tracking(args.tracking_uri)
     previous = promote(args.name, args.version, args.alias)

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from .tracking import tracked_run
+from ..tracking import tracked_run
 
 __all__ = ["run_tracked_experiment", "log_policy_runs"]
 
@@ -25,8 +25,8 @@ def run_tracked_experiment(path: str | Path, experiment: str | None = None) -> d
 
     Returns ``{"run_id", "result", "policy_runs": {(policy, budget): run_id}}``.
     """
-    from .report.targeting import write_experiment
-    from .targeting import load_experiment, run_experiment
+    from ..report.targeting import write_experiment
+    from ..targeting import load_experiment, run_experiment
 
     spec = load_experiment(path)
     document = {**spec.as_dict(), "__file__": str(path)}

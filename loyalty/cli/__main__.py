@@ -1,0 +1,7 @@
+"""``python -m loyalty.cli`` runs the ``loyalty`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
