@@ -1,9 +1,12 @@
 """``make bench``: the CLV benchmark against lifetimes, the simulator's benchmark, the command line's start-up
-(``loyalty --help``), and the scale benchmark.
+(``loyalty --help``), the scale benchmark, and the campaign-files benchmark (``loyalty compare`` on parquet
+files vs the simulator source).
 
 Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the CLV and simulator benchmarks.
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
-``LOYALTY_BENCH_SCALE`` names other sizes (e.g. ``1m,10m``), and is skipped with ``--quick``.
+``LOYALTY_BENCH_SCALE`` names other sizes (e.g. ``1m,10m``), and is skipped with ``--quick``. The campaign
+benchmark runs on 100k and 1M customers (about 12 minutes) unless ``LOYALTY_BENCH_CAMPAIGN`` names other sizes
+(e.g. ``100000``), and is skipped with ``--quick``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def main(argv=None) -> None:
         import bench_scale
 
         bench_scale.main(["--sizes", os.environ.get("LOYALTY_BENCH_SCALE", "1m")])
+        import bench_campaign
+
+        bench_campaign.main(["--sizes", os.environ.get("LOYALTY_BENCH_CAMPAIGN", "100000,1000000")])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Each message says what failed, where (column, field, count, example value) and what to try.
 """
 
-__all__ = ["LoyaltyError", "DataValidationError", "ConvergenceError", "SpecError", "NotFittedError"]
+__all__ = ["LoyaltyError", "DataValidationError", "ConvergenceError", "SpecError", "NotFittedError",
+           "RandomizationError"]
 
 
 class LoyaltyError(Exception):
@@ -12,6 +13,10 @@ class LoyaltyError(Exception):
 
 class DataValidationError(LoyaltyError, ValueError):
     """Input data break the data contract (missing column, unusable values, inconsistent types)."""
+
+
+class RandomizationError(DataValidationError):
+    """A campaign does not look randomized as stated (sample-ratio mismatch or covariate imbalance)."""
 
 
 class ConvergenceError(LoyaltyError, RuntimeError):

@@ -4,8 +4,18 @@
 - :func:`validate_transactions`: the data contract: a clean log, a rejects table with reasons, and the row
   accounting (rows read = used + rejected).
 - :func:`summarize`: the per-customer RFM summary at a cut-off (BG/NBD and Gamma-Gamma inputs).
+- :func:`load_campaign_files`: a campaign's transaction log, assignments and customer attributes, validated,
+  every assignment row used, excluded or rejected with a reason.
 """
 
+from .campaign import (
+    ASSIGNMENT_COLUMNS,
+    ASSIGNMENT_REJECT_REASONS,
+    AssignmentValidation,
+    CampaignFiles,
+    load_campaign_files,
+    validate_assignments,
+)
 from .contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, apply_column_mapping
 from .io import read_transactions
 from .summary import summarize
@@ -21,4 +31,10 @@ __all__ = [
     "ValidationResult",
     "RowAccounting",
     "summarize",
+    "ASSIGNMENT_COLUMNS",
+    "ASSIGNMENT_REJECT_REASONS",
+    "AssignmentValidation",
+    "CampaignFiles",
+    "load_campaign_files",
+    "validate_assignments",
 ]

@@ -4,11 +4,12 @@ nothing", with selection-honest intervals), and the experiment that compares tar
 targeting by margin and lifetime value."""
 
 from .budgets import PROFIT_POSITIVE, MoneyBudget, ProfitPositive, TopShare, budget_label, rank_order, select
-from .compare import ExperimentResult, headline, load_campaign, run_experiment, score_campaign
+from .compare import ExperimentResult, check_campaign, headline, load_campaign, run_experiment, score_campaign
 from .decision import NOTHING, Decision, decide
 from .economics import lifecycle_score, lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES, ColumnPolicy, FormulaPolicy, Policy, RandomPolicy, get_policy
+from .randomization import RandomizationCheck, check_randomization
 from .spec import ExperimentSpec, experiment_from_dict, load_experiment
 from .value import (
     bootstrap_policy_values,
@@ -28,5 +29,6 @@ __all__ = [
     "net_window_margin", "retention_value", "lifecycle_score", "lifecycle_scores",
     "PolicyEvaluation", "evaluate_policies", "CURVE_SHARES",
     "ExperimentSpec", "load_experiment", "experiment_from_dict",
-    "ExperimentResult", "run_experiment", "load_campaign", "score_campaign", "headline",
+    "ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline",
+    "RandomizationCheck", "check_randomization",
 ]

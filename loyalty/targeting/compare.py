@@ -39,16 +39,25 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..clv import CLVModel
+from ..data.campaign import load_campaign_files
 from ..errors import ConvergenceError, DataValidationError
 from ..uplift import default_estimator, make_learner
-from .campaign_data import CampaignData, hillstrom_campaign, simulated_campaign
+from .campaign_data import (
+    CampaignData,
+    files_campaign,
+    hillstrom_campaign,
+    read_table,
+    simulated_campaign,
+    table_campaign,
+)
 from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES
+from .randomization import check_randomization
 from .retention import RetentionShift
 from .spec import ExperimentSpec
 
-__all__ = ["ExperimentResult", "run_experiment", "load_campaign", "score_campaign", "headline"]
+__all__ = ["ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline"]
 
 
 @dataclass
@@ -62,7 +71,27 @@ class ExperimentResult:
 
 
 def load_campaign(spec: ExperimentSpec) -> CampaignData:
-    """The campaign frame the spec names (simulated world or Hillstrom)."""
+    """The campaign frame the spec names (simulated world, Hillstrom, your table or your campaign files), after
+    the randomization check (:func:`check_campaign`)."""
+    return check_campaign(_campaign_data(spec), spec.randomization)
+
+
+def check_campaign(data: CampaignData, settings: dict) -> CampaignData:
+    """Check that the campaign looks randomized (:func:`check_randomization` on ``data.balance``) and record the
+    check in ``data.info["randomization"]``; a failing check is a :class:`RandomizationError` unless
+    ``settings["allow_imbalance"]``, when it is recorded as flagged."""
+    frame = data.frame
+    check = check_randomization(frame["treatment"].to_numpy(), frame["propensity"].to_numpy(dtype=float),
+                                data.X[data.balance], max_smd=settings.get("max_smd", 0.1),
+                                srm_alpha=settings.get("srm_alpha", 0.001))
+    if not settings.get("allow_imbalance", False):
+        check.raise_if_failed()
+    data.info["randomization"] = {**check.as_dict(), "allow_imbalance": bool(settings.get("allow_imbalance", False)),
+                                  "flagged": not check.passed}
+    return data
+
+
+def _campaign_data(spec: ExperimentSpec) -> CampaignData:
     source = spec.data_source
     options = spec.data[source]
     economics = spec.economics
@@ -75,6 +104,23 @@ def load_campaign(spec: ExperimentSpec) -> CampaignData:
         return simulated_campaign(
             world, window_days=economics.get("response_window_days"), horizon_days=economics.get("horizon_days"),
             annual_discount_rate=economics.get("annual_discount_rate"),
+        )
+    if source == "campaign":
+        files = load_campaign_files(
+            options["transactions"], options["assignments"], options.get("customers"),
+            columns=options.get("columns"), assignment_columns=options.get("assignment_columns"),
+            customer_columns=options.get("customer_columns"), customer_features=options.get("customer_features"),
+            campaign_id=options.get("campaign_id"), control=options.get("control"), arm=options.get("arm"),
+            observed_until=options.get("observed_until"), margin_rate=economics.get("margin_rate"),
+        )
+        return files_campaign(files, economics.get("response_window_days") or 28, economics.get("horizon_days"),
+                              economics.get("annual_discount_rate", 0.10), economics)
+    if source == "table":
+        return table_campaign(
+            read_table(options["path"]), options["treatment"], options["arm"], options["control"],
+            options["outcomes"], options["features"], id=options.get("id"), propensity=options.get("propensity"),
+            margin_rate=economics.get("margin_rate"), discount_rate=economics.get("discount_rate") or 0.0,
+            contact_cost=economics["contact_cost"], window_days=economics.get("response_window_days"),
         )
     return hillstrom_campaign(
         options.get("arm", "Womens E-Mail"), options.get("control", "No E-Mail"), economics["margin_rate"],

@@ -5,7 +5,7 @@ Example (``experiments/simulated.yaml``)::
     kind: experiment
     name: simulated
     data:
-      simulator: {customers: 100000, seed: 1}      # or  hillstrom: {arm: "Womens E-Mail"}
+      simulator: {customers: 100000, seed: 1}      # or  hillstrom: {arm: "Womens E-Mail"}, or table / campaign:
     economics:
       margin_rate: null          # share of revenue; required when the data have no margin (Hillstrom)
       discount_rate: null        # offer terms when the data do not carry them (Hillstrom)
@@ -18,11 +18,42 @@ Example (``experiments/simulated.yaml``)::
     budgets: [0.1, 0.2, 0.3]
     headline: {budget: 0.2, policy: lifecycle, baseline: response}
     bootstrap: {resamples: 1000, seed: 0}
+    randomization: {allow_imbalance: false, max_smd: 0.1, srm_alpha: 0.001}
+
+Your own data (paths are relative to the spec file):
+
+- ``table``: one row per customer (Hillstrom-like)::
+
+      data:
+        table:
+          path: mailing.csv
+          id: member
+          treatment: arm            # column; arm/control name the two values compared
+          arm: Womens E-Mail
+          control: No E-Mail
+          outcomes: {conversion: bought, spend: revenue_2wk}   # or margin: ...
+          features: [recency, history, mens, womens, zip_code, newbie, channel]
+          propensity: null          # column or number; null = the observed treated share
+
+- ``campaign``: a transaction log plus an assignments file (what ``loyalty simulate --out`` writes)::
+
+      data:
+        campaign:
+          transactions: sales.parquet            # CSV or parquet; file or folder
+          assignments: offers.csv                # customer_id, campaign_id, assigned_at, treatment, ...
+          customers: members.csv                 # optional customer attributes used as features
+          columns: {customer_id: member, timestamp: sold_at, amount: gross, margin: gm}
+          assignment_columns: {customer_id: member}
+          campaign_id: SPRING24                  # optional: one campaign of several in the file
+          control: 0                             # optional: the control arm's label (default 0)
+          arm: 1                                 # optional: the offer arm's label (default: the other one)
+          observed_until: 2025-01-02             # optional: the log is complete before this date
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from ..errors import SpecError
@@ -31,9 +62,20 @@ from .policies import BUILTIN_POLICIES
 
 __all__ = ["ExperimentSpec", "load_experiment", "experiment_from_dict"]
 
-_DATA_SOURCES = {"simulator", "hillstrom"}
+_DATA_SOURCES = {"simulator", "hillstrom", "table", "campaign"}
 _DEFAULT_POLICIES = ("random", "response", "uplift", "margin_uplift", "lifecycle")
 _DEFAULT_BUDGETS = (0.1, 0.2, 0.3)
+#: Randomization check defaults: |standardized mean difference| above 0.1 is imbalance (Austin 2009, "Balance
+#: diagnostics for comparing the distribution of baseline covariates between treatment groups in
+#: propensity-score matched samples", Stat. Med. 28); a sample-ratio mismatch p-value below 0.001 fails
+#: (Fabijan et al. 2019, "Diagnosing sample ratio mismatch in online controlled experiments", KDD).
+_RANDOMIZATION = {"allow_imbalance": False, "max_smd": 0.1, "srm_alpha": 0.001}
+_TABLE_FIELDS = {"path": str, "id": str, "treatment": str, "arm": (str, int), "control": (str, int),
+                 "outcomes": dict, "features": list, "propensity": (str, int, float)}
+_CAMPAIGN_FIELDS = {"transactions": str, "assignments": str, "customers": str, "columns": dict,
+                    "assignment_columns": dict, "customer_columns": dict, "campaign_id": (str, int),
+                    "customer_features": list, "arm": (str, int), "control": (str, int),
+                    "observed_until": (str, date)}
 
 
 @dataclass
@@ -46,6 +88,7 @@ class ExperimentSpec:
     budgets: list = field(default_factory=lambda: list(_DEFAULT_BUDGETS))
     headline: dict = field(default_factory=lambda: {"budget": 0.2, "policy": "lifecycle", "baseline": "response"})
     bootstrap: dict = field(default_factory=lambda: {"resamples": 1000, "seed": 0})
+    randomization: dict = field(default_factory=lambda: dict(_RANDOMIZATION))
     source: str = "<dict>"
 
     @property
@@ -55,7 +98,7 @@ class ExperimentSpec:
     def as_dict(self) -> dict:
         return {"name": self.name, "data": self.data, "economics": self.economics, "models": self.models,
                 "policies": self.policies, "budgets": self.budgets, "headline": self.headline,
-                "bootstrap": self.bootstrap}
+                "bootstrap": self.bootstrap, "randomization": self.randomization}
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
@@ -68,7 +111,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
 
 def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     check_fields(spec, {"name": str, "data": dict, "economics": dict, "models": dict, "policies": list,
-                        "budgets": list, "headline": dict, "bootstrap": dict}, where)
+                        "budgets": list, "headline": dict, "bootstrap": dict, "randomization": dict}, where)
     for required in ("name", "data", "economics"):
         if required not in spec:
             raise SpecError(f"{where}: missing field {required!r}")
@@ -79,8 +122,12 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     options = data[source] or {}
     if source == "simulator":
         check_fields(options, {"customers": int, "seed": int, "config": str}, f"{where}: data.simulator")
-    else:
+    elif source == "hillstrom":
         check_fields(options, {"arm": str, "control": str}, f"{where}: data.hillstrom")
+    elif source == "table":
+        options = _table_options(options, where)
+    else:
+        options = _campaign_options(options, where)
     data = {source: dict(options)}
 
     economics = check_fields(
@@ -89,15 +136,21 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
          "annual_discount_rate": (int, float), "response_window_days": (int, float), "horizon_days": (int, float)},
         f"{where}: economics",
     )
-    if source == "hillstrom":
-        for name in ("margin_rate", "discount_rate", "contact_cost"):
+    if source in ("hillstrom", "table"):
+        needed = ("margin_rate", "discount_rate", "contact_cost")
+        if source == "table" and "spend" not in options["outcomes"]:
+            needed = ("contact_cost",)
+        elif source == "table" and "margin" in options["outcomes"]:
+            needed = ("discount_rate", "contact_cost")
+        for name in needed:
             if economics.get(name) is None:
                 raise SpecError(
-                    f"{where}: economics.{name} is required for Hillstrom (spend is revenue and the file has no "
-                    "offer terms): state it as an assumption"
+                    f"{where}: economics.{name} is required for {source} data (it records outcomes, not margins "
+                    "and offer terms): state it as an assumption"
                 )
         if economics.get("horizon_days") is not None:
-            raise SpecError(f"{where}: economics.horizon_days must be null for Hillstrom (two-week outcomes only)")
+            raise SpecError(f"{where}: economics.horizon_days must be null for {source} data (one-row-per-customer "
+                            "outcomes have no long horizon)")
     for name in ("margin_rate", "discount_rate"):
         value = economics.get(name)
         if value is not None and not 0 <= value <= 1:
@@ -120,12 +173,13 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     unknown = [p for p in policies if p not in BUILTIN_POLICIES]
     if unknown:
         raise SpecError(f"{where}: policies: unknown policy {unknown[0]!r}; known policies are {sorted(BUILTIN_POLICIES)}")
-    if source == "hillstrom":
+    if source in ("hillstrom", "table"):
         needs_history = [p for p in policies if p in ("churn_risk", "clv", "lifecycle", "oracle")]
         if needs_history:
             raise SpecError(
-                f"{where}: policies {needs_history} need a transaction history or a known truth, which Hillstrom "
-                "does not have; use random, response, uplift, margin_uplift"
+                f"{where}: policies {needs_history} need a transaction history or a known truth, which "
+                f"{'Hillstrom' if source == 'hillstrom' else 'a one-row-per-customer table'} does not have; "
+                "use random, response, uplift, margin_uplift"
             )
     if "oracle" in policies and source != "simulator":
         raise SpecError(f"{where}: policy 'oracle' needs the simulator's truth")
@@ -149,8 +203,62 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     if bootstrap["resamples"] < 100:
         raise SpecError(f"{where}: bootstrap.resamples must be >= 100 for a 95% interval, got {bootstrap['resamples']}")
     models = {"folds": 2, "n_estimators": 100, "learner": "X", "retention": "shift", **models}
+    randomization = check_fields(spec.get("randomization") or {}, {"allow_imbalance": bool, "max_smd": (int, float),
+                                                                   "srm_alpha": float}, f"{where}: randomization")
+    randomization = {**_RANDOMIZATION, **{k: v for k, v in randomization.items() if v is not None}}
+    if not randomization["max_smd"] > 0:
+        raise SpecError(f"{where}: randomization.max_smd must be > 0, got {randomization['max_smd']}")
+    if not 0 < randomization["srm_alpha"] < 1:
+        raise SpecError(f"{where}: randomization.srm_alpha must be within (0, 1), got {randomization['srm_alpha']}")
     return ExperimentSpec(
         name=spec["name"], data=data, economics=dict(economics), models=models,
         policies=list(policies), budgets=[float(b) for b in budgets], headline=headline, bootstrap=bootstrap,
-        source=where,
+        randomization=randomization, source=where,
     )
+
+
+def _table_options(options: dict, where: str) -> dict:
+    """``data.table``: a path, the treatment column with its two compared values, outcomes and features."""
+    at = f"{where}: data.table"
+    check_fields(options, _TABLE_FIELDS, at)
+    for name in ("path", "treatment", "arm", "control", "outcomes", "features"):
+        if options.get(name) is None:
+            raise SpecError(f"{at}: missing field {name!r}")
+    outcomes = check_fields(options["outcomes"], {"conversion": str, "spend": str, "margin": str}, f"{at}.outcomes")
+    if "conversion" not in outcomes or not {"spend", "margin"} & set(outcomes):
+        raise SpecError(f"{at}.outcomes must name a 'conversion' column and a 'spend' and/or 'margin' column, "
+                        f"got {sorted(outcomes)}")
+    if not options["features"] or not all(isinstance(f, str) for f in options["features"]):
+        raise SpecError(f"{at}.features must be a non-empty list of column names, got {options['features']!r}")
+    if str(options["arm"]) == str(options["control"]):
+        raise SpecError(f"{at}: arm and control must differ, both are {options['arm']!r}")
+    propensity = options.get("propensity")
+    if isinstance(propensity, (int, float)) and not isinstance(propensity, bool) and not 0 < propensity < 1:
+        raise SpecError(f"{at}.propensity must be a column or a number within (0, 1), got {propensity}")
+    return {**options, "path": _resolve(options["path"], where)}
+
+
+def _campaign_options(options: dict, where: str) -> dict:
+    """``data.campaign``: transaction log and assignments files (optionally customers), with column mappings."""
+    at = f"{where}: data.campaign"
+    check_fields(options, _CAMPAIGN_FIELDS, at)
+    for name in ("transactions", "assignments"):
+        if options.get(name) is None:
+            raise SpecError(f"{at}: missing field {name!r}")
+    for name in ("columns", "assignment_columns", "customer_columns"):
+        mapping = options.get(name) or {}
+        bad = {k: v for k, v in mapping.items() if not isinstance(v, str)}
+        if bad:
+            raise SpecError(f"{at}.{name} maps contract names to your column names (text), got {bad}")
+    resolved = {name: _resolve(options[name], where) for name in ("transactions", "assignments", "customers")
+                if options.get(name) is not None}
+    if options.get("observed_until") is not None:
+        resolved["observed_until"] = str(options["observed_until"])
+    return {**options, **resolved}
+
+
+def _resolve(path: str, where: str) -> str:
+    """A data path relative to the spec file's folder (as given when absolute, or for specs not read from a file)."""
+    if Path(path).is_absolute() or where.startswith("<"):
+        return path
+    return str(Path(where).parent / path)
