@@ -5,7 +5,7 @@ policy, 1,000 bootstrap resamples) in a fresh Python subprocess, so wall time an
 that run's own. The simulated world is generated inside each run (the same in both), so the ratio understates
 the cost of the extra splits a little. Writes ``benchmarks/results/decision.json`` atomically.
 
-Run: ``.venv/bin/python benchmarks/bench_decision.py [--sizes 100000] [--splits 5]``
+Run: ``.venv/bin/python benchmarks/bench_decision.py [--sizes 100000] [--splits 3]``
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def task(customers: int, estimator: str, splits: int) -> dict:
             "decision": result.decision.as_dict()["text"] if result.decision is not None else None}
 
 
-def run(sizes=(100_000,), splits: int = 5) -> dict:
+def run(sizes=(100_000,), splits: int = 3) -> dict:
     runs = []
     for customers in sizes:
         for estimator, k in (("ipw", 1), ("dr", 1), ("dr", splits)):
@@ -79,7 +79,7 @@ def run(sizes=(100_000,), splits: int = 5) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000", help="comma-separated customer counts")
-    parser.add_argument("--splits", type=int, default=5, help="cross-fitting splits of the DR run")
+    parser.add_argument("--splits", type=int, default=3, help="cross-fitting splits of the DR run")
     parser.add_argument("--task", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.task:
