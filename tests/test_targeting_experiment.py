@@ -203,3 +203,13 @@ def test_compare_command_reports_a_bad_spec_as_an_error(tmp_path, capsys):
     spec.write_text("kind: experiment\nname: x\ndata: {hillstrom: {}}\neconomics: {margin_rate: 0.3}\n")
     assert main(["compare", str(spec)]) == 2
     assert "economics.discount_rate is required" in capsys.readouterr().err
+
+
+def test_values_are_doubly_robust_over_three_splits_with_ipw_as_the_cross_check(hillstrom_result):
+    evaluation, decision = hillstrom_result.evaluation, hillstrom_result.decision
+    assert evaluation.estimator == "dr" and evaluation.splits == 3
+    assert set(evaluation.cross_check["estimator"]) == {"ipw"}
+    assert hillstrom_result.headline["estimator"] == "dr" and hillstrom_result.headline["splits"] == 3
+    assert set(hillstrom_result.differences["estimator"]) == {"dr", "ipw"}
+    assert decision.send_nothing or (decision.value > 0 and decision.ci_low > 0)
+    assert "oracle" not in set(decision.cells["policy"]) and 0.0 not in set(decision.cells["budget"])
