@@ -26,12 +26,16 @@ def _world(customers, seed, config=None, splits=2, n_estimators=50, resamples=40
 
 @pytest.fixture(scope="module")
 def cheap_offer_world(tmp_path_factory):
-    """A cheap, strong offer: contact cost 0.02 (default 0.40), 5% discount (15%), persuadables' window purchase
-    rate x 4 (x 2.5). Treating everyone truly earns about +80 per 1,000 customers; the best targets far more."""
+    """A cheap offer that works: contact cost 0.02 (default 0.40), 5% discount (15%), persuadables' window purchase
+    rate x 4 (x 2.5) and 40% of customers persuadable (25%), 5% sleeping dogs (15%). Treating everyone truly earns
+    about +1,100 per 1,000 customers (seed 2, 20k: +1,096); the long-horizon margin is noisy enough that 50k
+    customers are needed for the simultaneous interval to clear 0."""
     config = tmp_path_factory.mktemp("cheap") / "cheap.yaml"
-    config.write_text(yaml.safe_dump({"campaign": {"contact_cost": 0.02, "discount_rate": 0.05},
-                                      "effects": {"persuadable_lift": 3.0}}))
-    return run_experiment(_world(20_000, 2, config))
+    config.write_text(yaml.safe_dump({
+        "campaign": {"contact_cost": 0.02, "discount_rate": 0.05},
+        "effects": {"persuadable_lift": 3.0,
+                    "mix": {"no_effect": 0.45, "persuadable": 0.4, "sleeping_dog": 0.05, "retainable": 0.1}}}))
+    return run_experiment(_world(50_000, 2, config, splits=1))
 
 
 @pytest.mark.slow
@@ -51,7 +55,7 @@ def test_every_row_of_results_says_its_estimator_and_the_decision_validates(chea
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
     assert {cell["estimator"] for cell in document["cells"]} == {"dr", "ipw"}
     assert {row["estimator"] for row in document["differences"]} == {"dr", "ipw"}
-    assert document["headline"]["estimator"] == "dr" and document["headline"]["splits"] == 2
+    assert document["headline"]["estimator"] == "dr" and document["headline"]["splits"] == 1
     block = document["decision"]
     assert block["policy"] == cheap_offer_world.decision.policy
     assert block["ci_per_1000"][0] > 0
