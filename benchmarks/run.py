@@ -6,7 +6,9 @@ Flags (``--sizes 10000,100000``, ``--quick``, ``--repeats N``) are passed to the
 The scale benchmark (DuckDB / Spark, 1M and 10M customers: tens of minutes) runs on 1M customers unless
 ``LOYALTY_BENCH_SCALE`` names other sizes (e.g. ``1m,10m``), and is skipped with ``--quick``. The campaign
 benchmark runs on 100k and 1M customers (about 12 minutes) unless ``LOYALTY_BENCH_CAMPAIGN`` names other sizes
-(e.g. ``100000``), and is skipped with ``--quick``.
+(e.g. ``100000``), and is skipped with ``--quick``. The decision benchmark (doubly robust values over
+``DEFAULT_SPLITS`` cross-fitting splits against single-split IPW, whole experiments on the default simulated world)
+runs on 100k customers unless ``LOYALTY_BENCH_DECISION`` names other sizes, and is skipped with ``--quick``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def main(argv=None) -> None:
         import bench_campaign
 
         bench_campaign.main(["--sizes", os.environ.get("LOYALTY_BENCH_CAMPAIGN", "100000,1000000")])
+        import bench_decision
+        from loyalty.targeting.spec import DEFAULT_SPLITS
+
+        bench_decision.main(["--sizes", os.environ.get("LOYALTY_BENCH_DECISION", "100000"),
+                             "--splits", str(DEFAULT_SPLITS)])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def _spec(**changes):
     "change, message",
     [
         ({"policies": ["random", "resp0nse"]}, "unknown policy 'resp0nse'"),
-        ({"budgets": [0.2, 1.5]}, "budgets: each budget is a share of the base within \\[0, 1\\], got 1.5"),
+        ({"budgets": [0.2, 1.5]}, "budgets: each budget is a share of the base within \\[0, 1\\] or 'profit_positive', got 1.5"),
         ({"economics": {"margin_rate": 0.4, "contact_cost": 0.05}}, "economics.discount_rate is required"),
         ({"economics": {"margin_rate": 1.4, "discount_rate": 0.1, "contact_cost": 0.05}}, "margin_rate must be within"),
         ({"headline": {"budget": 0.3}}, "headline.budget 0.3 must be one of budgets"),
@@ -43,6 +43,9 @@ def _spec(**changes):
         ({"data": {"warehouse": {}}}, "field 'data' must name one source"),
         ({"modls": {}}, "unknown field"),
         ({"models": {"retention": "guess"}}, "models.retention must be 'shift' or 'learner'"),
+        ({"models": {"splits": 0}}, "models.splits must be >= 1"),
+        ({"models": {"estimator": "aipw"}}, "models.estimator must be 'dr' \\(doubly robust\\) or 'ipw'"),
+        ({"budgets": [0.2, "profit_posit1ve"]}, "or 'profit_positive', got 'profit_posit1ve'"),
     ],
 )
 def test_bad_specs_fail_before_any_model_is_fitted(change, message):
@@ -79,7 +82,8 @@ def test_hillstrom_table_covers_every_policy_budget_and_outcome_with_intervals(h
 
 
 def test_hillstrom_value_is_zero_at_no_budget_and_the_ate_at_full_budget(hillstrom_result):
-    values = hillstrom_result.evaluation.values.set_index(["policy", "share", "outcome"])["value"]
+    """IPW (the cross-check) at 100% is the Horvitz-Thompson average effect, whatever the split."""
+    values = hillstrom_result.evaluation.cross_check.set_index(["policy", "share", "outcome"])["value"]
     frame = hillstrom_result.scores
     t, e = frame["treatment"].to_numpy(), frame["propensity"].to_numpy()
     for outcome, column in (("conversion", "converted"), ("net_margin", "net_margin")):
@@ -120,8 +124,10 @@ def test_report_renders_with_headline_and_every_plot_and_results_validate(hillst
     document = write_experiment(hillstrom_result, tmp_path)
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
     page = _Page()
-    page.feed((tmp_path / "report.html").read_text())
+    text = (tmp_path / "report.html").read_text()
+    page.feed(text)
     assert page.headline.strip() == document["headline"]["text"]
+    assert text.index('id="decision"') < text.index('id="headline"')  # the decision comes first
     assert sorted(image["alt"] for image in page.images) == sorted(PLOTS)
     for image in page.images:
         data = base64.b64decode(re.sub("^data:image/png;base64,", "", image["src"]))
@@ -189,6 +195,7 @@ def test_compare_command_writes_the_report(tmp_path, capsys):
     assert main(["compare", str(spec), "--out", str(tmp_path / "out"), "--resamples", "200"]) == 0
     out = capsys.readouterr().out
     assert "At a 20% budget" in out and (tmp_path / "out" / "report.html").exists()
+    assert re.search("Send |Every policy loses", out).start() < out.index("At a 20% budget")  # decision first
 
 
 def test_compare_command_reports_a_bad_spec_as_an_error(tmp_path, capsys):
@@ -196,3 +203,13 @@ def test_compare_command_reports_a_bad_spec_as_an_error(tmp_path, capsys):
     spec.write_text("kind: experiment\nname: x\ndata: {hillstrom: {}}\neconomics: {margin_rate: 0.3}\n")
     assert main(["compare", str(spec)]) == 2
     assert "economics.discount_rate is required" in capsys.readouterr().err
+
+
+def test_values_are_doubly_robust_over_three_splits_with_ipw_as_the_cross_check(hillstrom_result):
+    evaluation, decision = hillstrom_result.evaluation, hillstrom_result.decision
+    assert evaluation.estimator == "dr" and evaluation.splits == 3
+    assert set(evaluation.cross_check["estimator"]) == {"ipw"}
+    assert hillstrom_result.headline["estimator"] == "dr" and hillstrom_result.headline["splits"] == 3
+    assert set(hillstrom_result.differences["estimator"]) == {"dr", "ipw"}
+    assert decision.send_nothing or (decision.value > 0 and decision.ci_low > 0)
+    assert "oracle" not in set(decision.cells["policy"]) and 0.0 not in set(decision.cells["budget"])

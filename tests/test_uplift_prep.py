@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,28 @@ def test_cli_fit_and_score_round_trip(tmp_path):
                  "--out", str(tmp_path / "s.parquet")]) == 0
     scores = pd.read_parquet(tmp_path / "s.parquet")
     assert list(scores.columns) == ["customer_id", "uplift[email]", "uplift[sms]"] and len(scores) == 1500
+
+
+def test_cli_fit_prints_the_average_effect_and_qini_against_noise_and_score_keeps_a_named_id(tmp_path, capsys):
+    X, y, arm = _two_offers(1500, seed=4)
+    table = X.assign(member=[f"m{i}" for i in range(len(y))], arm=arm, bought=y)
+    table.to_csv(tmp_path / "campaign.csv", index=False)
+    common = ["--table", str(tmp_path / "campaign.csv"), "--features", "a,b,c", "--treatment", "arm",
+              "--control", "none"]
+    assert main(["uplift", "fit", *common, "--outcome", "bought", "--folds", "3", "--resamples", "50",
+                 "--permutations", "50", "--out", str(tmp_path / "m.pkl"), "--report", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "arm 'sms' vs 'none': average effect on bought" in out and "95% CI" in out
+    assert "random scores reach" in out and "noise" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    evaluation = report["evaluation[email]"]
+    assert evaluation["qini"]["value"] == report["qini[email]"]
+    assert evaluation["qini"]["signal"]  # email's effect depends on a: its scores beat shuffled ones
+    sms = report["average_effect[sms]"]
+    assert sms["effect"] == pytest.approx(y[arm == "sms"].mean() - y[arm == "none"].mean())
+    assert sms["ci_low"] < sms["effect"] < sms["ci_high"]
+    assert main(["uplift", "score", *common, "--id", "member", "--model", str(tmp_path / "m.pkl"),
+                 "--out", str(tmp_path / "s.parquet")]) == 0
+    scores = pd.read_parquet(tmp_path / "s.parquet")
+    assert list(scores.columns) == ["member", "uplift[email]", "uplift[sms]"]
+    assert scores["member"].tolist() == table["member"].tolist()

@@ -31,6 +31,6 @@ def _compare(args) -> int:
     print(f"experiment {spec.name!r}: data {spec.data_source}, policies {', '.join(spec.policies)}")
     result = run_experiment(spec, progress=True)
     write_experiment(result, out)
-    print(f"\n{result.headline['text']}\n")
+    print(f"\n{result.decision.text}\n\n{result.headline['text']}\n")
     print(f"report: {(out / 'report.html').resolve()}")
     return 0

@@ -35,6 +35,10 @@ def register(subparsers) -> None:
     fit.add_argument("--seed", type=non_negative_int, default=0, help="seed of LightGBM and of the folds")
     fit.add_argument("--out", type=Path, required=True, help="model folder to write (JSON + LightGBM text)")
     fit.add_argument("--report", type=Path, default=None, help="JSON with the cross-fitted metrics")
+    fit.add_argument("--resamples", type=int, default=200,
+                     help="bootstrap resamples of the Qini/AUUC intervals (default 200)")
+    fit.add_argument("--permutations", type=int, default=200,
+                     help="shuffled scores of the permutation baseline (default 200)")
     fit.set_defaults(func=_fit)
 
     score = commands.add_parser("score", help="score customers with a saved uplift model",
@@ -55,6 +59,8 @@ def _inputs(parser) -> None:
     parser.add_argument("--treatment", default="treatment", help="treatment column (default treatment)")
     parser.add_argument("--control", default=None, help="control arm label (default 0)")
     parser.add_argument("--features", default=None, help="comma-separated feature columns (flat table input)")
+    parser.add_argument("--id", default="customer_id",
+                        help="customer id column, kept next to the scores (default customer_id)")
 
 
 def _read_table(path: Path):
@@ -123,6 +129,7 @@ def _table_frame(args, features: list[str] | None):
 
 def _fit(args) -> int:
     import numpy as np
+    import pandas as pd
 
     from .. import uplift
     from ..atomic import write_json
@@ -137,15 +144,30 @@ def _fit(args) -> int:
     learner = uplift.make_learner(args.learner.upper(), random_state=args.seed)
     model = uplift.MultiArmUplift(learner, control=control)
     report = {"outcome": args.outcome, "learner": args.learner, "n_customers": len(X)}
+    for arm in [a for a in pd.unique(treatment) if a != control]:
+        rows = np.isin(treatment, [arm, control])
+        effect = uplift.average_effect(y[rows], (treatment[rows] == arm).astype(int))
+        report[f"average_effect[{arm}]"] = effect
+        print(f"arm {arm!r} vs {control!r}: average effect on {args.outcome} {effect['effect']:.4g} "
+              f"(95% CI [{effect['ci_low']:.4g}, {effect['ci_high']:.4g}]; treated {effect['treated_mean']:.4g}, "
+              f"control {effect['control_mean']:.4g})")
     if args.folds:
         oof = uplift.cross_fit_uplift(model, X, y, treatment, k=args.folds, seed=args.seed)
         for arm in oof.columns:
             rows = np.isin(treatment, [arm, control])
             t = (treatment[rows] == arm).astype(int)
-            report[f"qini[{arm}]"] = uplift.qini_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
-            report[f"auuc[{arm}]"] = uplift.uplift_auc_score(y[rows], oof[arm].to_numpy()[rows], t)
-            print(f"arm {arm!r} vs {control!r}: cross-fitted Qini {report[f'qini[{arm}]']:.4f}, "
-                  f"AUUC {report[f'auuc[{arm}]']:.4f} ({args.folds} folds)")
+            evaluation = uplift.uplift_evaluation(y[rows], oof[arm].to_numpy()[rows], t, n_resamples=args.resamples,
+                                                  n_permutations=args.permutations, seed=args.seed)
+            report[f"qini[{arm}]"] = evaluation["qini"]["value"]
+            report[f"auuc[{arm}]"] = evaluation["auuc"]["value"]
+            report[f"evaluation[{arm}]"] = evaluation
+            for name in ("qini", "auuc"):
+                m = evaluation[name]
+                verdict = "above" if m["signal"] else "NOT above"
+                print(f"arm {arm!r}: cross-fitted {name.upper()} {m['value']:.4f} (95% CI [{m['ci'][0]:.4f}, "
+                      f"{m['ci'][1]:.4f}]); random scores reach {m['permutation']['high']:.4f} (95th percentile "
+                      f"of {args.permutations} shuffles, p = {m['permutation']['p_value']:.3f}): {verdict} noise "
+                      f"({args.folds} folds)")
     model.fit(X, y, treatment)
     save_uplift_model(model, args.out, {"features": list(X.columns), "outcome": args.outcome})
     if args.report:
@@ -165,8 +187,10 @@ def _score(args) -> int:
     X, table, _ = _frame(args, features)
     scores = model.predict(X)
     scores.columns = [f"uplift[{arm}]" for arm in scores.columns]
-    if "customer_id" in table.columns:
-        scores.insert(0, "customer_id", table["customer_id"].to_numpy())
+    if args.id in table.columns:
+        scores.insert(0, args.id, table[args.id].to_numpy())
+    elif args.id != "customer_id" or args.table is None:
+        raise DataValidationError(f"id column {args.id!r} missing; columns: {list(table.columns)[:20]}")
     write_parquet(scores.reset_index(drop=True), args.out, index=False)
     print(f"scored {len(scores):,} customers -> {args.out}")
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from ..targeting.budgets import budget_label
 from ..tracking import tracked_run
 
 __all__ = ["run_tracked_experiment", "log_policy_runs"]
@@ -51,7 +52,9 @@ def log_policy_runs(result) -> dict:
     runs = {}
     for policy in result.spec.policies:
         for budget in result.spec.budgets:
-            with tracked_run("", run_name=f"{policy} @ {budget:.0%}", nested=True,
+            if (policy, budget) not in set(zip(values["policy"], values["share"])):
+                continue  # e.g. profit_positive for a policy whose score is not a profit
+            with tracked_run("", run_name=f"{policy} @ {budget_label(budget)}", nested=True,
                              tags={"policy": policy, "budget": str(budget)}) as run:
                 mlflow.log_params({"policy": policy, "budget": budget})
                 mlflow.log_metrics(_policy_metrics(values, kpis, result.differences, policy, budget, baseline))
@@ -72,7 +75,8 @@ def _policy_metrics(values: pd.DataFrame, kpis: pd.DataFrame, differences: pd.Da
             metrics[f"kpi.{column}"] = float(kpi[column].iloc[0])
     if baseline and policy != baseline:
         diff = differences.loc[(differences["policy"] == policy) & (differences["baseline"] == baseline)
-                               & _at(differences["share"], budget)]
+                               & _at(differences["share"], budget)
+                               & (differences["estimator"] == values["estimator"].iloc[0])]
         for row in diff.itertuples():
             metrics[f"vs_{baseline}.{row.outcome}.difference"] = float(row.difference)
             metrics[f"vs_{baseline}.{row.outcome}.ci_low"] = float(row.ci_low)
@@ -80,5 +84,8 @@ def _policy_metrics(values: pd.DataFrame, kpis: pd.DataFrame, differences: pd.Da
     return metrics
 
 
-def _at(shares: pd.Series, budget: float) -> pd.Series:
-    return (shares - budget).abs() < 1e-9
+def _at(shares: pd.Series, budget) -> pd.Series:
+    if isinstance(budget, str):
+        return shares == budget
+    numeric = pd.to_numeric(shares, errors="coerce")
+    return (numeric - budget).abs() < 1e-9

@@ -15,8 +15,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from ..atomic import atomic_write, write_csv, write_json  # noqa: E402
+from ..targeting.budgets import PROFIT_POSITIVE, budget_label  # noqa: E402
 from ..targeting.policies import BUILTIN_POLICIES  # noqa: E402
 
 __all__ = ["write_experiment", "results_document", "SCHEMA_PATH", "PLOTS"]
@@ -34,13 +36,14 @@ _OUTCOME_LABELS = {
 
 
 def results_document(result) -> dict:
-    """The machine-readable results: every policy × budget × outcome with CI, KPIs, differences, headline."""
+    """The machine-readable results: the decision, the headline, every policy × budget × outcome with CI for each
+    estimator (doubly robust first, IPW as the cross-check), KPIs and differences."""
     spec, evaluation = result.spec, result.evaluation
-    values = evaluation.values
+    values = _all_estimators(evaluation)
     budgets = values[values["share"].isin(spec.budgets)]
     cells = []
     for row in budgets.itertuples(index=False):
-        cell = {"policy": row.policy, "budget": row.share, "outcome": row.outcome,
+        cell = {"policy": row.policy, "budget": row.share, "outcome": row.outcome, "estimator": row.estimator,
                 "value_per_1000": row.value_per_1000, "ci_low_per_1000": row.ci_low_per_1000,
                 "ci_high_per_1000": row.ci_high_per_1000, "total": row.total}
         if "true_value_per_1000" in values:
@@ -57,6 +60,10 @@ def results_document(result) -> dict:
         "loyalty_version": metadata.version("loyalty"),
         "spec": spec.as_dict(),
         "data": _jsonable(result.data.info),
+    }
+    if getattr(result, "decision", None) is not None:
+        document["decision"] = _jsonable(result.decision.as_dict())
+    document |= {
         "headline": _jsonable(result.headline),
         "cells": _jsonable(cells),
         "kpis": _jsonable(kpis.to_dict("records")),
@@ -68,6 +75,12 @@ def results_document(result) -> dict:
     if "randomization" in result.data.info:
         document["randomization"] = _jsonable(result.data.info["randomization"])
     return document
+
+
+def _all_estimators(evaluation) -> pd.DataFrame:
+    """The primary estimator's rows, then the cross-check's (each row says which)."""
+    tables = [evaluation.values] + ([evaluation.cross_check] if evaluation.cross_check is not None else [])
+    return pd.concat(tables, ignore_index=True)
 
 
 def _oracle_shares(result) -> dict | None:
@@ -84,8 +97,10 @@ def _oracle_shares(result) -> dict | None:
     shares, ceiling, best = {}, {}, {}
     for budget in result.spec.budgets:
         at = values[(values["share"] == budget) & (values["outcome"] == outcome)].set_index("policy")["true_value"]
+        if "oracle" not in at:
+            continue
         oracle = at["oracle"]
-        key = f"{budget:g}"
+        key = budget if budget == PROFIT_POSITIVE else f"{budget:g}"
         ceiling[key] = float(oracle * 1000)
         shares[key] = {p: float(v / oracle) if oracle > 0 else None for p, v in at.items() if p != "oracle"}
         known = {p: v for p, v in shares[key].items() if v is not None}
@@ -110,10 +125,11 @@ def _jsonable(value):
 # -- plots ---------------------------------------------------------------------------------------------------
 def _profit_curves(result):
     evaluation, h = result.evaluation, result.headline
-    values = evaluation.values[evaluation.values["outcome"] == h["outcome"]]
+    values = evaluation.values[(evaluation.values["outcome"] == h["outcome"])
+                               & (evaluation.values["share"] != PROFIT_POSITIVE)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for policy in evaluation.policies:
-        curve = values[values["policy"] == policy].sort_values("share")
+        curve = values[values["policy"] == policy].astype({"share": float}).sort_values("share")
         line, = ax.plot(curve["share"] * 100, curve["value_per_1000"], label=policy)
         ax.fill_between(curve["share"] * 100, curve["ci_low_per_1000"], curve["ci_high_per_1000"],
                         color=line.get_color(), alpha=0.12)
@@ -121,7 +137,7 @@ def _profit_curves(result):
     ax.axvline(h["budget"] * 100, color="0.3", ls=":", lw=1)
     ax.set_xlabel("budget: share of customers targeted (%)")
     ax.set_ylabel(f"{_OUTCOME_LABELS[h['outcome']]}\nper 1,000 customers")
-    ax.set_title("Profit curves with 95% bootstrap bands")
+    ax.set_title(f"Profit curves with 95% bands ({_estimator_text(evaluation)})")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
@@ -203,7 +219,7 @@ def write_experiment(result, out: str | Path) -> dict:
         plt.close(fig)
         images[name] = buffer.getvalue()
         atomic_write(out / name, lambda tmp, data=images[name]: tmp.write_bytes(data))
-    table = result.evaluation.values.merge(result.evaluation.kpis, on=["policy", "share"], how="left")
+    table = _all_estimators(result.evaluation).merge(result.evaluation.kpis, on=["policy", "share"], how="left")
     write_csv(table.rename(columns={"share": "budget"}), out / "policies.csv", index=False)
     write_json(document, out / "results.json")
     page = _html(document, result, images)
@@ -221,11 +237,11 @@ def _oracle_table(oracle: dict) -> str:
         text = "n/a" if share is None else f"{share:.0%}"
         return f"<td><b>{text}</b></td>" if best else f"<td>{text}</td>"
 
-    head = "".join(f"<th>{float(b):.0%}</th>" for b in budgets)
+    head = "".join(f"<th>{budget_label(b)}</th>" for b in budgets)
     ceiling = "".join(f"<td>{oracle['oracle_true_value_per_1000'][b]:,.1f}</td>" for b in budgets)
     rows = "".join(
         f"<tr><td>{html.escape(p)}</td>"
-        + "".join(cell(oracle["by_budget"][b][p], oracle["best_policy"][b] == p) for b in budgets) + "</tr>"
+        + "".join(cell(oracle["by_budget"][b].get(p), oracle["best_policy"][b] == p) for b in budgets) + "</tr>"
         for p in policies)
     return ("<h2 id=\"oracle-share\">Share of the oracle's true value</h2>"
             "<p>True value of each policy's targets (from the simulator's truth) divided by the oracle's at the same "
@@ -233,6 +249,36 @@ def _oracle_table(oracle: dict) -> str:
             "oracle earns it.</p>"
             f"<table><tr><th>policy</th>{head}</tr>{rows}"
             f"<tr><td>oracle: true value / 1,000</td>{ceiling}</tr></table>")
+
+
+def _estimator_text(evaluation) -> str:
+    if evaluation.estimator == "dr":
+        return ("doubly robust (AIPW: cross-fitted outcome models per arm corrected by the known propensity; "
+                "Dudík, Langford & Li 2011), with inverse propensity weighting as the cross-check in policies.csv")
+    return "by inverse propensity weighting"
+
+
+def _splits_text(evaluation) -> str:
+    if evaluation.splits == 1:
+        return ""
+    return (f", the median over {evaluation.splits} cross-fitting splits with the split-to-split spread in the "
+            "interval (Chernozhukov et al. 2018)")
+
+
+def _decision_html(decision: dict | None) -> str:
+    """The decision above everything else: what to do, and per policy its best budget."""
+    if not decision:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(row['policy'])}</td><td>{budget_label(row['budget'])}</td>"
+        f"<td>{row['value_per_1000']:,.1f}</td><td>[{row['ci_per_1000'][0]:,.1f}, {row['ci_per_1000'][1]:,.1f}]</td>"
+        f"<td>{'yes' if row['proven'] else 'not proven'}</td></tr>" for row in decision["per_policy"])
+    return (f'<p class="decision" id="decision" style="font-size:1.3em;background:#f0f7f0;border-left:5px solid '
+            f'#2f855a;padding:1em"><b>Decision.</b> {html.escape(decision["text"])}</p>\n'
+            "<p>Intervals below hold simultaneously over every policy × budget compared (a max-t bootstrap), so the "
+            "best-looking one is not overstated by having been picked.</p>"
+            "<table><tr><th>policy</th><th>best budget</th><th>value / 1,000</th><th>simultaneous 95% CI</th>"
+            f"<th>beats sending nothing</th></tr>{rows}</table>\n")
 
 
 def _randomization_html(check: dict | None) -> tuple[str, str]:
@@ -268,7 +314,7 @@ def _html(document: dict, result, images: dict) -> str:
         kpi = kpis.loc[(row.policy, row.share)]
         true = f"<td>{row.true_value_per_1000:,.1f}</td>" if "true_value_per_1000" in values else ""
         table_rows.append(
-            f"<tr><td>{html.escape(row.policy)}</td><td>{row.share:.0%}</td><td>{row.value_per_1000:,.1f}</td>"
+            f"<tr><td>{html.escape(row.policy)}</td><td>{budget_label(row.share)}</td><td>{row.value_per_1000:,.1f}</td>"
             f"<td>[{row.ci_low_per_1000:,.1f}, {row.ci_high_per_1000:,.1f}]</td>{true}"
             f"<td>{kpi['response_rate']:.1%}</td><td>{kpi.get('discount_spent', float('nan')):,.0f}</td></tr>"
         )
@@ -289,10 +335,11 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;te
 figure{{display:inline-block;margin:0.5em}}img{{max-width:480px}}</style></head>
 <body>
 <h1>Targeting report: {html.escape(document['experiment'])}</h1>
-{flag}<p class="headline" id="headline">{html.escape(h['text'])}</p>
-<p>Value of treating each policy's targets instead of nobody, estimated by inverse propensity weighting on
+{flag}{_decision_html(document.get("decision"))}<p class="headline" id="headline">{html.escape(h['text'])}</p>
+<p>Value of treating each policy's targets instead of nobody, estimated {_estimator_text(result.evaluation)} on
 {h['customers']:,} randomized customers whose scores come from cross-fitted models; 95% intervals from a paired
-bootstrap ({result.spec.bootstrap['resamples']} resamples). Outcome: {html.escape(_OUTCOME_LABELS[h['outcome']])}.</p>
+bootstrap ({result.spec.bootstrap['resamples']} resamples){_splits_text(result.evaluation)}. Outcome:
+{html.escape(_OUTCOME_LABELS[h['outcome']])}.</p>
 <table><tr><th>policy</th><th>budget</th><th>value / 1,000</th><th>95% CI</th>{true_head}
 <th>response rate</th><th>discount spent</th></tr>
 {''.join(table_rows)}</table>

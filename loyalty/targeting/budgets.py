@@ -14,7 +14,10 @@ import pandas as pd
 
 from ..errors import DataValidationError, SpecError
 
-__all__ = ["TopShare", "MoneyBudget", "ProfitPositive", "rank_order", "select"]
+__all__ = ["TopShare", "MoneyBudget", "ProfitPositive", "PROFIT_POSITIVE", "rank_order", "select", "budget_label"]
+
+#: How an experiment spec and its results name the :class:`ProfitPositive` budget.
+PROFIT_POSITIVE = "profit_positive"
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,10 @@ def select(scores: pd.Series, budget, customers: pd.DataFrame | None = None, mon
     else:
         raise SpecError(f"unknown budget {budget!r}")
     return chosen
+
+
+def budget_label(budget) -> str:
+    """A budget as people read it: a share (``0.2``) is ``"top 20%"``, :data:`PROFIT_POSITIVE` is ``"profit > 0"``."""
+    if budget == PROFIT_POSITIVE:
+        return ProfitPositive().label
+    return TopShare(float(budget)).label

@@ -51,12 +51,15 @@ from .campaign_data import (
     simulated_campaign,
     table_campaign,
 )
+from .budgets import PROFIT_POSITIVE
+from .decision import Decision, decide
 from .economics import lifecycle_scores, net_window_margin, retention_value
 from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
 from .policies import BUILTIN_POLICIES
 from .randomization import check_randomization
 from .retention import RetentionShift
-from .spec import ExperimentSpec
+from .spec import DEFAULT_SPLITS, ExperimentSpec
+from .value import cross_fit_arm_means
 
 __all__ = ["ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline"]
 
@@ -69,6 +72,7 @@ class ExperimentResult:
     evaluation: PolicyEvaluation
     headline: dict
     differences: pd.DataFrame
+    decision: Decision | None = None
 
 
 def load_campaign(spec: ExperimentSpec) -> CampaignData:
@@ -231,26 +235,53 @@ def _policies(spec: ExperimentSpec) -> list:
     return [BUILTIN_POLICIES[name] for name in spec.policies]
 
 
+def split_seed(seed: int, split: int) -> int:
+    """The seed of cross-fitting split ``split`` (folds and models): split 0 uses ``seed`` itself, so one split
+    reproduces a single-split run, and the splits of nearby seeds do not share folds."""
+    return seed + 1_000_003 * split
+
+
 def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignData | None = None) -> ExperimentResult:
-    """Run the experiment end to end and return its result (see :func:`loyalty.targeting.write_report`)."""
+    """Run the experiment end to end and return its result (see :func:`loyalty.targeting.write_report`).
+
+    Cross-fitting is repeated over ``models.splits`` splits (each with its own folds, hence its own scores and
+    outcome models); with ``models.estimator: dr`` (the default) the values are doubly robust, with the
+    inverse-propensity values as a cross-check, and every number is the median over splits
+    (:func:`~loyalty.targeting.value.median_over_splits`). The decision (:func:`~loyalty.targeting.decision.decide`)
+    picks the best action among every actionable policy × budget and "send nothing" on the headline outcome.
+    """
     data = load_campaign(spec) if data is None else data
     if "lifecycle" in spec.policies and ("retained" not in data.frame or data.summary is None):
         raise DataValidationError("policy 'lifecycle' needs a long-horizon outcome: set economics.horizon_days")
     models = spec.models
-    scores = score_campaign(data, folds=models.get("folds", 2), n_estimators=models.get("n_estimators", 100),
-                            learner=models.get("learner", "X"), seed=spec.bootstrap["seed"], progress=progress,
-                            retention=models.get("retention", "shift"))
-    customers = pd.concat([data.frame, scores], axis=1)
-    shares = sorted(set(CURVE_SHARES) | set(spec.budgets))
+    folds, n_estimators = models.get("folds", 2), models.get("n_estimators", 100)
+    outcome_values = data.frame[list(data.outcomes.values())].to_numpy(dtype=float)
+    treatment = data.frame["treatment"].to_numpy()
+    frames, arm_means = [], []
+    for split in range(models.get("splits", DEFAULT_SPLITS)):
+        seed = split_seed(models.get("seed", spec.bootstrap["seed"]), split)
+        scores = score_campaign(data, folds=folds, n_estimators=n_estimators, learner=models.get("learner", "X"),
+                                seed=seed, progress=progress, retention=models.get("retention", "shift"))
+        frames.append(pd.concat([data.frame, scores], axis=1))
+        if models.get("estimator", "dr") == "dr":
+            arm_means.append(cross_fit_arm_means(
+                data.X, outcome_values, treatment, scores["fold"].to_numpy(),
+                lambda binary, seed=seed: make_learner("T", _estimator(binary, n_estimators, seed),
+                                                       "binary" if binary else "continuous", seed)))
+    shares = sorted(set(CURVE_SHARES) | {b for b in spec.budgets if b != PROFIT_POSITIVE})
+    level = spec.bootstrap.get("level", 0.95)
     evaluation = evaluate_policies(
-        customers, _policies(spec), data.outcomes, shares=shares, truth=data.truth or None,
-        n_resamples=spec.bootstrap["resamples"], level=spec.bootstrap.get("level", 0.95),
-        seed=spec.bootstrap["seed"],
+        frames, _policies(spec), data.outcomes, shares=shares, truth=data.truth or None,
+        n_resamples=spec.bootstrap["resamples"], level=level, seed=spec.bootstrap["seed"],
+        arm_means=arm_means or None, profit_positive=PROFIT_POSITIVE in spec.budgets,
     )
+    available = set(zip(evaluation.values["policy"], evaluation.values["share"]))
     differences = pd.DataFrame([
-        evaluation.difference(policy, spec.headline["baseline"], budget, outcome, spec.bootstrap.get("level", 0.95))
+        evaluation.difference(policy, spec.headline["baseline"], budget, outcome, level, estimator)
+        for estimator in evaluation.estimators
         for policy in evaluation.policies if policy != spec.headline["baseline"]
-        for budget in spec.budgets for outcome in evaluation.outcomes
+        for budget in spec.budgets if (policy, budget) in available and (spec.headline["baseline"], budget) in available
+        for outcome in evaluation.outcomes
     ])
     if data.truth:  # evaluate_policies already computed every cell's true value
         true = evaluation.values.set_index(["policy", "share", "outcome"])["true_value"]
@@ -258,9 +289,31 @@ def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignD
             true[(row.policy, row.share, row.outcome)] - true[(row.baseline, row.share, row.outcome)]
             for row in differences.itertuples()
         ]
-    result = ExperimentResult(spec, data, customers, evaluation, {}, differences)
+    result = ExperimentResult(spec, data, frames[0], evaluation, {}, differences)
     result.headline = headline(result)
+    result.decision = _decision(result)
     return result
+
+
+def _decision(result: ExperimentResult) -> Decision:
+    """The best action on the headline outcome among every actionable policy × budget and "send nothing"."""
+    outcome = result.headline["outcome"]
+    labels, points, replicates = result.evaluation.cells(outcome, exclude=("oracle",))
+    decision = decide(labels, points, replicates, level=result.headline["level"], label=_VALUE_LABELS[outcome])
+    values = result.evaluation.values
+    at_budget = values[(values["share"] == result.spec.headline["budget"]) & (values["outcome"] == outcome)
+                       & (values["policy"] != "oracle")]
+    decision.all_lose_at_headline_budget = bool(len(at_budget) and (at_budget["value"] < 0).all())
+    if decision.all_lose_at_headline_budget:
+        decision.text = (
+            f"Every policy loses money at the {result.spec.headline['budget']:.0%} budget: estimated values from "
+            f"{at_budget['value'].min() * 1000:,.1f} to {at_budget['value'].max() * 1000:,.1f} per 1,000 customers "
+            f"({_VALUE_LABELS[outcome]}). {decision.text}")
+    return decision
+
+
+_VALUE_LABELS = {"long_net_margin": "long-horizon net margin", "net_margin": "window net margin",
+                 "conversion": "conversions"}
 
 
 def headline(result: ExperimentResult) -> dict:
@@ -300,5 +353,5 @@ def headline(result: ExperimentResult) -> dict:
         "ci_per_1000": [per_1000["ci_low"], per_1000["ci_high"]],
         "difference_total": diff["difference"] * n, "ci_total": [diff["ci_low"] * n, diff["ci_high"] * n],
         "customers": n, "response_rate": {h["policy"]: float(r_policy), h["baseline"]: float(r_baseline)},
-        "level": spec.bootstrap.get("level", 0.95),
+        "level": spec.bootstrap.get("level", 0.95), "estimator": diff["estimator"], "splits": evaluation.splits,
     }

@@ -1,4 +1,5 @@
-"""Evaluate targeting policies on a randomized holdout: value, campaign KPIs and paired bootstrap intervals."""
+"""Evaluate targeting policies on a randomized holdout: value (doubly robust or IPW), campaign KPIs and paired
+bootstrap intervals, over one or more cross-fitting splits."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError
-from .budgets import TopShare, rank_order
+from .budgets import PROFIT_POSITIVE, ProfitPositive, TopShare, rank_order, select
 from .policies import Policy
-from .value import bootstrap_policy_values, ipw_contributions, percentile_interval, policy_values
+from .value import bootstrap_policy_values, dr_contributions, ipw_contributions, median_over_splits, policy_values
 
-__all__ = ["PolicyEvaluation", "evaluate_policies", "CURVE_SHARES"]
+__all__ = ["PolicyEvaluation", "evaluate_policies", "CURVE_SHARES", "PROFIT_POSITIVE"]
 
 #: Budget shares of the profit curves (0% to 100% in steps of 5%).
 CURVE_SHARES = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
@@ -26,20 +27,33 @@ class PolicyEvaluation:
     Attributes
     ----------
     values : DataFrame
-        One row per policy × budget share × outcome: ``value`` (per customer of the base, vs treating nobody),
+        One row per policy × budget × outcome for the primary estimator (``estimator``: ``"dr"`` when outcome
+        models were given, else ``"ipw"``): ``value`` (per customer of the base, vs treating nobody), ``se``,
         ``ci_low``, ``ci_high``, ``value_per_1000``, ``total`` (value × customers), and ``true_value`` when the
-        truth is known.
+        truth is known. ``share`` is the budget: a share of the base, or :data:`PROFIT_POSITIVE` (rows only for
+        policies whose score is an incremental profit). With several cross-fitting splits every number is the
+        median over splits and the interval includes the split-to-split spread
+        (:func:`~loyalty.targeting.value.median_over_splits`); the true value is the mean over splits of the true
+        value of each split's selection.
+    cross_check : DataFrame or None
+        The same table for the inverse-propensity estimator when the primary one is doubly robust.
     kpis : DataFrame
         One row per policy × budget: ``targeted`` customers, ``response_rate`` (conversion among targeted
         customers who got the offer), ``redemptions`` and ``discount_spent`` per targeted-and-treated customer
-        scaled to the targeted count (what the campaign would see), ``mean_clv_targeted`` when ``clv`` is known.
+        scaled to the targeted count (what the campaign would see), ``mean_clv_targeted`` when ``clv`` is known
+        (means over splits).
     point : ndarray
-        The estimates (policies × budgets × outcomes) the rows of ``values`` show.
+        The primary estimates (policies × budgets × outcomes) the rows of ``values`` show.
     replicates : ndarray
-        Bootstrap replicates (resamples × policies × budgets × outcomes), paired across everything.
-    policies, shares, outcomes : the axes of ``replicates``.
+        The first split's bootstrap replicates of the primary estimator (resamples × policies × budgets ×
+        outcomes), paired across everything.
+    split_points, split_replicates : ndarray
+        Every split's estimates (splits × estimators × policies × budgets × outcomes) and replicates (splits ×
+        resamples × estimators × ...), the inputs of intervals and of the decision.
+    estimators : estimator names along that axis, primary first.
+    policies, shares, outcomes : the axes (``shares`` may end with :data:`PROFIT_POSITIVE`).
     n_customers : int
-    selections : dict policy -> boolean matrix (customers × budgets)
+    selections : dict policy -> boolean matrix (customers × budgets) of the first split.
     """
 
     values: pd.DataFrame
@@ -47,25 +61,65 @@ class PolicyEvaluation:
     point: np.ndarray
     replicates: np.ndarray
     policies: list[str]
-    shares: list[float]
+    shares: list
     outcomes: list[str]
     n_customers: int
     selections: dict
+    split_points: np.ndarray | None = None
+    split_replicates: np.ndarray | None = None
+    estimators: tuple = ("ipw",)
+    cross_check: pd.DataFrame | None = None
+    level: float = 0.95
 
-    def difference(self, policy: str, baseline: str, share: float, outcome: str, level: float = 0.95) -> dict:
-        """V(policy) − V(baseline) at a budget share with its paired bootstrap interval (per customer)."""
+    @property
+    def estimator(self) -> str:
+        """The primary estimator: ``"dr"`` or ``"ipw"``."""
+        return self.estimators[0]
+
+    @property
+    def splits(self) -> int:
+        return self.split_points.shape[0]
+
+    def difference(self, policy: str, baseline: str, share, outcome: str, level: float | None = None,
+                   estimator: str | None = None) -> dict:
+        """V(policy) − V(baseline) at a budget with its paired interval (per customer), aggregated over splits."""
+        level = self.level if level is None else level
+        estimator = estimator or self.estimator
+        e = self.estimators.index(estimator)
         p, q = self.policies.index(policy), self.policies.index(baseline)
         s, o = self.shares.index(share), self.outcomes.index(outcome)
-        point = self.point[p, s, o] - self.point[q, s, o]
-        reps = self.replicates[:, p, s, o] - self.replicates[:, q, s, o]
-        low, high = percentile_interval(reps, level)
-        return {"policy": policy, "baseline": baseline, "share": share, "outcome": outcome,
-                "difference": float(point), "ci_low": float(low), "ci_high": float(high),
-                "se": float(np.std(reps, ddof=1))}
+        points = self.split_points[:, e, p, s, o] - self.split_points[:, e, q, s, o]
+        reps = self.split_replicates[:, :, e, p, s, o] - self.split_replicates[:, :, e, q, s, o]
+        agg = median_over_splits(points, reps, level)
+        return {"policy": policy, "baseline": baseline, "share": share, "outcome": outcome, "estimator": estimator,
+                "difference": float(agg["estimate"]), "ci_low": float(agg["ci_low"]),
+                "ci_high": float(agg["ci_high"]), "se": float(agg["se"])}
+
+    def cells(self, outcome: str, estimator: str | None = None, exclude=("oracle",)):
+        """Every (policy, budget) that is an action, with its per-split estimates and replicates for ``outcome``.
+
+        Returns ``(labels, points (splits × cells), replicates (splits × resamples × cells))``; budgets that treat
+        nobody (share 0) are "send nothing" and left out, as are policies in ``exclude`` (not actionable) and
+        profit-positive cells of policies whose score is not a profit.
+        """
+        e = self.estimators.index(estimator or self.estimator)
+        o = self.outcomes.index(outcome)
+        available = set(zip(self.values["policy"], self.values["share"]))
+        labels, index = [], []
+        for p, policy in enumerate(self.policies):
+            for s, share in enumerate(self.shares):
+                if policy in exclude or share == 0.0 or (policy, share) not in available:
+                    continue
+                labels.append((policy, share))
+                index.append((p, s))
+        rows = tuple(np.array(i) for i in zip(*index)) if index else (np.array([], int), np.array([], int))
+        points = self.split_points[:, e][:, rows[0], rows[1], o]
+        reps = self.split_replicates[:, :, e][:, :, rows[0], rows[1], o]
+        return labels, points, reps
 
 
 def evaluate_policies(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Sequence[pd.DataFrame],
     policies: Sequence[Policy],
     outcomes: Mapping[str, str],
     shares: Sequence[float] = CURVE_SHARES,
@@ -75,81 +129,137 @@ def evaluate_policies(
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    arm_means: Sequence[tuple] | None = None,
+    profit_positive: bool = False,
 ) -> PolicyEvaluation:
-    """Value of every policy at every budget share on held-out randomized customers.
+    """Value of every policy at every budget on held-out randomized customers, over one or more cross-fitting splits.
 
     Parameters
     ----------
-    frame : DataFrame
+    frame : DataFrame, or a list of them (one per cross-fitting split)
         One row per held-out customer with the policies' score columns, the outcome columns, ``treatment``
         (0/1) and ``propensity``; optionally ``converted``, ``discount``, ``clv`` for the KPIs and the true
-        uplift columns named in ``truth``.
+        uplift columns named in ``truth``. Several frames hold the same customers in the same order and
+        differ in the scores, which came from models fitted on that split's folds.
     policies : policies to compare (each scores ``frame``; scores must come from models not fitted on these
         customers).
     outcomes : ``{name: column}``, e.g. ``{"conversion": "converted", "net_margin": "net_margin"}``; profit
         outcomes are margin net of the offer's cost, which only treated customers incur.
     shares : budget shares (top share of the base by score).
     truth : ``{outcome name: true uplift column}`` when the truth is known (simulator): adds ``true_value``.
-    n_resamples, level, seed : the paired bootstrap.
+    n_resamples, level, seed : the paired bootstrap (the same customer weights in every split).
+    arm_means : list (one per split) of ``(mu_control, mu_treated)`` arrays (customers × outcomes, in the order
+        of ``outcomes``) from cross-fitted outcome models (:func:`~loyalty.targeting.value.cross_fit_arm_means`):
+        the values are then doubly robust, with the inverse-propensity values kept as ``cross_check``.
+    profit_positive : add the budget :data:`PROFIT_POSITIVE` for policies whose ``net_value`` is true (the score
+        is a predicted incremental profit net of the offer's cost): treat every customer whose score is above 0.
 
     Returns
     -------
     PolicyEvaluation
     """
-    n = len(frame)
+    frames = [frame] if isinstance(frame, pd.DataFrame) else list(frame)
+    if not frames:
+        raise DataValidationError("no cross-fitting split to evaluate")
+    first = frames[0]
+    n = len(first)
     if n == 0:
         raise DataValidationError("no customers to evaluate on")
+    if any(len(f) != n for f in frames):
+        raise DataValidationError(f"the splits' frames have different lengths: {[len(f) for f in frames]}")
+    if arm_means is not None and len(arm_means) != len(frames):
+        raise DataValidationError(f"{len(arm_means)} sets of outcome models for {len(frames)} splits")
     shares = [float(s) for s in shares]
     for s in shares:
         TopShare(s)  # validates the range
-    missing = [c for c in [treatment, propensity, *outcomes.values()] if c not in frame.columns]
+    budgets = [*shares, PROFIT_POSITIVE] if profit_positive else shares
+    missing = [c for c in [treatment, propensity, *outcomes.values()] if c not in first.columns]
     if missing:
-        raise DataValidationError(f"evaluation frame lacks column(s) {missing}; it has {list(frame.columns)}")
-    t = frame[treatment].to_numpy()
+        raise DataValidationError(f"evaluation frame lacks column(s) {missing}; it has {list(first.columns)}")
+    t = first[treatment].to_numpy()
     if set(np.unique(t)) - {0, 1}:
         raise DataValidationError(f"column {treatment!r} must be 0/1 for policy evaluation; got {np.unique(t)[:5]}")
     if t.sum() == 0 or t.sum() == n:
         raise DataValidationError("policy evaluation needs treated and control customers in the holdout")
-    outcome_names = list(outcomes)
-    z = ipw_contributions(t, frame[list(outcomes.values())].to_numpy(dtype=float), frame[propensity].to_numpy())
-
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise DataValidationError(f"policy names must be unique, got {names}")
-    # One ranking per policy serves every share: the top k of a ranking are its first k positions.
+    outcome_names = list(outcomes)
+    y = first[list(outcomes.values())].to_numpy(dtype=float)
+    e = first[propensity].to_numpy()
+    z_ipw = ipw_contributions(t, y, e)
+    estimators = ("ipw",) if arm_means is None else ("dr", "ipw")
+    m, n_est, n_pol, n_bud = len(outcome_names), len(estimators), len(policies), len(budgets)
     k = np.array([int(round(s * n)) for s in shares])
-    selections = {}
-    for policy in policies:
-        position = np.empty(n, dtype=np.int64)
-        position[rank_order(policy.score(frame))] = np.arange(n)
-        selections[policy.name] = position[:, None] < k[None, :]
-    selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·shares)
-    point = policy_values(selection, z).reshape(len(policies), len(shares), len(outcome_names))
-    replicates = bootstrap_policy_values(selection, z, n_resamples=n_resamples, seed=seed).reshape(
-        n_resamples, len(policies), len(shares), len(outcome_names)
+    has_budget = {policy.name: np.ones(n_bud, dtype=bool) for policy in policies}
+    split_points = np.empty((len(frames), n_est, n_pol, n_bud, m))
+    split_replicates = np.empty((len(frames), n_resamples, n_est, n_pol, n_bud, m))
+    true_values = np.zeros((n_pol, n_bud, m))
+    kpis = []
+    for split, customers in enumerate(frames):
+        if arm_means is None:
+            z = z_ipw
+        else:
+            z = np.concatenate([dr_contributions(t, y, e, *arm_means[split]), z_ipw], axis=1)
+        selections = {}
+        for policy in policies:
+            # One ranking per policy serves every share: the top k of a ranking are its first k positions.
+            position = np.empty(n, dtype=np.int64)
+            score = policy.score(customers)
+            position[rank_order(score)] = np.arange(n)
+            chosen = position[:, None] < k[None, :]
+            if profit_positive:
+                net_value = getattr(policy, "net_value", False)
+                has_budget[policy.name][-1] = net_value
+                positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(n, dtype=bool)
+                chosen = np.concatenate([chosen, positive[:, None]], axis=1)
+            selections[policy.name] = chosen
+        selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·budgets)
+        # estimators are extra outcome columns: one bootstrap serves both, paired
+        split_points[split] = policy_values(selection, z).reshape(n_pol, n_bud, n_est, m).transpose(2, 0, 1, 3)
+        split_replicates[split] = bootstrap_policy_values(selection, z, n_resamples=n_resamples, seed=seed).reshape(
+            n_resamples, n_pol, n_bud, n_est, m).transpose(0, 3, 1, 2, 4)
+        if truth:
+            for j, outcome in enumerate(outcome_names):
+                if outcome in truth:
+                    true_z = customers[truth[outcome]].to_numpy(dtype=float)
+                    true_values[:, :, j] += (selection.T @ true_z / n).reshape(n_pol, n_bud) / len(frames)
+        kpis.append(_kpis(customers, selections, budgets, treatment))
+        if split == 0:
+            first_selections, first_replicates = selections, split_replicates[0, :, 0].copy()
+
+    tables = []
+    for i, estimator in enumerate(estimators):
+        agg = median_over_splits(split_points[:, i], split_replicates[:, :, i], level)
+        rows = []
+        for p, policy in enumerate(names):
+            for j, share in enumerate(budgets):
+                if not has_budget[policy][j]:
+                    continue
+                for o, outcome in enumerate(outcome_names):
+                    row = {"policy": policy, "share": share, "outcome": outcome, "estimator": estimator,
+                           "value": agg["estimate"][p, j, o], "se": agg["se"][p, j, o],
+                           "ci_low": agg["ci_low"][p, j, o], "ci_high": agg["ci_high"][p, j, o]}
+                    if truth and outcome in truth:
+                        row["true_value"] = float(true_values[p, j, o])
+                    rows.append(row)
+        table = pd.DataFrame(rows)
+        for column in ("value", "ci_low", "ci_high", "true_value"):
+            if column in table:
+                table[column + "_per_1000"] = table[column] * 1000
+        table["total"] = table["value"] * n
+        tables.append(table)
+        if i == 0:
+            point = agg["estimate"]
+
+    kpi_table = pd.concat(kpis).groupby(["policy", "share"], sort=False).mean().reset_index()
+    kpi_table["targeted"] = kpi_table["targeted"].round().astype(int)
+    keep = [has_budget[row.policy][budgets.index(row.share)] for row in kpi_table.itertuples()]
+    return PolicyEvaluation(
+        tables[0], kpi_table[keep].reset_index(drop=True), point, first_replicates, names, budgets, outcome_names,
+        n, first_selections, split_points=split_points, split_replicates=split_replicates, estimators=estimators,
+        cross_check=tables[1] if len(tables) > 1 else None, level=level,
     )
-    low, high = percentile_interval(replicates, level)
-
-    if truth:
-        true_z = {name: frame[column].to_numpy(dtype=float) for name, column in truth.items()}
-
-    rows = []
-    for i, policy in enumerate(names):
-        for j, share in enumerate(shares):
-            for k, outcome in enumerate(outcome_names):
-                row = {"policy": policy, "share": share, "outcome": outcome, "value": point[i, j, k],
-                       "ci_low": low[i, j, k], "ci_high": high[i, j, k]}
-                if truth and outcome in truth:
-                    row["true_value"] = float(true_z[outcome][selections[policy][:, j]].sum() / n)
-                rows.append(row)
-    values = pd.DataFrame(rows)
-    for column in ("value", "ci_low", "ci_high", "true_value"):
-        if column in values:
-            values[column + "_per_1000"] = values[column] * 1000
-    values["total"] = values["value"] * n
-
-    kpis = _kpis(frame, selections, shares, treatment)
-    return PolicyEvaluation(values, kpis, point, replicates, names, shares, outcome_names, n, selections)
 
 
 def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment: str) -> pd.DataFrame:

@@ -36,10 +36,13 @@ __all__ = ["Policy", "ColumnPolicy", "FormulaPolicy", "RandomPolicy", "BUILTIN_P
 
 
 class Policy:
-    """Interface: ``name``, ``money`` (True when the score is an expected profit in currency), ``score``."""
+    """Interface: ``name``, ``money`` (True when the score is an amount of money), ``net_value`` (True when the
+    score is a predicted *incremental* profit net of the offer's cost, so "score > 0" is a budget:
+    ``profit_positive``), ``score``."""
 
     name: str
     money: bool = False
+    net_value: bool = False
     requires: tuple[str, ...] = ()
 
     def score(self, customers: pd.DataFrame) -> pd.Series:  # pragma: no cover - interface
@@ -60,6 +63,7 @@ class ColumnPolicy(Policy):
     name: str
     column: str
     money: bool = False
+    net_value: bool = False
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -78,6 +82,7 @@ class FormulaPolicy(Policy):
     formula: Callable[[pd.DataFrame], pd.Series]
     requires: tuple[str, ...] = field(default=())
     money: bool = False
+    net_value: bool = False
 
     def score(self, customers: pd.DataFrame) -> pd.Series:
         self._check(customers)
@@ -102,9 +107,10 @@ BUILTIN_POLICIES: dict[str, Policy] = {
     "churn_risk": ColumnPolicy("churn_risk", "p_churn"),
     "clv": ColumnPolicy("clv", "clv", money=True),
     "uplift": ColumnPolicy("uplift", "uplift_response"),
-    "margin_uplift": ColumnPolicy("margin_uplift", "uplift_net_margin", money=True),
-    "lifecycle": FormulaPolicy("lifecycle", lifecycle_scores, requires=LIFECYCLE_INPUTS, money=True),
-    "oracle": ColumnPolicy("oracle", "true_lifecycle_uplift", money=True),
+    "margin_uplift": ColumnPolicy("margin_uplift", "uplift_net_margin", money=True, net_value=True),
+    "lifecycle": FormulaPolicy("lifecycle", lifecycle_scores, requires=LIFECYCLE_INPUTS, money=True,
+                               net_value=True),
+    "oracle": ColumnPolicy("oracle", "true_lifecycle_uplift", money=True, net_value=True),
 }
 
 

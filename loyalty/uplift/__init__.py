@@ -22,6 +22,7 @@ from .learners import (
     make_learner,
 )
 from .metrics import (
+    average_effect,
     perfect_qini_curve,
     perfect_uplift_curve,
     qini_auc_score,
@@ -29,6 +30,7 @@ from .metrics import (
     uplift_at_k,
     uplift_auc_score,
     uplift_curve,
+    uplift_evaluation,
 )
 from .multiarm import MultiArmUplift
 from .plots import plot_qini_curve, plot_uplift_curve
@@ -54,6 +56,8 @@ __all__ = [
     "uplift_auc_score",
     "qini_auc_score",
     "uplift_at_k",
+    "average_effect",
+    "uplift_evaluation",
     "plot_qini_curve",
     "plot_uplift_curve",
     "campaign_outcomes",

@@ -12,6 +12,10 @@ outcome.
 
 References
 ----------
+Whether a curve shows signal or noise: :func:`average_effect` (the campaign's average effect with its interval) and
+:func:`uplift_evaluation` (Qini and AUUC with bootstrap intervals next to their permutation baseline, the spread
+of the same metric for scores unrelated to the outcome: the scores shuffled across customers).
+
 Radcliffe, N. J. (2007). Using control groups to target on predicted lift. Direct Marketing Analytics Journal 3.
 Devriendt, F., Guns, T. & Verbeke, W. (2020). Learning to rank for uplift modeling. arXiv:2002.05897.
 """
@@ -31,6 +35,8 @@ __all__ = [
     "uplift_auc_score",
     "qini_auc_score",
     "uplift_at_k",
+    "average_effect",
+    "uplift_evaluation",
 ]
 
 
@@ -213,3 +219,77 @@ def uplift_at_k(y_true, uplift, treatment, strategy: str, k: float | int = 0.3) 
 
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
+
+
+def average_effect(y_true, treatment, level: float = 0.95) -> dict:
+    """The campaign's average effect: treated mean − control mean, with its normal interval (Neyman's variance).
+
+    Returns
+    -------
+    dict: ``effect``, ``se``, ``ci_low``, ``ci_high``, ``treated_mean``, ``control_mean``, ``n_treated``,
+    ``n_control``, ``level``.
+    """
+    from scipy.stats import norm
+
+    y, _, t = _inputs(y_true, None, treatment)
+    treated, control = y[t == 1], y[t == 0]
+    variance = (treated.var(ddof=1) / len(treated) if len(treated) > 1 else 0.0) + (
+        control.var(ddof=1) / len(control) if len(control) > 1 else 0.0)
+    effect, se = float(treated.mean() - control.mean()), float(np.sqrt(variance))
+    z = norm.ppf(0.5 + level / 2)
+    return {"effect": effect, "se": se, "ci_low": effect - z * se, "ci_high": effect + z * se,
+            "treated_mean": float(treated.mean()), "control_mean": float(control.mean()),
+            "n_treated": int(len(treated)), "n_control": int(len(control)), "level": level}
+
+
+def uplift_evaluation(y_true, uplift, treatment, n_resamples: int = 200, n_permutations: int = 200,
+                      level: float = 0.95, seed: int = 0) -> dict:
+    """Qini coefficient and AUUC with what tells signal from noise.
+
+    - ``ci``: a percentile bootstrap interval (customers resampled with replacement within each arm);
+    - ``permutation``: the same metric for the scores shuffled across customers (scores unrelated to the
+      outcome): its ``mean``, its ``level`` quantile ``high`` (random scores reach this often enough), and
+      ``p_value``, the share of shuffled scores scoring at least as high as the real ones (with the +1 of a
+      permutation test). ``signal`` is true when that p-value is below 1 − level.
+
+    Parameters
+    ----------
+    y_true, uplift, treatment : as :func:`qini_auc_score` (normalised scores, ``negative_effect=True``).
+    n_resamples, n_permutations : bootstrap resamples and permutations (each costs one sort of the customers).
+    level, seed : interval level and random seed.
+
+    Returns
+    -------
+    dict: ``average_effect`` (:func:`average_effect`), ``qini`` and ``auuc``, each ``{"value", "ci",
+    "permutation": {"mean", "high", "p_value"}, "signal"}``.
+    """
+    y, u, t = _inputs(y_true, uplift, treatment)
+    for name, count in (("n_resamples", n_resamples), ("n_permutations", n_permutations)):
+        if count < 1:
+            raise DataValidationError(f"{name} must be >= 1, got {count}")
+    rng = np.random.default_rng(seed)
+    metrics = {"qini": qini_auc_score, "auuc": uplift_auc_score}
+    arms = [np.flatnonzero(t == 1), np.flatnonzero(t == 0)]
+    boot = {name: np.empty(n_resamples) for name in metrics}
+    for b in range(n_resamples):
+        rows = np.concatenate([rng.choice(arm, size=len(arm), replace=True) for arm in arms])
+        for name, metric in metrics.items():
+            boot[name][b] = metric(y[rows], u[rows], t[rows])
+    shuffled = {name: np.empty(n_permutations) for name in metrics}
+    for b in range(n_permutations):
+        permuted = rng.permutation(u)
+        for name, metric in metrics.items():
+            shuffled[name][b] = metric(y, permuted, t)
+    tail = (1 - level) / 2
+    out = {"average_effect": average_effect(y, t, level)}
+    for name, metric in metrics.items():
+        value = metric(y, u, t)
+        p_value = float((1 + np.sum(shuffled[name] >= value)) / (1 + n_permutations))
+        out[name] = {
+            "value": float(value),
+            "ci": [float(np.quantile(boot[name], tail)), float(np.quantile(boot[name], 1 - tail))],
+            "permutation": {"mean": float(shuffled[name].mean()), "high": float(np.quantile(shuffled[name], level)),
+                            "p_value": p_value},
+            "signal": p_value < 1 - level,
+        }
+    return out
