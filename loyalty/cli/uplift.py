@@ -178,6 +178,7 @@ def _fit(args) -> int:
 
 def _score(args) -> int:
     from ..atomic import write_parquet
+    from ..errors import DataValidationError
     from ..uplift.storage import ModelFileError, load_uplift_model
 
     model, envelope = load_uplift_model(args.model)
