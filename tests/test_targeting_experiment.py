@@ -35,7 +35,7 @@ def _spec(**changes):
     "change, message",
     [
         ({"policies": ["random", "resp0nse"]}, "unknown policy 'resp0nse'"),
-        ({"budgets": [0.2, 1.5]}, "budgets: each budget is a share of the base within \\[0, 1\\] or 'profit_positive', got 1.5"),
+        ({"budgets": [0.2, 1.5]}, "'budgets' item 1 \\(1.5\\) must be a share of the base within \\[0, 1\\] or 'profit_positive'"),
         ({"economics": {"margin_rate": 0.4, "contact_cost": 0.05}}, "economics.discount_rate is required"),
         ({"economics": {"margin_rate": 1.4, "discount_rate": 0.1, "contact_cost": 0.05}}, "margin_rate must be within"),
         ({"headline": {"budget": 0.3}}, "headline.budget 0.3 must be one of budgets"),
@@ -45,7 +45,7 @@ def _spec(**changes):
         ({"models": {"retention": "guess"}}, "models.retention must be 'shift' or 'learner'"),
         ({"models": {"splits": 0}}, "models.splits must be >= 1"),
         ({"models": {"estimator": "aipw"}}, "models.estimator must be 'dr' \\(doubly robust\\) or 'ipw'"),
-        ({"budgets": [0.2, "profit_posit1ve"]}, "or 'profit_positive', got 'profit_posit1ve'"),
+        ({"budgets": [0.2, "profit_posit1ve"]}, "item 1 \\('profit_posit1ve'\\) must be .* or 'profit_positive'"),
     ],
 )
 def test_bad_specs_fail_before_any_model_is_fitted(change, message):

@@ -77,6 +77,13 @@ DEFAULT_SPLITS = 3
 #: propensity-score matched samples", Stat. Med. 28); a sample-ratio mismatch p-value below 0.001 fails
 #: (Fabijan et al. 2019, "Diagnosing sample ratio mismatch in online controlled experiments", KDD).
 _RANDOMIZATION = {"allow_imbalance": False, "max_smd": 0.1, "srm_alpha": 0.001}
+#: The other defaults of a spec, stated once: the reader fills them in, and an ``ExperimentSpec`` built in Python
+#: starts from them. ``models.seed`` defaults to ``bootstrap.seed``; ``headline.policy`` to ``margin_uplift``
+#: when ``lifecycle`` is not among the policies.
+_DEFAULT_BOOTSTRAP = {"resamples": 1000, "seed": 0, "level": 0.95}
+_DEFAULT_MODELS = {"folds": 2, "n_estimators": 100, "learner": "X", "retention": "shift", "splits": DEFAULT_SPLITS,
+                   "estimator": "dr", "seed": _DEFAULT_BOOTSTRAP["seed"]}
+_DEFAULT_HEADLINE = {"budget": 0.2, "policy": "lifecycle", "baseline": "response"}
 _TABLE_FIELDS = {"path": str, "id": str, "treatment": str, "arm": (str, int), "control": (str, int),
                  "outcomes": dict, "features": list, "propensity": (str, int, float)}
 _CAMPAIGN_FIELDS = {"transactions": str, "assignments": str, "customers": str, "columns": dict,
@@ -90,11 +97,11 @@ class ExperimentSpec:
     name: str
     data: dict
     economics: dict
-    models: dict = field(default_factory=lambda: {"folds": 2, "n_estimators": 100})
+    models: dict = field(default_factory=lambda: dict(_DEFAULT_MODELS))
     policies: list = field(default_factory=lambda: list(_DEFAULT_POLICIES))
     budgets: list = field(default_factory=lambda: list(_DEFAULT_BUDGETS))
-    headline: dict = field(default_factory=lambda: {"budget": 0.2, "policy": "lifecycle", "baseline": "response"})
-    bootstrap: dict = field(default_factory=lambda: {"resamples": 1000, "seed": 0})
+    headline: dict = field(default_factory=lambda: dict(_DEFAULT_HEADLINE))
+    bootstrap: dict = field(default_factory=lambda: dict(_DEFAULT_BOOTSTRAP))
     randomization: dict = field(default_factory=lambda: dict(_RANDOMIZATION))
     source: str = "<dict>"
 
@@ -118,7 +125,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
 
 def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     check_fields(spec, {"name": identifier(), "data": dict, "economics": dict, "models": dict,
-                        "policies": list_of(identifier()), "budgets": Field(list, min_items=1), "headline": dict,
+                        "policies": list_of(identifier()), "budgets": list_of(Field((int, float, str), check=_budget_problem)), "headline": dict,
                         "bootstrap": dict, "randomization": dict}, where)
     for required in ("name", "data", "economics"):
         if required not in spec:
@@ -171,16 +178,16 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
 
     models = check_fields(spec.get("models") or {},
                           {"folds": int, "n_estimators": integer(low=1), "learner": str, "retention": str,
-                           "splits": integer(low=1), "estimator": str, "seed": integer(low=0)}, where, "models.")
-    if models.get("folds", 2) < 2:
+                           "splits": int, "estimator": str, "seed": integer(low=0)}, where, "models.")
+    if models.get("folds", _DEFAULT_MODELS["folds"]) < 2:
         raise SpecError(f"{where}: models.folds must be >= 2 (cross-fitting), got {models['folds']}")
-    if models.get("learner", "X") not in ("T", "X", "S"):
+    if models.get("learner", _DEFAULT_MODELS["learner"]) not in ("T", "X", "S"):
         raise SpecError(f"{where}: models.learner must be one of T, X, S, got {models['learner']!r}")
     if models.get("retention", "shift") not in ("shift", "learner"):
         raise SpecError(f"{where}: models.retention must be 'shift' or 'learner', got {models['retention']!r}")
-    if models.get("splits", DEFAULT_SPLITS) < 1:
+    if models.get("splits", _DEFAULT_MODELS["splits"]) < 1:
         raise SpecError(f"{where}: models.splits must be >= 1 (repeated cross-fitting splits), got {models['splits']}")
-    if models.get("estimator", "dr") not in ("dr", "ipw"):
+    if models.get("estimator", _DEFAULT_MODELS["estimator"]) not in ("dr", "ipw"):
         raise SpecError(f"{where}: models.estimator must be 'dr' (doubly robust) or 'ipw', got {models['estimator']!r}")
 
     policies = spec.get("policies") or list(_DEFAULT_POLICIES)
@@ -198,17 +205,11 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
     if "oracle" in policies and source != "simulator":
         raise SpecError(f"{where}: policy 'oracle' needs the simulator's truth")
 
-    budgets = spec.get("budgets") or list(_DEFAULT_BUDGETS)
-    for budget in budgets:
-        if budget == PROFIT_POSITIVE:
-            continue
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 1:
-            raise SpecError(f"{where}: budgets: each budget is a share of the base within [0, 1] or "
-                            f"{PROFIT_POSITIVE!r}, got {budget!r}")
+    budgets = spec.get("budgets") or list(_DEFAULT_BUDGETS)  # each entry checked by _budget_problem above
     headline = check_fields(spec.get("headline") or {}, {"budget": (int, float), "policy": str, "baseline": str,
                                                         "outcome": str}, f"{where}: headline")
-    headline = {"budget": 0.2, "policy": "lifecycle" if "lifecycle" in policies else "margin_uplift",
-                "baseline": "response", **headline}
+    headline = {**_DEFAULT_HEADLINE, "policy": "lifecycle" if "lifecycle" in policies else "margin_uplift",
+                **headline}
     if headline["budget"] not in budgets:
         raise SpecError(f"{where}: headline.budget {headline['budget']} must be one of budgets {budgets}")
     for role in ("policy", "baseline"):
@@ -216,11 +217,10 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
             raise SpecError(f"{where}: headline.{role} {headline[role]!r} is not among policies {policies}")
     bootstrap = check_fields(spec.get("bootstrap") or {}, {"resamples": int, "seed": integer(low=0),
                                                            "level": number(above=0, below=1)}, where, "bootstrap.")
-    bootstrap = {"resamples": 1000, "seed": 0, "level": 0.95, **bootstrap}
+    bootstrap = {**_DEFAULT_BOOTSTRAP, **bootstrap}
     if bootstrap["resamples"] < 100:
         raise SpecError(f"{where}: bootstrap.resamples must be >= 100 for a 95% interval, got {bootstrap['resamples']}")
-    models = {"folds": 2, "n_estimators": 100, "learner": "X", "retention": "shift", "splits": DEFAULT_SPLITS,
-              "estimator": "dr", "seed": bootstrap["seed"], **models}
+    models = {**_DEFAULT_MODELS, "seed": bootstrap["seed"], **models}
     randomization = check_fields(spec.get("randomization") or {}, {"allow_imbalance": bool, "max_smd": (int, float),
                                                                    "srm_alpha": float}, f"{where}: randomization")
     randomization = {**_RANDOMIZATION, **{k: v for k, v in randomization.items() if v is not None}}
@@ -233,6 +233,13 @@ def experiment_from_dict(spec: dict, where: str = "<dict>") -> ExperimentSpec:
         policies=list(policies), budgets=[b if b == PROFIT_POSITIVE else float(b) for b in budgets], headline=headline, bootstrap=bootstrap,
         randomization=randomization, source=where,
     )
+
+
+def _budget_problem(budget) -> str | None:
+    """What is wrong with one entry of ``budgets`` (None: a share within [0, 1] or ``profit_positive``)."""
+    if budget == PROFIT_POSITIVE or not isinstance(budget, str) and 0 <= budget <= 1:
+        return None
+    return f"must be a share of the base within [0, 1] or {PROFIT_POSITIVE!r}"
 
 
 def _table_options(options: dict, where: str) -> dict:
