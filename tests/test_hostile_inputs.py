@@ -264,7 +264,9 @@ def test_a_same_day_cancellation_that_nets_to_rounding_error_is_fully_returned(e
 
 
 @pytest.mark.parametrize("engine", LOCAL_ENGINES)
-@pytest.mark.parametrize("ids", [["2.5", "2"], [" a", "a\u00a0"], ["\ta\n", "a"]])
+@pytest.mark.parametrize("ids", [["2.5", "2"], [" a", "a\u00a0"], ["\ta\n", "a"],
+                                 # either side of the engines' byte tests for an end that may be whitespace
+                                 ["\u0084a\u0084", "\u0085a\u0085"], ["!a!", "\x1fa\x1f"], ["\x7f\u00e9", "\u00e9\u2028"]])
 def test_text_ids_follow_one_whitespace_rule(engine, ids, tmp_path):
     rows = [[ids[0], "2024-01-01", "10", "o1"], [ids[1], "2024-01-02", "5", "o2"]]
     summary, _ = run(engine, _rules_log(tmp_path, rows))
