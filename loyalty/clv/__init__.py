@@ -11,6 +11,7 @@
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
 from .model import CLVModel
+from .nbd import NBD
 from .value import customer_lifetime_value
 
-__all__ = ["BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value"]
+__all__ = ["BetaGeo", "NBD", "GammaGamma", "CLVModel", "customer_lifetime_value"]

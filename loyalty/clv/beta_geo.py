@@ -68,7 +68,7 @@ class BetaGeo(LikelihoodModel):
         collapsed statistics of :func:`loyalty.engines.collapsed_statistics`): the same fit from a table whose
         size does not grow with the customers.
         """
-        x, t_x, T = _rfm_arrays(summary)
+        x, t_x, T = rfm_arrays(summary)
         if len(x) == 0:
             raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
         if not np.any(x > 0):
@@ -86,7 +86,7 @@ class BetaGeo(LikelihoodModel):
             (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
         scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
         stats = _statistics(x, t_x * scale, T * scale, weights)
-        stats["scale"] = scale
+        stats["scale"], stats["unit"] = scale, summary.attrs.get("unit")
         self._fit_statistics(stats)
         self.time_unit_ = summary.attrs.get("unit")
         return self
@@ -106,6 +106,12 @@ class BetaGeo(LikelihoodModel):
     def _log_likelihood_shift(self, stats):
         # t_x carries a density in time^-x, so rescaling time by s multiplies each likelihood by s^x
         return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
+
+    def _boundary_error(self, theta, negative_ll, stats):
+        # a log without attrition drives the dropout probability to 0: say so, and hand over the NBD it reduces to
+        from .nbd import no_attrition_error
+
+        return no_attrition_error(theta, negative_ll, stats, self._describe(stats))
 
     def _describe(self, stats):
         w = stats["weights"]
@@ -273,7 +279,7 @@ class BetaGeo(LikelihoodModel):
                 f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
                 "summarize with the same unit"
             )
-        return _rfm_arrays(summary)
+        return rfm_arrays(summary)
 
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
@@ -314,7 +320,13 @@ class BetaGeo(LikelihoodModel):
         return fitter
 
 
-def _rfm_arrays(summary: pd.DataFrame):
+def rfm_arrays(summary: pd.DataFrame):
+    """``frequency``, ``recency`` and ``T`` of a customer summary as float arrays, checked.
+
+    Raises :class:`~loyalty.errors.DataValidationError` naming the missing column, or the count of invalid rows
+    (non-finite values, non-integer or negative frequency, recency outside [0, T], recency inconsistent with
+    frequency, T <= 0) with examples. Shared by the continuous-time repeat-purchase models.
+    """
     for column in ("frequency", "recency", "T"):
         if column not in summary.columns:
             raise DataValidationError(

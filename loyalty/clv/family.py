@@ -20,7 +20,7 @@ def read_settings(path) -> dict:
 
 def _settings(model: CLVModel) -> dict:
     return {name: getattr(model, name) for name in
-            ("horizon", "period", "annual_discount_rate", "margin_rate", "value", "penalizer")}
+            ("horizon", "period", "annual_discount_rate", "margin_rate", "value", "penalizer", "model")}
 
 
 def fit(settings: dict, data: ModelData) -> Fitted:

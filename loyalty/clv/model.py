@@ -14,15 +14,20 @@ from ..errors import DataValidationError, NotFittedError, SpecError
 from ..specs import read_model_settings
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
+from .nbd import NBD
+from ..units import unit_days
 from .value import customer_lifetime_value
 
-__all__ = ["CLVModel"]
+__all__ = ["CLVModel", "TRANSACTION_MODELS"]
 
 FORMAT_VERSION = 1
+#: Transaction (purchase-count) models by the name settings, the CLI (``--model``) and saved files use.
+TRANSACTION_MODELS = {"bgnbd": BetaGeo, "nbd": NBD}
 
 
 class CLVModel(BaseEstimator):
-    """BG/NBD and Gamma-Gamma fitted together, with the settings that turn them into CLV.
+    """A transaction model (BG/NBD, or NBD) and Gamma-Gamma fitted together, with the settings that turn them
+    into CLV.
 
     An estimator in scikit-learn's sense: ``__init__`` stores the settings, :meth:`fit` learns the two models and
     returns the model itself.
@@ -33,13 +38,18 @@ class CLVModel(BaseEstimator):
         As in :func:`loyalty.clv.customer_lifetime_value` (default: 12 months, 10% a year, margin CLV).
     penalizer : float
         Passed to both models.
+    model : {"bgnbd", "nbd"}
+        The transaction model: BG/NBD (default), or NBD (no dropout: P(alive) = 1) for a log without detectable
+        attrition, where BG/NBD raises :class:`~loyalty.errors.IdentificationError` saying so.
 
     Attributes
     ----------
-    bgnbd_ : BetaGeo
-        The purchase-count model (Fader, Hardie & Lee 2005).
-    gamma_gamma_ : GammaGamma
-        The spend-per-purchase model (Fader & Hardie 2013, note 025).
+    transaction_model_ : BetaGeo or NBD
+        The purchase-count model (Fader, Hardie & Lee 2005); ``bgnbd_`` is the same object, under the name the
+        BG/NBD-only callers use.
+    gamma_gamma_ : GammaGamma or None
+        The spend-per-purchase model (Fader & Hardie 2013, note 025); None when the summary has no spend (a log
+        without amounts): then :meth:`score` gives P(alive) and expected purchases, and no CLV.
 
     Examples
     --------
@@ -53,24 +63,37 @@ class CLVModel(BaseEstimator):
     """
 
     def __init__(self, horizon: float = 12, period: str | float = "M", annual_discount_rate: float = 0.10,
-                 margin_rate: float | None = None, value: str = "margin", penalizer: float = 0.0):
+                 margin_rate: float | None = None, value: str = "margin", penalizer: float = 0.0,
+                 model: str = "bgnbd"):
         self.horizon = horizon
         self.period = period
         self.annual_discount_rate = annual_discount_rate
         self.margin_rate = margin_rate
         self.value = value
         self.penalizer = penalizer
+        self.model = model
+
+    @property
+    def bgnbd_(self) -> BetaGeo | NBD:
+        """The fitted transaction model (``transaction_model_``)."""
+        if not hasattr(self, "transaction_model_"):
+            raise NotFittedError("CLVModel is not fitted: call fit(summary) or CLVModel.load(path)")
+        return self.transaction_model_
 
     @classmethod
-    def from_models(cls, bgnbd: BetaGeo, gamma_gamma: GammaGamma, **settings) -> "CLVModel":
+    def from_models(cls, bgnbd: BetaGeo | NBD, gamma_gamma: GammaGamma | None, **settings) -> "CLVModel":
         """A fitted ``CLVModel`` from two fitted models (e.g. fitted on collapsed statistics, see
         :func:`loyalty.engines.collapsed_statistics`, or shared by models of different horizons) and ``settings``
         (the ``__init__`` arguments)."""
         for fitted, name in ((bgnbd, "bgnbd"), (gamma_gamma, "gamma_gamma")):
-            if not hasattr(fitted, "params_"):
+            if fitted is not None and not hasattr(fitted, "params_"):
                 raise NotFittedError(f"{name} is not fitted; fit it on a summary first")
+        kind = _transaction_kind(bgnbd)
+        settings = {**settings, "model": settings.get("model", kind)}
+        if settings["model"] != kind:
+            raise DataValidationError(f"model={settings['model']!r} but the transaction model is a {kind}")
         model = cls(**settings)
-        model.bgnbd_, model.gamma_gamma_ = bgnbd, gamma_gamma
+        model.transaction_model_, model.gamma_gamma_ = bgnbd, gamma_gamma
         return model
 
     @classmethod
@@ -78,25 +101,42 @@ class CLVModel(BaseEstimator):
         """An unfitted model from a ``models/*.yaml`` spec with ``kind: model``, ``family: clv``."""
         settings, where = read_model_settings(path, "clv", {
             "horizon": (int, float), "period": (str, int, float), "annual_discount_rate": (int, float),
-            "margin_rate": (int, float), "value": str, "penalizer": (int, float),
+            "margin_rate": (int, float), "value": str, "penalizer": (int, float), "model": str,
         })
         if settings.get("value", "margin") not in ("margin", "revenue"):
             raise SpecError(f"{where}: settings.value must be 'margin' or 'revenue', got {settings['value']!r}")
+        if settings.get("model", "bgnbd") not in TRANSACTION_MODELS:
+            raise SpecError(f"{where}: settings.model must be one of {sorted(TRANSACTION_MODELS)}, "
+                            f"got {settings['model']!r}")
         return cls(**settings)
 
     def fit(self, summary: pd.DataFrame) -> "CLVModel":
-        """Fit both models on a summary (see :func:`loyalty.data.summarize`); returns self."""
+        """Fit both models on a summary (see :func:`loyalty.data.summarize`); returns self.
+
+        Without a ``monetary_value`` column (a log without amounts) only the transaction model is fitted and
+        ``gamma_gamma_`` is None.
+
+        Raises
+        ------
+        IdentificationError
+            When BG/NBD is not identified (e.g. no attrition detected); the error names the model that works
+            (``model="nbd"``) and carries it fitted.
+        """
         if self.value not in ("margin", "revenue"):
             raise DataValidationError(f"value must be 'margin' or 'revenue', got {self.value!r}")
-        self.bgnbd_ = BetaGeo(penalizer=self.penalizer).fit(summary)
-        self.gamma_gamma_ = GammaGamma(penalizer=self.penalizer).fit(summary)
+        if self.model not in TRANSACTION_MODELS:
+            raise DataValidationError(f"model must be one of {sorted(TRANSACTION_MODELS)}, got {self.model!r}")
+        self.transaction_model_ = TRANSACTION_MODELS[self.model](penalizer=self.penalizer).fit(summary)
+        has_spend = "monetary_value" in summary.columns
+        self.gamma_gamma_ = GammaGamma(penalizer=self.penalizer).fit(summary) if has_spend else None
         return self
 
     def score(self, summary: pd.DataFrame, interval: float | None = 0.95) -> pd.DataFrame:
         """Per customer: ``p_alive``, ``expected_purchases`` (over the horizon), ``expected_spend`` (per purchase),
         ``clv`` and, with ``interval``, ``clv_se``, ``clv_lower``, ``clv_upper``."""
-        if not hasattr(self, "bgnbd_"):
-            raise NotFittedError("CLVModel is not fitted: call fit(summary) or CLVModel.load(path)")
+        self.bgnbd_  # raises NotFittedError when not fitted
+        if self.gamma_gamma_ is None:
+            return self._score_without_spend(summary)
         clv = customer_lifetime_value(
             self.bgnbd_, self.gamma_gamma_, summary, horizon=self.horizon, period=self.period,
             annual_discount_rate=self.annual_discount_rate, margin_rate=self.margin_rate, value=self.value,
@@ -113,10 +153,27 @@ class CLVModel(BaseEstimator):
         for column in ("clv_se", "clv_lower", "clv_upper"):
             if column in clv:
                 out[column] = clv[column]
+        out.attrs.update(clv.attrs)
+        return out
+
+    def _score_without_spend(self, summary: pd.DataFrame) -> pd.DataFrame:
+        unit = self.transaction_model_.time_unit_ or summary.attrs.get("unit")
+        if unit is None:
+            raise DataValidationError("the summary's time unit is unknown: summarize with unit='D' (or 'W', ...)")
+        horizon = self.horizon * unit_days(self.period) / unit_days(unit)
+        out = pd.DataFrame({
+            "p_alive": self.transaction_model_.p_alive(summary),
+            "expected_purchases": self.transaction_model_.expected_purchases(summary, horizon),
+        })
+        out.attrs["clv_unavailable"] = ("no CLV: the model was fitted without spend (the log had no amounts); CLV "
+                                        "needs spend per purchase, so fit on a log with an amount column")
         return out
 
     # -- persistence -----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The fitted model as plain data (JSON-able): settings, and each model's parameters, covariance of the
+        log parameters, log-likelihood and number of customers. The transaction model is stored under its kind
+        (``"bgnbd"`` or ``"nbd"``); ``gamma_gamma`` is None for a model fitted without spend."""
         def model_state(model):
             return {
                 "params": model.params_,
@@ -125,6 +182,8 @@ class CLVModel(BaseEstimator):
                 "n_customers": model.n_customers_,
             }
 
+        kind = _transaction_kind(self.bgnbd_)
+        gg = self.gamma_gamma_
         return {
             "format": "loyalty.clv.CLVModel",
             "version": FORMAT_VERSION,
@@ -132,30 +191,49 @@ class CLVModel(BaseEstimator):
                 "horizon": self.horizon, "period": self.period, "annual_discount_rate": self.annual_discount_rate,
                 "margin_rate": self.margin_rate, "value": self.value, "penalizer": self.penalizer,
             },
+            "model": kind,
             "time_unit": self.bgnbd_.time_unit_,
-            "value_column": self.gamma_gamma_.value_column_,
-            "bgnbd": model_state(self.bgnbd_),
-            "gamma_gamma": model_state(self.gamma_gamma_),
+            "value_column": None if gg is None else gg.value_column_,
+            kind: model_state(self.bgnbd_),
+            "gamma_gamma": None if gg is None else model_state(gg),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "CLVModel":
-        """A fitted model from :meth:`to_dict`'s output (format version 1)."""
-        if data.get("format") != "loyalty.clv.CLVModel":
-            raise DataValidationError(f"not a saved CLVModel (format={data.get('format')!r})")
+        """A fitted model from :meth:`to_dict`'s output (format version 1), every field checked.
+
+        Raises
+        ------
+        DataValidationError
+            Naming the field that is missing, of the wrong type or out of range (e.g. ``bgnbd.params.r`` NaN,
+            ``settings.margin_rate`` 1.5), or the format.
+        """
+        if not isinstance(data, dict) or data.get("format") != "loyalty.clv.CLVModel":
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise DataValidationError(f"not a saved CLVModel (format={found!r})")
         if data.get("version") != FORMAT_VERSION:
             raise DataValidationError(f"saved CLVModel has format version {data.get('version')!r}; this version of "
                                       f"loyalty reads version {FORMAT_VERSION}")
-        settings = data["settings"]
+        settings = _checked_settings(_field(data, "settings", dict))
+        kind = data.get("model", "bgnbd")  # files written before NBD have no "model" field
+        if kind not in TRANSACTION_MODELS:
+            raise DataValidationError(f"saved CLVModel: field 'model' must be one of {sorted(TRANSACTION_MODELS)}, "
+                                      f"got {kind!r}")
+        time_unit = data.get("time_unit")
+        if time_unit is not None and not isinstance(time_unit, str):
+            raise DataValidationError(f"saved CLVModel: field 'time_unit' must be a unit name, got {time_unit!r}")
         penalizer = settings.get("penalizer", 0.0)
-        bg, gg = data["bgnbd"], data["gamma_gamma"]
-        bgnbd = BetaGeo.from_params(bg["params"], bg["covariance"], time_unit=data["time_unit"],
-                                    log_likelihood=bg["log_likelihood"], n_customers=bg["n_customers"],
-                                    penalizer=penalizer)
-        gamma_gamma = GammaGamma.from_params(gg["params"], gg["covariance"], value_column=data["value_column"],
-                                             log_likelihood=gg["log_likelihood"], n_customers=gg["n_customers"],
-                                             penalizer=penalizer)
-        return cls.from_models(bgnbd, gamma_gamma, **settings)
+        transactions = TRANSACTION_MODELS[kind].from_params(
+            time_unit=time_unit, penalizer=penalizer, **_model_state(data, kind))
+        gamma_gamma = None
+        if data.get("gamma_gamma") is not None:
+            value_column = data.get("value_column")
+            if value_column not in ("monetary_value", "margin_value"):
+                raise DataValidationError("saved CLVModel: field 'value_column' must be 'monetary_value' or "
+                                          f"'margin_value', got {value_column!r}")
+            gamma_gamma = GammaGamma.from_params(value_column=value_column, penalizer=penalizer,
+                                                 **_model_state(data, "gamma_gamma"))
+        return cls.from_models(transactions, gamma_gamma, **settings, model=kind)
 
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON, atomically."""
@@ -164,3 +242,80 @@ class CLVModel(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> "CLVModel":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _transaction_kind(model) -> str:
+    for kind, model_class in TRANSACTION_MODELS.items():
+        if type(model) is model_class:
+            return kind
+    raise DataValidationError(f"the transaction model must be one of {sorted(TRANSACTION_MODELS)} "
+                              f"({', '.join(c.__name__ for c in TRANSACTION_MODELS.values())}), got {type(model).__name__}")
+
+
+def _field(data: dict, name: str, kind: type, where: str = ""):
+    if not isinstance(data, dict) or name not in data:
+        raise DataValidationError(f"saved CLVModel: field {where + name!r} is missing")
+    value = data[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise DataValidationError(f"saved CLVModel: field {where + name!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _number(settings: dict, name: str, low: float, high: float = np.inf, low_open: bool = False) -> None:
+    value = settings.get(name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) \
+        and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bound = f"{'>' if low_open else '>='} {low:g}" + ("" if high == np.inf else f" and <= {high:g}")
+        raise DataValidationError(f"saved CLVModel: field 'settings.{name}' must be a finite number {bound}, "
+                                  f"got {value!r}")
+
+
+def _checked_settings(settings: dict) -> dict:
+    """The saved settings, each in range (the same ranges :func:`customer_lifetime_value` and the fits need)."""
+    allowed = {"horizon", "period", "annual_discount_rate", "margin_rate", "value", "penalizer"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise DataValidationError(f"saved CLVModel: unknown field(s) {['settings.' + k for k in unknown]}")
+    settings = dict(settings)
+    if "horizon" in settings:
+        _number(settings, "horizon", 0.0, low_open=True)
+    if "annual_discount_rate" in settings:
+        _number(settings, "annual_discount_rate", -1.0, low_open=True)
+    if settings.get("margin_rate") is not None:
+        _number(settings, "margin_rate", 0.0, 1.0)
+    if "penalizer" in settings:
+        _number(settings, "penalizer", 0.0)
+    if settings.get("value", "margin") not in ("margin", "revenue"):
+        raise DataValidationError(f"saved CLVModel: field 'settings.value' must be 'margin' or 'revenue', "
+                                  f"got {settings['value']!r}")
+    period = settings.get("period", "M")
+    try:
+        ok = unit_days(period) > 0 and np.isfinite(unit_days(period))
+    except SpecError:
+        ok = False
+    if not ok or isinstance(period, bool):
+        raise DataValidationError(f"saved CLVModel: field 'settings.period' must be D, W, M, Q, Y or a positive "
+                                  f"number of days, got {period!r}")
+    return settings
+
+
+def _model_state(data: dict, name: str) -> dict:
+    """``params``, ``covariance``, ``log_likelihood`` and ``n_customers`` of a saved model, checked by type (the
+    model's ``from_params`` checks the values)."""
+    state = _field(data, name, dict)
+    params = _field(state, "params", dict, f"{name}.")
+    bad = {k: v for k, v in params.items() if not isinstance(v, (int, float)) or isinstance(v, bool)
+           or not np.isfinite(v) or v <= 0}
+    if bad:
+        raise DataValidationError(f"saved CLVModel: {', '.join(f'{name}.params.{k}' for k in bad)} must be positive "
+                                  f"finite numbers, got {bad}")
+    log_likelihood = state.get("log_likelihood", np.nan)
+    n_customers = state.get("n_customers", 0)
+    if not isinstance(log_likelihood, (int, float)) or isinstance(log_likelihood, bool) or np.isinf(log_likelihood):
+        raise DataValidationError(f"saved CLVModel: field '{name}.log_likelihood' must be a number, "
+                                  f"got {log_likelihood!r}")
+    if not isinstance(n_customers, int) or isinstance(n_customers, bool) or n_customers < 0:
+        raise DataValidationError(f"saved CLVModel: field '{name}.n_customers' must be a count, got {n_customers!r}")
+    return {"params": params, "covariance": state.get("covariance"), "log_likelihood": log_likelihood,
+            "n_customers": n_customers}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -12,12 +14,13 @@ from . import _maths
 from ._mle import unique_rows
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
+from .nbd import NBD
 
 __all__ = ["customer_lifetime_value"]
 
 
 def customer_lifetime_value(
-    bgnbd: BetaGeo,
+    bgnbd: BetaGeo | NBD,
     gg: GammaGamma,
     summary: pd.DataFrame,
     horizon: float = 12,
@@ -37,7 +40,7 @@ def customer_lifetime_value(
 
     Parameters
     ----------
-    bgnbd, gg : fitted BetaGeo and GammaGamma
+    bgnbd, gg : fitted BetaGeo (or NBD: no dropout, P(alive) = 1) and GammaGamma
     summary : DataFrame
         Customers to score (``frequency``, ``recency``, ``T``, ``monetary_value``; ``margin_rate`` for margin CLV
         unless ``margin_rate`` is given), in the time unit the BG/NBD model was fitted in.
@@ -55,7 +58,10 @@ def customer_lifetime_value(
         Unit of the summary's recency and T; default the unit the BG/NBD model was fitted in.
     interval : float or None, default 0.95
         Level of the per-customer interval from the parameters' uncertainty (delta method on the log
-        parameters of both models, taken as independent); ``None`` skips it (about 8x faster).
+        parameters of both models, taken as independent); ``None`` skips it (about 8x faster). When a model's
+        covariance is unknown or not finite (e.g. loaded from parameters alone) there is no interval: the columns
+        are left out, ``attrs["interval_unavailable"]`` says why and a ``RuntimeWarning`` is raised, so an
+        interval is never NaN next to a number.
 
     Returns
     -------
@@ -95,6 +101,7 @@ def customer_lifetime_value(
     ends = np.minimum(np.arange(1, n_steps + 1), horizon) * step
     discount = (1.0 + annual_discount_rate) ** (-ends * unit_days(unit) / DAYS_PER_YEAR)
 
+    p_alive, if_alive_matrix = _purchase_maths(bgnbd)
     x = summary["frequency"].to_numpy(dtype=float)
     t_x = summary["recency"].to_numpy(dtype=float)
     T = summary["T"].to_numpy(dtype=float)
@@ -105,14 +112,19 @@ def customer_lifetime_value(
     else:
         rate = 1.0 if value == "revenue" else np.asarray(_maths.margin_rate(summary, margin_rate), dtype=float)
 
+    if gg.value_column_ not in summary.columns:
+        raise DataValidationError(
+            f"CLV needs spend per purchase: the summary has no {gg.value_column_!r} column (the log had no amounts); "
+            "P(alive) and expected purchases need no spend"
+        )
     m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
     # purchases given alive depend on (x, T) only: discount them once per distinct pair, not per customer
     (pair_x, pair_T), pair_of, _ = unique_rows(x, T)
 
     def evaluate(bg_params: dict, gg_params: dict):
-        if_alive = _maths.expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
+        if_alive = if_alive_matrix(bg_params, pair_x, pair_T, ends)
         discounted_if_alive = np.diff(if_alive, axis=1, prepend=0.0) @ discount
-        alive = _maths.p_alive(bg_params, x, t_x, T)
+        alive = p_alive(bg_params, x, t_x, T)
         per_purchase = _maths.expected_spend(gg_params, x, m) * rate
         purchases = if_alive[:, -1][pair_of] * alive
         return discounted_if_alive[pair_of] * alive * per_purchase, purchases, per_purchase
@@ -121,13 +133,34 @@ def customer_lifetime_value(
     out = pd.DataFrame(
         {"clv": clv, "expected_purchases": purchases, "value_per_purchase": per_purchase}, index=summary.index
     )
-    if interval is not None:
-        se = _delta_method_se(evaluate, bgnbd, gg, clv)
+    if interval is None:
+        return out
+    unknown = [type(m).__name__ for m in (bgnbd, gg) if not np.all(np.isfinite(m.covariance_))]
+    se = None if unknown else _delta_method_se(evaluate, bgnbd, gg, clv)
+    if se is None or not np.all(np.isfinite(se)) or not np.all(np.isfinite(clv)):
+        reason = ("no CLV interval: " + (
+            f"the parameter covariance of {' and '.join(unknown)} is unknown (a model made from parameters alone, "
+            "or a fit whose standard errors are not identified); refit on data for one" if unknown else
+            f"the delta method gives a non-finite standard error for {int(np.sum(~np.isfinite(se))):,} customers"))
+        warnings.warn(reason, RuntimeWarning, stacklevel=2)
+        out.attrs["interval_unavailable"] = reason
+    else:
         z = stats.norm.ppf(0.5 + interval / 2)
         out["clv_se"] = se
         out["clv_lower"] = np.maximum(clv - z * se, 0.0)
         out["clv_upper"] = clv + z * se
     return out
+
+
+def _purchase_maths(model):
+    """P(alive) and the expected-purchases-if-alive matrix of a fitted transaction model, as functions of its
+    parameters (the delta method evaluates them at shifted parameters)."""
+    if isinstance(model, NBD):
+        return (lambda params, x, t_x, T: np.ones(len(x))), _maths.nbd_expected_purchases
+    if isinstance(model, BetaGeo):
+        return _maths.p_alive, _maths.expected_purchases_if_alive
+    raise DataValidationError(f"customer_lifetime_value takes a BetaGeo or NBD transaction model, got "
+                              f"{type(model).__name__}")
 
 
 def _delta_method_se(evaluate, bgnbd: BetaGeo, gg: GammaGamma, base: np.ndarray) -> np.ndarray:
