@@ -83,6 +83,7 @@ class GammaGamma(LikelihoodModel):
                 f"{int(rows[usable].sum())} of {int(rows.sum()):,} ({self.n_excluded_}). "
                 "Use a longer calibration period."
             )
+        _require_varying_spend(m[usable], value_column, int(rows[usable].sum()))
         if given is None:
             # mean values are continuous, so identical (x, m) rows are rare: collapsing would cost more than it saves
             ux, um, weights = x[usable], m[usable], np.ones(int(usable.sum()))
@@ -140,7 +141,11 @@ class GammaGamma(LikelihoodModel):
         return float(-np.log(stats["scale"]) * stats["total_w"])
 
     def _describe(self, stats):
-        return f"{int(stats['weights'].sum()):,} repeat customers, max frequency {int(stats['x'].max())}"
+        w, m = stats["weights"], stats["m"]
+        mean = np.average(m, weights=w)
+        spread = np.sqrt(np.average((m - mean) ** 2, weights=w)) / mean
+        return (f"{int(w.sum()):,} repeat customers, max frequency {int(stats['x'].max())}, coefficient of "
+                f"variation of their mean spend {spread:.3g}")
 
     def _objective(self, theta, stats):
         """Negative log-likelihood of the mean values (note 025, eq. 1 summed) and its log-parameter gradient."""
@@ -256,6 +261,24 @@ def _xm_arrays(summary: pd.DataFrame, value_column: str):
             f"{summary.loc[bad, ['frequency', value_column]].head(3).to_dict('index')}"
         )
     return x, m
+
+
+#: Mean values per customer that differ by less than this share of their mean count as one value (money is
+#: rounded to cents; a spend of 9.99 stored as 9.990000000000002 does not vary).
+_CONSTANT_SPEND_TOLERANCE = 1e-9
+
+
+def _require_varying_spend(m: np.ndarray, value_column: str, customers: int) -> None:
+    """Gamma-Gamma describes how spend varies within and between customers: when every repeat customer's mean
+    spend is the same value there is nothing to model (the fit runs p, q -> infinity), so say that."""
+    low, high = float(np.min(m)), float(np.max(m))
+    if high - low <= _CONSTANT_SPEND_TOLERANCE * abs(high):
+        raise DataValidationError(
+            f"the spend does not vary: all {customers:,} repeat customers have the same mean {value_column!r} "
+            f"({low:g}), so Gamma-Gamma (a model of how spend varies within and between customers) has nothing to "
+            f"fit. The expected spend per purchase is {low:g} for everyone: multiply expected purchases by it "
+            "(BetaGeo().fit(summary).expected_purchases(summary, t), or NBD's)."
+        )
 
 
 def _statistics(x, m, weights) -> dict:
