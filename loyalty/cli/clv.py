@@ -26,6 +26,9 @@ def register(subparsers) -> None:
                      help="margin share for CLV (default: each customer's observed margin rate)")
     fit.add_argument("--revenue", action="store_true", help="CLV as revenue instead of margin")
     fit.add_argument("--penalizer", type=float, default=0.0, help="L2 penalizer for both fits")
+    fit.add_argument("--model", choices=("bgnbd", "nbd"), default="bgnbd",
+                     help="transaction model: bgnbd (BG/NBD, default) or nbd (no dropout, P(alive)=1: for a log "
+                     "without detectable attrition)")
     fit.add_argument("--out", type=Path, required=True, help="model JSON to write")
     fit.set_defaults(func=_fit)
 
@@ -40,10 +43,13 @@ def register(subparsers) -> None:
 
 
 def _fit(args) -> int:
+    import warnings
+
     import pandas as pd
 
     from ..clv import CLVModel
     from ..data import summarize
+    from ..errors import IdentificationError
 
     result = load_clean(args, cutoff=args.cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, unit=args.unit)
@@ -53,15 +59,25 @@ def _fit(args) -> int:
         model = CLVModel(
             horizon=args.horizon, period=_period(args.horizon_period),
             annual_discount_rate=args.annual_discount_rate, margin_rate=args.clv_margin_rate,
-            value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
+            value="revenue" if args.revenue else "margin", penalizer=args.penalizer, model=args.model,
         )
-    model.fit(summary)
+    try:
+        with warnings.catch_warnings():  # said below, in the command's words
+            warnings.filterwarnings("ignore", message="the summary has no spend", category=RuntimeWarning)
+            model.fit(summary)
+    except IdentificationError as error:
+        raise error.for_interface("cli") from None
     bgnbd, gg = model.bgnbd_, model.gamma_gamma_
+    name = {"bgnbd": "BG/NBD", "nbd": "NBD (no dropout: P(alive) = 1)"}[model.model]
     with pd.option_context("display.width", 120):
-        print(f"BG/NBD on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
+        print(f"{name} on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
         print(bgnbd.summary_.round(4).to_string())
-        print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
-        print(gg.summary_.round(4).to_string())
+        if gg is None:
+            print("Gamma-Gamma: not fitted, the log has no amounts; P(alive) and expected purchases only, no CLV "
+                  "(CLV needs spend: map an amount column with --columns amount=<your column>)")
+        else:
+            print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
+            print(gg.summary_.round(4).to_string())
     model.save(args.out)
     print(f"model -> {args.out}")
     return 0
@@ -77,7 +93,11 @@ def _score(args) -> int:
     summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.bgnbd_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
-    print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")
+    for reason in (scores.attrs.get(k) for k in ("clv_unavailable", "interval_unavailable")):
+        if reason:
+            print(reason)
+    total = f"total CLV {scores['clv'].sum():,.2f}" if "clv" in scores else "no CLV (no spend)"
+    print(f"scores: {len(scores):,} customers, {total} -> {args.out}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import IdentificationError
 from ..family import Fitted, ModelData, ModelFamily
 from .model import CLVModel
 
@@ -24,9 +25,14 @@ def _settings(model: CLVModel) -> dict:
 
 
 def fit(settings: dict, data: ModelData) -> Fitted:
-    model = CLVModel(**settings).fit(data.summary)
+    try:
+        model = CLVModel(**settings).fit(data.summary)
+    except IdentificationError as error:  # the jobs run specs: the remedy in spec terms
+        raise error.for_interface("spec") from None
     metrics, tables = {}, {}
-    for prefix, fitted in (("bgnbd", model.bgnbd_), ("gamma_gamma", model.gamma_gamma_)):
+    for prefix, fitted in ((model.model, model.bgnbd_), ("gamma_gamma", model.gamma_gamma_)):
+        if fitted is None:  # no spend in the log: no Gamma-Gamma
+            continue
         metrics.update({f"{prefix}.{k}": float(v) for k, v in fitted.params_.items()})
         metrics[f"{prefix}.log_likelihood"] = float(fitted.log_likelihood_)
         tables[f"{prefix}_summary"] = fitted.summary_.reset_index(names="parameter")

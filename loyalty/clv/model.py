@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,10 @@ class CLVModel(BaseEstimator):
         self.transaction_model_ = TRANSACTION_MODELS[self.model](penalizer=self.penalizer).fit(summary)
         has_spend = "monetary_value" in summary.columns
         self.gamma_gamma_ = GammaGamma(penalizer=self.penalizer).fit(summary) if has_spend else None
+        if not has_spend:
+            warnings.warn("the summary has no spend (monetary_value; the log had no amounts): only the transaction "
+                          "model is fitted, so score() gives P(alive) and expected purchases and no CLV, which needs "
+                          "spend", RuntimeWarning, stacklevel=2)
         return self
 
     def score(self, summary: pd.DataFrame, interval: float | None = 0.95) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataValidationError
-from .contract import apply_column_mapping
+from .contract import EVENT_COLUMNS, apply_column_mapping
 
 __all__ = ["read_transactions", "log_format"]
 
@@ -35,7 +35,8 @@ def read_transactions(path: str | Path, columns: Mapping[str, str] | None = None
         frame = pd.read_parquet(path)
     else:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    return apply_column_mapping(frame, columns)
+    # a log without amounts is read as purchase events; validate_transactions decides what it can be used for
+    return apply_column_mapping(frame, columns, required=EVENT_COLUMNS)
 
 
 def log_format(path: str | Path) -> str:
