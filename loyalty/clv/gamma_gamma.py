@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from ..errors import DataValidationError
+from ..errors import DataValidationError, IdentificationError
 from . import _maths
 from ._mle import LikelihoodModel, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
@@ -139,6 +139,26 @@ class GammaGamma(LikelihoodModel):
     def _log_likelihood_shift(self, stats):
         # the density of a mean value m in currency is the rescaled density divided by the scale
         return float(-np.log(stats["scale"]) * stats["total_w"])
+
+    def _boundary_error(self, theta, negative_ll, stats):
+        # p -> infinity: each customer's purchases cost the same (no variation within customers); q -> infinity
+        # as well: every customer has the same mean. Either way there is no spread left for the model to describe.
+        p, q, _ = np.exp(np.asarray(theta, dtype=float))
+        if not (p > np.exp(10) or q > np.exp(10)):
+            return None
+        w, m = stats["weights"], stats["m"] * stats["scale"]
+        mean = float(np.average(m, weights=w))
+        spread = float(np.sqrt(np.average((m - mean) ** 2, weights=w)) / mean)
+        where = "within customers" + (" and between them" if q > np.exp(10) else "")
+        return IdentificationError(
+            f"the spend hardly varies {where}: Gamma-Gamma's shape parameter{'s run' if q > np.exp(10) else ' runs'} "
+            f"to infinity (p={p:.3g}, q={q:.3g}); the mean spend per purchase of the {int(w.sum()):,} repeat "
+            f"customers is {mean:.4g} with a coefficient of variation of {spread:.3g} across customers.",
+            {"library": f"Use the mean, {mean:.4g}, as every customer's expected spend per purchase: multiply "
+                        "expected purchases by it (BetaGeo().fit(summary).expected_purchases(summary, t), or NBD's).",
+             "cli": f"CLV with Gamma-Gamma is not available on this log; its mean spend per purchase is {mean:.4g}.",
+             "spec": f"CLV with Gamma-Gamma is not available on this log; its mean spend per purchase is {mean:.4g}."},
+        )
 
     def _describe(self, stats):
         w, m = stats["weights"], stats["m"]
