@@ -252,17 +252,23 @@ class LikelihoodModel(BaseEstimator):
         remedies that work)."""
         if self.penalizer:
             return f"The fit already uses penalizer={self.penalizer:g}."
-        trial = type(self)(**{**self.get_params(), "penalizer": _TRIAL_PENALIZER})
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                trial._optimise(stats)
+            trial = self._trial_fit({**self.get_params(), "penalizer": _TRIAL_PENALIZER}, stats)
         except ConvergenceError:
             return (f"A penalizer does not help: penalizer={_TRIAL_PENALIZER:g} was tried and fails too; "
                     "more customers or a longer calibration period may identify the model.")
         estimates = {n: float(f"{v:.4g}") for n, v in trial.params_.items()}
         return (f"penalizer={_TRIAL_PENALIZER:g} converges on these data ({estimates}); it shrinks the parameters "
                 "towards 0, so compare its forecasts on a holdout.")
+
+    @classmethod
+    def _trial_fit(cls, settings: dict, stats: dict) -> "LikelihoodModel":
+        """A model with ``settings`` fitted on the same statistics, quietly (to check a remedy before offering it)."""
+        model = cls(**settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cls._optimise(model, stats)
+        return model
 
     def _log_likelihood_shift(self, stats: dict) -> float:
         """Change of the log-likelihood from the internal to the natural parametrisation (e.g. time rescaling)."""

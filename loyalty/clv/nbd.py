@@ -70,12 +70,27 @@ class NBD(LikelihoodModel):
             weights = np.ones(len(x))
         else:
             (x, T), weights = collapse_weighted([x, T], weights)
+        self._fit_arrays(x, T, weights)
+        self.time_unit_ = summary.attrs.get("unit")
+        return self
+
+    @classmethod
+    def from_counts(cls, x, T, weights=None, time_unit: str | None = None, **settings) -> "NBD":
+        """An NBD fitted on arrays: repeat purchases ``x``, ages ``T`` (in ``time_unit``) and optional ``weights``
+        (customers per row), checked as :meth:`fit` checks a summary. Used to fit the NBD on the statistics of a
+        BG/NBD fit that found no attrition."""
+        x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+        summary = pd.DataFrame({"frequency": x, "recency": np.where(x > 0, T, 0.0), "T": T})
+        if weights is not None:
+            summary["weights"] = np.asarray(weights, dtype=float)
+        summary.attrs["unit"] = time_unit
+        return cls(**settings).fit(summary)
+
+    def _fit_arrays(self, x, T, weights) -> None:
         scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in BetaGeo
         stats = nbd_statistics(x, T * scale, weights)
         stats["scale"] = scale
         self._fit_statistics(stats)
-        self.time_unit_ = summary.attrs.get("unit")
-        return self
 
     # -- likelihood ------------------------------------------------------------------------------------------
     def _start(self, stats):
@@ -202,13 +217,10 @@ def no_attrition_error(theta, negative_ll: float, stats: dict, describe: str):
     dropout = a / (a + b) if np.isfinite(a + b) and a + b > 0 else 0.0
     if not dropout < NO_ATTRITION_DROPOUT:
         return None
-    nbd = NBD()
-    nbd_stats = nbd_statistics(stats["x"], stats["T"], stats["weights"])
-    nbd_stats["scale"] = stats["scale"]
-    nbd._fit_statistics(nbd_stats)
-    nbd.time_unit_ = stats.get("unit")
-    shift = nbd._log_likelihood_shift(nbd_stats)
-    bgnbd_ll = float(-negative_ll + shift)
+    scale = stats["scale"]
+    nbd = NBD.from_counts(stats["x"], stats["T"] / scale, stats["weights"], time_unit=stats.get("unit"))
+    # BG/NBD's likelihood is a density of x purchase times too: back from rescaled time as NBD.fit does
+    bgnbd_ll = float(-negative_ll + np.log(scale) * np.sum(stats["weights"] * stats["x"]))
     ratio = 2.0 * (bgnbd_ll - nbd.log_likelihood_)
     if ratio > LIKELIHOOD_RATIO_CRITICAL:
         return None
