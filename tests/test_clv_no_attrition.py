@@ -135,3 +135,18 @@ def test_clvmodel_score_never_puts_nan_intervals_next_to_numbers(summary):
         scores = model.score(summary)
     assert np.all(np.isfinite(scores.to_numpy()))
     assert "clv_lower" not in scores and "interval_unavailable" in scores.attrs
+
+
+def test_the_clv_job_family_stops_with_a_spec_remedy_that_works(summary):
+    from loyalty.clv.family import CLV_FAMILY
+    from loyalty.family import ModelData
+
+    settings = {"horizon": 12, "period": "M", "annual_discount_rate": 0.1, "margin_rate": 0.3, "value": "margin",
+                "penalizer": 0.0, "model": "bgnbd"}
+    data = ModelData(date=END.date().isoformat(), summary=summary)
+    with pytest.raises(IdentificationError, match="Set settings.model: nbd"):
+        CLV_FAMILY.fit(settings, data)
+    fitted = CLV_FAMILY.fit({**settings, "model": "nbd"}, data)
+    assert fitted.metrics["nbd.r"] > 0 and np.isfinite(list(fitted.metrics.values())).all()
+    scores = CLV_FAMILY.predict(fitted.model, fitted.metadata, CLV_FAMILY.inputs(data, fitted.metadata))
+    assert np.all(np.isfinite(scores.to_numpy()))
