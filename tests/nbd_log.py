@@ -31,3 +31,23 @@ def nbd_log(n_customers: int = 3000, r: float = 0.8, alpha: float = 40.0, seed: 
         "timestamp": START + pd.to_timedelta(day, unit="D").round("s"),
         "amount": amount,
     }).sort_values(["timestamp", "customer_id"], ignore_index=True)
+
+
+def bgnbd_summary(n_customers: int, r: float, alpha: float, a: float, b: float, seed: int) -> pd.DataFrame:
+    """A weekly summary drawn from the BG/NBD itself (rates per day; dropout p ~ Beta(a, b) after each purchase),
+    over the same seven months and acquisition pattern as :func:`nbd_log`."""
+    rng = np.random.default_rng(seed)
+    first = rng.uniform(0, 0.6 * DAYS, n_customers)
+    rate, dropout = rng.gamma(r, 1.0 / alpha, n_customers), rng.beta(a, b, n_customers)
+    age = DAYS - first
+    t, x, t_x = np.zeros(n_customers), np.zeros(n_customers), np.zeros(n_customers)
+    alive = np.ones(n_customers, dtype=bool)
+    while alive.any():
+        t = t + rng.exponential(1.0 / rate)
+        buys = alive & (t <= age)
+        x[buys] += 1
+        t_x[buys] = t[buys]
+        alive = buys & (rng.uniform(size=n_customers) > dropout)
+    summary = pd.DataFrame({"frequency": x, "recency": t_x / 7, "T": age / 7})
+    summary.attrs["unit"] = "W"
+    return summary

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from nbd_log import END, nbd_log
+from nbd_log import END, bgnbd_summary, nbd_log
 
 from loyalty.clv import NBD, BetaGeo, CLVModel, GammaGamma, customer_lifetime_value
 from loyalty.data import summarize, validate_transactions
@@ -89,6 +89,19 @@ def test_nbd_forecasts_the_next_months_purchases_of_the_simulated_customers():
     predicted = model.expected_purchases(cal, float(cal["duration_holdout"].iloc[0])).sum()
     actual = cal["frequency_holdout"].sum()
     assert predicted == pytest.approx(actual, rel=0.05)
+
+
+def test_attrition_too_rare_to_detect_in_seven_months_is_reported_as_not_detected():
+    """True dropout 0.2% per purchase (Beta(0.1, 50)): BG/NBD does no better than the NBD, and says so."""
+    with pytest.raises(IdentificationError, match="no attrition detected"):
+        BetaGeo().fit(bgnbd_summary(3000, r=0.8, alpha=40.0, a=0.1, b=50.0, seed=1))
+
+
+def test_attrition_the_log_shows_is_fitted_not_reported_missing():
+    """True dropout 12% per purchase (Beta(0.8, 6)) over the same seven months: BG/NBD fits, with finite errors."""
+    model = BetaGeo().fit(bgnbd_summary(3000, r=0.8, alpha=40.0, a=0.8, b=6.0, seed=0))
+    assert np.all(np.isfinite(model.summary_.to_numpy()))
+    assert 0.05 < model.params_["a"] / (model.params_["a"] + model.params_["b"]) < 0.25
 
 
 def test_bgnbd_with_attrition_still_fits_cdnow_to_the_published_values():

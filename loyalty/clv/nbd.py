@@ -195,9 +195,9 @@ def nbd_negative_log_likelihood(theta, stats: dict) -> tuple[float, np.ndarray]:
     return -ll, -np.array([d_r * r, d_alpha * alpha])
 
 
-#: Mean dropout probability per purchase, a / (a + b), below which a BG/NBD fit at a boundary is read as "no
-#: attrition" (then the likelihood-ratio test against the NBD decides).
-NO_ATTRITION_DROPOUT = 1e-3
+#: Mean dropout probability per purchase, a / (a + b), below which a BG/NBD fit at a boundary may be read as "no
+#: attrition"; the likelihood-ratio test against the NBD decides.
+NO_ATTRITION_DROPOUT = 0.05
 #: 95% point of the chi-square with one degree of freedom: BG/NBD must beat the NBD it nests by more than half
 #: of it in log-likelihood for attrition to count as detected (conservative at a boundary, where the reference
 #: distribution is a 50:50 mixture of 0 and chi-square(1)).
@@ -228,11 +228,11 @@ def no_attrition_error(theta, negative_ll: float, stats: dict, describe: str):
 
     nbd_params = {k: float(f"{v:.4g}") for k, v in nbd.params_.items()}
     diagnosis = (
-        f"no attrition detected: BG/NBD's dropout probability per purchase runs to 0 (a={a:.3g}, b={b:.3g}, mean "
-        f"dropout a/(a+b)={dropout:.2g}), so the model reduces to NBD (Poisson-gamma purchases, nobody drops out). "
-        f"The NBD fits as well (log-likelihood {nbd.log_likelihood_:,.2f} against BG/NBD's {bgnbd_ll:,.2f}, "
-        f"likelihood ratio {max(ratio, 0.0):.2f} < {LIKELIHOOD_RATIO_CRITICAL}); BG/NBD's parameters and intervals "
-        f"are not identified on these data ({describe}), and its P(alive) would be 1 for everyone."
+        f"no attrition detected: BG/NBD's fit runs to a boundary (a={a:.3g}, b={b:.3g}, mean dropout per purchase "
+        f"a/(a+b)={dropout:.2g}) and fits no better than the NBD, where nobody drops out (log-likelihood "
+        f"{bgnbd_ll:,.2f} against the NBD's {nbd.log_likelihood_:,.2f}, likelihood ratio {max(ratio, 0.0):.2f} < "
+        f"{LIKELIHOOD_RATIO_CRITICAL}): the model reduces to NBD (Poisson-gamma purchases). BG/NBD's parameters "
+        f"and intervals are not identified on these data ({describe}), and its P(alive) says nothing."
     )
     others = ("Models with another dropout process (Pareto/NBD, MBG/NBD) may apply where the log is longer; "
               "compare them on a holdout.")
