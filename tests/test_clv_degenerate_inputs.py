@@ -53,6 +53,8 @@ def test_a_suggested_penalizer_was_tried_and_fitting_with_it_succeeds():
         BetaGeo().fit(TINY)
     message = str(info.value)
     assert "penalizer=0.001 converges on these data" in message
+    # the same remedy spelled for the command line (the CLI prints render("cli"))
+    assert "--penalizer 0.001 converges on these data" in info.value.render("cli")
     fitted = BetaGeo(penalizer=0.001).fit(TINY)  # following the suggestion works
     assert np.all(np.isfinite(list(fitted.params_.values())))
 
@@ -66,6 +68,7 @@ def test_a_penalizer_that_fails_too_is_not_suggested(monkeypatch):
         BetaGeo().fit(TINY)
     assert "A penalizer does not help" in str(info.value)
     assert "converges on these data" not in str(info.value)
+    assert info.value.hint is None and "{hint}" not in info.value.render("cli")
 
 
 # -- logs without amounts -----------------------------------------------------------------------------------------
@@ -161,6 +164,32 @@ _DELETE = object()
 def test_a_saved_clv_model_with_a_bad_field_does_not_load_and_the_error_names_it(changes, field, tmp_path):
     path = tmp_path / "model.json"
     path.write_text(json.dumps(_saved(**changes)))  # json writes NaN and Infinity as Python reads them back
+    with pytest.raises(DataValidationError, match=field.replace(".", r"\.")):
+        CLVModel.load(path)
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"transactions__params__r": math.nan}, "transactions.params.r"),
+    ({"transactions": _DELETE}, "transactions"),
+    ({"transaction_model": "pareto"}, "transaction_model"),
+    ({"settings__margin_rate": 1.5}, "settings.margin_rate"),
+])
+def test_a_format_2_file_with_a_bad_field_does_not_load_and_the_error_names_it(changes, field, tmp_path):
+    summary = summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
+    data = CLVModel(model="nbd", margin_rate=0.25).fit(summary).to_dict()
+    assert data["version"] == 2 and data["transaction_model"] == "nbd"
+    data = json.loads(json.dumps(data))
+    for path, value in changes.items():
+        node = data
+        *parents, leaf = path.split("__")
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
     with pytest.raises(DataValidationError, match=field.replace(".", r"\.")):
         CLVModel.load(path)
 
