@@ -46,6 +46,8 @@ def test_the_no_attrition_diagnosis_never_suggests_a_penalizer(no_attrition, sum
 
 def test_the_remedy_is_worded_for_each_interface(no_attrition):
     assert "--model nbd" in str(no_attrition.for_interface("cli"))
+    # the CLI prints every LoyaltyError through render("cli") (ops' Hint mechanism): the same CLI remedy
+    assert "--model nbd" in no_attrition.render("cli") and "CLVModel(model='nbd')" in no_attrition.render("python")
     assert "settings.model: nbd" in str(no_attrition.for_interface("spec"))
     assert no_attrition.for_interface("cli").diagnosis == no_attrition.diagnosis
 
