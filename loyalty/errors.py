@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LoyaltyError", "DataValidationError", "DataReadError", "ConvergenceError", "SpecError", "NotFittedError",
-           "RandomizationError", "Hint"]
+__all__ = ["LoyaltyError", "DataValidationError", "DataReadError", "ConvergenceError", "IdentificationError",
+           "SpecError", "NotFittedError", "RandomizationError", "Hint"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,44 @@ class RandomizationError(DataValidationError):
 
 class ConvergenceError(LoyaltyError, RuntimeError):
     """A maximum-likelihood fit did not reach a usable optimum."""
+
+
+class IdentificationError(ConvergenceError):
+    """The data do not identify a model's parameters: the fit runs to a boundary of the parameter space (e.g.
+    BG/NBD on a log with no detectable attrition, where the dropout probability goes to 0).
+
+    Attributes
+    ----------
+    diagnosis : str
+        What the data show, in words (``"no attrition detected: ..."``).
+    remedies : dict
+        What to do instead, by interface: ``"library"`` (Python), ``"cli"`` (command-line options) and
+        ``"spec"`` (YAML settings). Only remedies checked to work on the same data are offered.
+    alternative : object or None
+        A fitted model that works on the data (e.g. the :class:`loyalty.clv.NBD` the remedy names), if any.
+
+    ``str(error)`` is the diagnosis with the library remedy; :meth:`for_interface` gives the same error worded
+    for the command line or a spec.
+    """
+
+    def __init__(self, diagnosis: str, remedies: dict | None = None, alternative=None, interface: str = "library"):
+        self.diagnosis = diagnosis
+        self.remedies = dict(remedies or {})
+        self.alternative = alternative
+        self.interface = interface
+        remedy = self.remedies.get(interface)
+        super().__init__(f"{diagnosis} {remedy}" if remedy else diagnosis)
+
+    def for_interface(self, interface: str) -> "IdentificationError":
+        """The same error with the remedy worded for ``interface`` (``"library"``, ``"cli"`` or ``"spec"``)."""
+        return type(self)(self.diagnosis, self.remedies, self.alternative, interface)
+
+    def render(self, spelling: str = "python") -> str:
+        """The diagnosis with the remedy for ``"python"`` (the library) or ``"cli"``, as :class:`LoyaltyError`
+        renders a :class:`Hint`, so the command line prints every error the same way."""
+        interface = "cli" if spelling == "cli" else "library" if spelling == "python" else spelling
+        remedy = self.remedies.get(interface)
+        return f"{self.diagnosis} {remedy}" if remedy else self.diagnosis
 
 
 class SpecError(LoyaltyError, ValueError):

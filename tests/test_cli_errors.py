@@ -39,13 +39,14 @@ def test_a_message_quoting_braces_is_shown_as_it_is():
 
 
 def test_a_missing_column_on_the_cli_names_the_cli_option(tmp_path, capsys):
-    path = _log(tmp_path, amount="total")
+    # a required column (amount is optional: a log without it is purchase events)
+    path = _log(tmp_path, timestamp="sold_at")
     code = main(["summarize", str(path), "--cutoff", "2024-03-01", "--engine", "pandas",
                  "--out", str(tmp_path / "s.parquet")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("loyalty: error: ")
-    assert "--columns amount=<your column>" in err and "columns={" not in err
+    assert "--columns timestamp=<your column>" in err and "columns={" not in err
 
 
 def test_an_unexpected_exception_is_one_line_pointing_at_debug(monkeypatch, capsys, tmp_path):

@@ -60,7 +60,7 @@ def test_fit_job_model_auto_chooses_on_the_holdout_and_records_the_table(clean):
     fitted = CLV_FAMILY.fit(settings, ModelData("1998-06-30", summary, clean, "D", "W"))
     table = fitted.tables["clv_model_comparison"].set_index("model")
     expected = compare_models(summarize(clean, "1997-09-30", period="D", unit="W", holdout_end="1998-06-30"))
-    assert list(table.index) == list(expected.index) == ["paretonbd", "mbgnbd", "bgnbd"]
+    assert list(table.index) == list(expected.index) == ["paretonbd", "mbgnbd", "bgnbd", "nbd"]
     np.testing.assert_allclose(table["holdout_mae"], expected["holdout_mae"], rtol=1e-12)
     assert fitted.metrics["compare.paretonbd.holdout_mae"] == pytest.approx(expected.loc["paretonbd", "holdout_mae"])
     # the chosen model is then fitted on everything up to the fit date

@@ -9,14 +9,14 @@ scored on the test customers, whose labels none of them has seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ..data import summarize
-from ..errors import DataValidationError
+from ..errors import ConvergenceError, DataValidationError
 from ..data.features import DEFAULT_WINDOWS, build_features
 from .evaluate import evaluation_table
 from .labels import churn_labels
@@ -41,14 +41,19 @@ class ChurnDataset:
 
 @dataclass
 class ChurnComparison:
-    """Output of :func:`compare_churn_models`: the ``table`` (one row per model), the test customers'
-    ``predictions`` (``churned`` and one column per model) and the fitted models."""
+    """Output of :func:`compare_churn_models`: the ``table`` (one row per model fitted), the test customers'
+    ``predictions`` (``churned`` and one column per model fitted) and the fitted models.
+
+    When BG/NBD is not identified on the training customers (e.g. no attrition detected), ``bgnbd`` and
+    ``hybrid`` (which takes BG/NBD outputs as features) are None, and ``skipped`` maps each to the reason.
+    """
 
     table: pd.DataFrame
     predictions: pd.DataFrame
-    bgnbd: BGNBDChurn
+    bgnbd: BGNBDChurn | None
     lightgbm: LightGBMChurn
-    hybrid: LightGBMChurn
+    hybrid: LightGBMChurn | None
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def churn_dataset(
@@ -107,20 +112,24 @@ def compare_churn_models(
     train_pos, test_pos = train_test_split(positions, test_size=test_size, stratify=y.to_numpy(),
                                            random_state=random_state)
     train, test = y.index[np.sort(train_pos)], y.index[np.sort(test_pos)]
-    bgnbd = BGNBDChurn(horizon=horizon, unit=unit).fit(data.summary.loc[train])
-    hybrid_features = data.features.join(bgnbd_features(bgnbd, data.summary))
     params = {"random_state": random_state, **(lightgbm_params or {})}
     lightgbm = LightGBMChurn(**params).fit(data.features.loc[train], y.loc[train])
-    hybrid = LightGBMChurn(**params).fit(hybrid_features.loc[train], y.loc[train])
-
-    predictions = pd.DataFrame(
-        {
-            "churned": y.loc[test],
-            "bgnbd": bgnbd.predict_proba(data.summary.loc[test])[:, 1],
-            "lightgbm": lightgbm.predict_proba(data.features.loc[test])[:, 1],
-            "hybrid": hybrid.predict_proba(hybrid_features.loc[test])[:, 1],
-        },
-        index=test,
-    )
-    table = evaluation_table(predictions["churned"], {m: predictions[m].to_numpy() for m in MODELS})
-    return ChurnComparison(table, predictions, bgnbd, lightgbm, hybrid)
+    predictions = pd.DataFrame({"churned": y.loc[test]}, index=test)
+    bgnbd = hybrid = None
+    skipped = {}
+    try:
+        bgnbd = BGNBDChurn(horizon=horizon, unit=unit).fit(data.summary.loc[train])
+    except ConvergenceError as error:  # LightGBM needs no BG/NBD: it runs, and the table says what was skipped
+        reason = getattr(error, "diagnosis", str(error))
+        skipped = {"bgnbd": f"BG/NBD not fitted: {reason}",
+                   "hybrid": "not fitted: it takes BG/NBD outputs as features, and BG/NBD is not identified"}
+    if bgnbd is not None:
+        hybrid_features = data.features.join(bgnbd_features(bgnbd, data.summary))
+        hybrid = LightGBMChurn(**params).fit(hybrid_features.loc[train], y.loc[train])
+        predictions["bgnbd"] = bgnbd.predict_proba(data.summary.loc[test])[:, 1]
+    predictions["lightgbm"] = lightgbm.predict_proba(data.features.loc[test])[:, 1]
+    if hybrid is not None:
+        predictions["hybrid"] = hybrid.predict_proba(hybrid_features.loc[test])[:, 1]
+    fitted = [m for m in MODELS if m in predictions.columns]
+    table = evaluation_table(predictions["churned"], {m: predictions[m].to_numpy() for m in fitted})
+    return ChurnComparison(table, predictions[["churned", *fitted]], bgnbd, lightgbm, hybrid, skipped)

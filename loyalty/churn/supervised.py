@@ -232,10 +232,17 @@ class LightGBMChurn(ClassifierMixin, BaseEstimator):
             text = (directory / "booster.txt").read_text()
         except FileNotFoundError as exc:
             raise DataValidationError(f"{directory} is not a saved churn model: {exc.filename} is missing") from None
-        if state.get("format") != _FORMAT:
-            raise DataValidationError(f"{directory}/model.json is not a {_FORMAT} (format={state.get('format')!r})")
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(f"{directory}/model.json is not JSON: {exc}") from None
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise DataValidationError(f"{directory}/model.json is not a {_FORMAT} (format={found!r})")
+        _check_state(state, set(cls().get_params()), f"{directory}/model.json")
         model = cls(**state["params"])
-        model.booster_ = lgb.Booster(model_str=text)
+        try:
+            model.booster_ = lgb.Booster(model_str=text)
+        except lgb.basic.LightGBMError as exc:
+            raise DataValidationError(f"{directory}/booster.txt is not a LightGBM model: {exc}") from None
         model.best_iteration_ = state["best_iteration"]
         model.calibration_, model.calibrator_ = state["calibration"], state["calibrator"]
         model.validation_brier_ = state["validation_brier"]
@@ -245,6 +252,52 @@ class LightGBMChurn(ClassifierMixin, BaseEstimator):
             model.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
         model.feature_importances_ = np.asarray(state["feature_importances"])
         return model, state["metadata"]
+
+
+def _check_state(state: dict, allowed_params: set, where: str) -> None:
+    """The fields of a saved ``model.json`` that loading uses, checked by type and range (a typed error naming
+    the field, never a KeyError or a NaN probability later)."""
+    def bad(name, expected):
+        raise DataValidationError(f"{where}: field {name!r} must be {expected}, got {state.get(name)!r}")
+
+    def finite_numbers(values) -> bool:
+        return isinstance(values, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+
+    for name in ("params", "best_iteration", "calibration", "calibrator", "classes", "n_features",
+                 "feature_names", "feature_importances", "validation_brier", "metadata"):
+        if name not in state:
+            raise DataValidationError(f"{where}: field {name!r} is missing")
+    params = state["params"]
+    if not isinstance(params, dict) or set(params) - allowed_params:
+        bad("params", f"LightGBMChurn's parameters {sorted(allowed_params)}")
+    best, n_features = state["best_iteration"], state["n_features"]
+    if isinstance(best, bool) or not isinstance(best, int) or best < 0:
+        bad("best_iteration", "a whole number >= 0")
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        bad("n_features", "a whole number >= 1")
+    if state["calibration"] not in CALIBRATIONS:
+        bad("calibration", f"one of {list(CALIBRATIONS)}")
+    calibrator = state["calibrator"]
+    method = calibrator.get("method") if isinstance(calibrator, dict) else None
+    if method != state["calibration"]:
+        bad("calibrator", f"a calibrator of method {state['calibration']!r}")
+    if method == "isotonic" and not (finite_numbers(calibrator.get("x")) and finite_numbers(calibrator.get("y"))
+                                     and len(calibrator["x"]) == len(calibrator["y"]) >= 1
+                                     and all(0 <= v <= 1 for v in calibrator["y"])):
+        bad("calibrator", "isotonic breakpoints x, y of equal length with finite x and y in [0, 1]")
+    if method == "sigmoid" and not finite_numbers([calibrator.get("slope"), calibrator.get("intercept")]):
+        bad("calibrator", "a sigmoid with finite slope and intercept")
+    if not isinstance(state["classes"], list) or len(state["classes"]) != 2:
+        bad("classes", "the two labels")
+    names = state["feature_names"]
+    if names is not None and (not isinstance(names, list) or len(names) != n_features
+                              or not all(isinstance(n, str) for n in names)):
+        bad("feature_names", f"null or {n_features} feature names")
+    if not finite_numbers(state["feature_importances"]) or len(state["feature_importances"]) != n_features:
+        bad("feature_importances", f"{n_features} finite numbers")
+    if not isinstance(state["validation_brier"], dict) or not isinstance(state["metadata"], dict):
+        bad("validation_brier" if not isinstance(state["validation_brier"], dict) else "metadata", "a mapping")
 
 
 def _rows(X, index):

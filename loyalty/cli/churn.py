@@ -70,13 +70,23 @@ def _fit(args) -> int:
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"holdout: {len(comparison.predictions):,} customers not used for fitting")
         print(comparison.table.round(4).to_string())
+    for name, reason in comparison.skipped.items():
+        print(f"{name}: {reason}")
+    if args.model == "hybrid" and comparison.hybrid is None:
+        from ..errors import IdentificationError
+
+        raise IdentificationError(
+            f"the hybrid churn model needs BG/NBD, which is not identified on this log: {comparison.skipped['bgnbd']}",
+            {"cli": "Rerun with --model lightgbm (LightGBM on the features alone; its holdout metrics are above)."},
+            interface="cli",
+        )
     model = comparison.hybrid if args.model == "hybrid" else comparison.lightgbm
     print(f"{args.model}: {model.best_iteration_} rounds, calibration {model.calibration_}; top features:")
     print(model.feature_importance().head(8).round(4).to_string())
-    bgnbd = comparison.bgnbd.bgnbd_
+    bgnbd = comparison.bgnbd.bgnbd_ if comparison.bgnbd is not None else None
     metadata = {
         "kind": args.model, "cutoff": args.cutoff, "horizon": args.horizon, "horizon_unit": args.horizon_unit,
-        "windows": list(windows), "summary_period": "D", "summary_unit": bgnbd.time_unit_,
+        "windows": list(windows), "summary_period": "D", "summary_unit": data.summary.attrs["unit"],
         "bgnbd_params": bgnbd.params_ if args.model == "hybrid" else None,
         "holdout_metrics": comparison.table.to_dict(orient="index"),
     }

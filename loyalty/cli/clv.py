@@ -28,6 +28,10 @@ def register(subparsers) -> None:
                      help="margin share for CLV (default: each customer's observed margin rate)")
     fit.add_argument("--revenue", action="store_true", help="CLV as revenue instead of margin")
     fit.add_argument("--penalizer", type=non_negative, default=0.0, help="L2 penalizer for both fits")
+    # the names of loyalty.clv.TRANSACTION_MODELS, spelled out so that --help does not import the models
+    fit.add_argument("--model", choices=("bgnbd", "mbgnbd", "paretonbd", "nbd"), default="bgnbd",
+                     help="transaction model: bgnbd (BG/NBD, default), mbgnbd, paretonbd, or nbd (no dropout, "
+                     "P(alive)=1: for a log without detectable attrition)")
     fit.add_argument("--out", type=Path, required=True, help="model JSON to write")
     fit.set_defaults(func=_fit)
 
@@ -41,7 +45,7 @@ def register(subparsers) -> None:
     score.set_defaults(func=_score)
 
     compare = commands.add_parser(
-        "compare", help="fit BG/NBD, MBG/NBD and Pareto/NBD up to a cut-off and rank them on the holdout after it",
+        "compare", help="fit BG/NBD, MBG/NBD, Pareto/NBD and NBD up to a cut-off and rank them on the holdout after it",
         description="Validate the log up to --holdout-end, summarise it at --cutoff with the holdout "
         "(--cutoff, --holdout-end], fit each candidate transaction model on the calibration period and print "
         "log-likelihood, AIC/BIC, the period-transactions chi-square and the holdout forecast errors, best first "
@@ -49,18 +53,21 @@ def register(subparsers) -> None:
     add_log_arguments(compare)
     compare.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive)")
     compare.add_argument("--holdout-end", required=True, help="end of the holdout period (inclusive)")
-    compare.add_argument("--candidates", default="bgnbd,mbgnbd,paretonbd",
-                         help="comma-separated transaction models (default bgnbd,mbgnbd,paretonbd)")
+    compare.add_argument("--candidates", default="bgnbd,mbgnbd,paretonbd,nbd",
+                         help="comma-separated transaction models (default bgnbd,mbgnbd,paretonbd,nbd)")
     compare.add_argument("--penalizer", type=float, default=0.0, help="L2 penalizer for every fit")
     compare.add_argument("--out", type=Path, default=None, help="CSV to write the table to (atomically)")
     compare.set_defaults(func=_compare)
 
 
 def _fit(args) -> int:
+    import warnings
+
     import pandas as pd
 
     from ..clv import CLVModel
     from ..data import summarize
+    from ..errors import IdentificationError
 
     result = load_clean(args, cutoff=args.cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, unit=args.unit)
@@ -70,15 +77,25 @@ def _fit(args) -> int:
         model = CLVModel(
             horizon=args.horizon, period=_period(args.horizon_period),
             annual_discount_rate=args.annual_discount_rate, margin_rate=args.clv_margin_rate,
-            value="revenue" if args.revenue else "margin", penalizer=args.penalizer,
+            value="revenue" if args.revenue else "margin", penalizer=args.penalizer, model=args.model,
         )
-    model.fit(summary)
+    try:
+        with warnings.catch_warnings():  # said below, in the command's words
+            warnings.filterwarnings("ignore", message="the summary has no spend", category=RuntimeWarning)
+            model.fit(summary)
+    except IdentificationError as error:
+        raise error.for_interface("cli") from None
     bgnbd, gg = model.transaction_model_, model.gamma_gamma_
+    name = {"nbd": "NBD (no dropout: P(alive) = 1)"}.get(model.model, type(bgnbd).__name__)
     with pd.option_context("display.width", 120):
-        print(f"{type(bgnbd).__name__} on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
+        print(f"{name} on {bgnbd.n_customers_:,} customers, log-likelihood {bgnbd.log_likelihood_:.2f}")
         print(bgnbd.summary_.round(4).to_string())
-        print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
-        print(gg.summary_.round(4).to_string())
+        if gg is None:
+            print("Gamma-Gamma: not fitted, the log has no amounts; P(alive) and expected purchases only, no CLV "
+                  "(CLV needs spend: map an amount column with --columns amount=<your column>)")
+        else:
+            print(f"Gamma-Gamma on {gg.n_customers_:,} repeat customers (excluded: {gg.n_excluded_})")
+            print(gg.summary_.round(4).to_string())
     model.save(args.out)
     print(f"model -> {args.out}")
     return 0
@@ -94,7 +111,11 @@ def _score(args) -> int:
     summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.transaction_model_.time_unit_)
     scores = model.score(summary)
     write_parquet(scores, args.out)
-    print(f"scores: {len(scores):,} customers, total CLV {scores['clv'].sum():,.2f} -> {args.out}")
+    for reason in (scores.attrs.get(k) for k in ("clv_unavailable", "interval_unavailable")):
+        if reason:
+            print(reason)
+    total = f"total CLV {scores['clv'].sum():,.2f}" if "clv" in scores else "no CLV (no spend)"
+    print(f"scores: {len(scores):,} customers, {total} -> {args.out}")
     return 0
 
 

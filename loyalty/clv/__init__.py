@@ -14,6 +14,7 @@ from .compare import TRANSACTION_MODELS, compare_models
 from .gamma_gamma import GammaGamma
 from .model import CLVModel
 from .modified_beta_geo import ModifiedBetaGeo
+from .nbd import NBD
 from .pareto_nbd import ParetoNBD
 from .shifted_beta_geo import ShiftedBetaGeo
 from .value import customer_lifetime_value
@@ -21,5 +22,5 @@ from .value import customer_lifetime_value
 __all__ = [
     "BetaGeo", "GammaGamma", "CLVModel", "customer_lifetime_value",
     "ModifiedBetaGeo", "BetaGeoBetaBinom", "ShiftedBetaGeo",
-    "ParetoNBD", "compare_models", "TRANSACTION_MODELS",
+    "ParetoNBD", "NBD", "compare_models", "TRANSACTION_MODELS",
 ]

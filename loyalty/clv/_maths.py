@@ -15,7 +15,10 @@ from scipy.special import hyp2f1
 from ..errors import DataValidationError
 from ._mle import unique_rows
 
-__all__ = ["p_alive", "expected_purchases_if_alive", "expected_purchases_matrix", "expected_spend", "margin_rate"]
+__all__ = [
+    "p_alive", "expected_purchases_if_alive", "expected_purchases_matrix", "expected_spend", "margin_rate",
+    "nbd_expected_purchases",
+]
 
 
 def p_alive(params: dict, x, t_x, T) -> np.ndarray:
@@ -58,6 +61,14 @@ def expected_purchases_if_alive(params: dict, x, T, horizons: np.ndarray) -> np.
     z = h / (alpha + pT + h)
     front = np.exp((r + px) * (np.log(alpha + pT) - np.log(alpha + pT + h)))
     return (a + b + px - 1) / (a - 1) * (1 - front * hyp2f1(r + px, b + px, a + b + px - 1, z))
+
+
+def nbd_expected_purchases(params: dict, x, T, horizons: np.ndarray) -> np.ndarray:
+    """E[purchases in (T, T + h] | x, T] = (r + x) / (α + T) · h under the NBD (no dropout, so P(alive) = 1):
+    rows (x, T), columns horizons h. ``params``: ``r``, ``alpha``."""
+    r, alpha = params["r"], params["alpha"]
+    rate = (r + np.asarray(x, dtype=float)) / (alpha + np.asarray(T, dtype=float))
+    return rate[:, None] * np.asarray(horizons, dtype=float)[None, :]
 
 
 def expected_spend(params: dict, x, m):

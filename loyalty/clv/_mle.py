@@ -23,6 +23,8 @@ __all__ = ["LikelihoodModel", "unique_rows", "unique_counts", "lifetimes_log_cov
 #: run along a ridge of the likelihood towards a boundary (e.g. a, b -> infinity: no heterogeneity), not an
 #: estimate.
 _LOG_BOUND = 10.0
+#: Penalizer tried before an error message suggests one.
+_TRIAL_PENALIZER = 1e-3
 #: Fits on more than 4x this many customers start from a fit on a random subsample of this size.
 _WARM_START_CUSTOMERS = 50_000
 
@@ -167,6 +169,11 @@ class LikelihoodModel(BaseEstimator):
                 theta, negative_ll, value = newton, stepped_ll, stepped_value
                 grad_norm = float(np.max(np.abs(stepped)))
         natural_log = self._to_natural(theta, stats)
+        if not _positive_definite(hessian):
+            # a flat direction at the optimum: the subclass may know which boundary that is and what works instead
+            boundary = self._boundary_error(theta, negative_ll, stats)
+            if boundary is not None:
+                raise boundary
         covariance = _invert(hessian)
 
         self.params_ = {name: float(np.exp(v)) for name, v in zip(self._param_names, natural_log)}
@@ -215,25 +222,60 @@ class LikelihoodModel(BaseEstimator):
     def _check_convergence(self, result, theta, value, grad_norm, stats) -> None:
         name = type(self).__name__
         if not np.all(np.isfinite(theta)) or not np.isfinite(value):
+            remedy, hint = self._penalizer_remedy(stats)
             raise ConvergenceError(
                 f"{name} fit produced non-finite values (optimiser status: {result.message}); "
-                f"data: {self._describe(stats)}"
+                f"data: {self._describe(stats)}. {remedy}", hint=hint,
             )
         diverged = [n for n, v in zip(self._param_names, theta) if abs(v) > _LOG_BOUND]
         if diverged:
+            boundary = self._boundary_error(theta, self._objective(theta, stats)[0], stats)
+            if boundary is not None:
+                raise boundary
             values = {n: float(f"{np.exp(v):.4g}") for n, v in zip(self._param_names, self._to_natural(theta, stats))}
+            remedy, hint = self._penalizer_remedy(stats)
             raise ConvergenceError(
                 f"{name} fit diverged: parameter(s) {diverged} ran off towards a boundary {values} "
                 f"(optimiser status: {result.message}). The data do not identify the model: "
-                f"{self._describe(stats)}. Try more customers, or a penalizer (e.g. {{hint}}).",
-                hint=Hint("penalizer", 0.001),
+                f"{self._describe(stats)}. {remedy}", hint=hint,
             )
         if grad_norm > 1e-3:
+            remedy, hint = self._penalizer_remedy(stats)
             raise ConvergenceError(
                 f"{name} fit did not converge: gradient norm {grad_norm:.2e} after {result.nit} iterations "
-                f"(optimiser status: {result.message}); data: {self._describe(stats)}. "
-                "Try max_iter higher or a small penalizer."
+                f"(optimiser status: {result.message}); data: {self._describe(stats)}. {remedy}", hint=hint,
             )
+
+    def _boundary_error(self, theta, negative_ll: float, stats: dict) -> Exception | None:
+        """An error that names the boundary the fit ran to and what works instead, or None (the generic message).
+
+        Called when a parameter diverged or the Hessian at the optimum is not positive definite; ``theta`` and
+        ``negative_ll`` are the internal log parameters and the weighted negative log-likelihood there."""
+        return None
+
+    def _penalizer_remedy(self, stats: dict) -> tuple[str, Hint | None]:
+        """A penalizer suggestion only if one was tried on these data and converged (messages suggest only
+        remedies that work): the sentence, with ``{hint}`` where the setting goes, and the :class:`Hint` that
+        spells it for Python or the CLI (None when no penalizer is suggested)."""
+        if self.penalizer:
+            return f"The fit already uses penalizer={self.penalizer:g}.", None
+        try:
+            trial = self._trial_fit({**self.get_params(), "penalizer": _TRIAL_PENALIZER}, stats)
+        except ConvergenceError:
+            return (f"A penalizer does not help: penalizer={_TRIAL_PENALIZER:g} was tried and fails too; "
+                    "more customers or a longer calibration period may identify the model."), None
+        estimates = {n: float(f"{v:.4g}") for n, v in trial.params_.items()}
+        return ("{hint} converges on these data (" + str(estimates) + "); it shrinks the parameters "
+                "towards 0, so compare its forecasts on a holdout."), Hint("penalizer", _TRIAL_PENALIZER)
+
+    @classmethod
+    def _trial_fit(cls, settings: dict, stats: dict) -> "LikelihoodModel":
+        """A model with ``settings`` fitted on the same statistics, quietly (to check a remedy before offering it)."""
+        model = cls(**settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cls._optimise(model, stats)
+        return model
 
     def _log_likelihood_shift(self, stats: dict) -> float:
         """Change of the log-likelihood from the internal to the natural parametrisation (e.g. time rescaling)."""
@@ -280,6 +322,8 @@ class LikelihoodModel(BaseEstimator):
                 f"{cls.__name__}.from_params: covariance must be {len(names)}x{len(names)} (log parameters in the "
                 f"order {list(names)}), got shape {np.shape(covariance)}"
             )
+        if covariance is not None:
+            covariance = _checked_covariance(cls.__name__, covariance)
         model = cls(**settings)
         _install_params(model, names, params, covariance, log_likelihood, n_customers)
         return model
@@ -308,6 +352,25 @@ def _install_params(model: LikelihoodModel, names, params: dict, covariance, log
          "upper_95": np.exp(model.log_params_ + z * se_log)},
         index=pd.Index(names, name="parameter"),
     )
+
+
+def _checked_covariance(name: str, covariance) -> np.ndarray:
+    """A covariance of log parameters as given: finite with a non-negative diagonal; or all NaN (unknown, as a fit
+    without identified standard errors saves it). Anything else is a DataValidationError. (Symmetry is not
+    required: ``lifetimes``' variance matrices are not symmetric.)"""
+    try:
+        matrix = np.asarray(covariance, dtype=float)
+    except (TypeError, ValueError):
+        raise DataValidationError(f"{name}.from_params: covariance must be a matrix of numbers") from None
+    if np.all(np.isnan(matrix)):
+        return matrix
+    if not np.all(np.isfinite(matrix)):
+        raise DataValidationError(f"{name}.from_params: covariance has non-finite entries (and not all unknown): "
+                                  f"{matrix.tolist()}")
+    if np.any(np.diag(matrix) < 0):
+        raise DataValidationError(f"{name}.from_params: covariance has a negative variance on its diagonal: "
+                                  f"{np.diag(matrix).tolist()}")
+    return matrix
 
 
 def _positive_number(value) -> bool:
@@ -367,6 +430,13 @@ def _numerical_hessian(gradient, theta: np.ndarray) -> np.ndarray:
         down[j] -= step
         hessian[:, j] = (gradient(up) - gradient(down)) / (2 * step)
     return (hessian + hessian.T) / 2
+
+
+def _positive_definite(matrix: np.ndarray) -> bool:
+    try:
+        return bool(np.all(np.isfinite(matrix)) and np.all(np.linalg.eigvalsh(matrix) > 0))
+    except np.linalg.LinAlgError:
+        return False
 
 
 def _invert(hessian: np.ndarray) -> np.ndarray:

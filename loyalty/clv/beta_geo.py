@@ -98,7 +98,7 @@ class BetaGeo(LikelihoodModel):
             (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
         scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
         stats = _statistics(x, t_x * scale, T * scale, weights)
-        stats["scale"] = scale
+        stats["scale"], stats["unit"] = scale, summary.attrs.get("unit")
         self._fit_statistics(stats)
         self.time_unit_ = summary.attrs.get("unit")
         return self
@@ -118,6 +118,12 @@ class BetaGeo(LikelihoodModel):
     def _log_likelihood_shift(self, stats):
         # t_x carries a density in time^-x, so rescaling time by s multiplies each likelihood by s^x
         return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
+
+    def _boundary_error(self, theta, negative_ll, stats):
+        # a log without attrition drives the dropout probability to 0: say so, and hand over the NBD it reduces to
+        from .nbd import no_attrition_error
+
+        return no_attrition_error(theta, negative_ll, stats, self._describe(stats))
 
     def _describe(self, stats):
         w = stats["weights"]

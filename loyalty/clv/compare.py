@@ -20,11 +20,12 @@ from ..errors import DataValidationError, LoyaltyError
 from .beta_geo import BetaGeo, customer_weights
 from .beta_geo_beta_binom import BetaGeoBetaBinom
 from .modified_beta_geo import ModifiedBetaGeo
+from .nbd import NBD
 from .pareto_nbd import ParetoNBD
 
 __all__ = ["TRANSACTION_MODELS", "DISCRETE_MODELS", "compare_models", "repeat_transaction_pmf"]
 
-TRANSACTION_MODELS = {"bgnbd": BetaGeo, "mbgnbd": ModifiedBetaGeo, "paretonbd": ParetoNBD}
+TRANSACTION_MODELS = {"bgnbd": BetaGeo, "mbgnbd": ModifiedBetaGeo, "paretonbd": ParetoNBD, "nbd": NBD}
 """The continuous-time transaction models :func:`compare_models` knows, by the name used in tables, specs and the
 CLI (summaries with ``frequency``, ``recency``, ``T``)."""
 DISCRETE_MODELS = {"bgbb": BetaGeoBetaBinom}
@@ -53,7 +54,7 @@ def compare_models(calibration_summary: pd.DataFrame, holdout: pd.DataFrame | No
         those columns of ``calibration_summary`` (``summarize(..., holdout_end=...)`` adds them).
     candidates : iterable of str, optional
         Names in :data:`TRANSACTION_MODELS` or :data:`DISCRETE_MODELS`; default all of the first (``bgnbd``,
-        ``mbgnbd``, ``paretonbd``), or ``bgbb`` when the summary has ``n_periods`` and no ``T`` (discrete data).
+        ``mbgnbd``, ``paretonbd``, ``nbd``), or ``bgbb`` when the summary has ``n_periods`` and no ``T`` (discrete data).
     penalizer : float
         Passed to every model.
     max_bin : int
@@ -184,14 +185,17 @@ def period_transactions_chi2(model, summary: pd.DataFrame, max_bin: int = 7) -> 
 def repeat_transaction_pmf(model, t, max_bin: int) -> np.ndarray:
     """P(X(t) = x) for x = 0 .. ``max_bin`` - 1 and P(X(t) ≥ ``max_bin``): rows ``t`` (customer ages in the
     model's time unit), for a fitted ``BetaGeo`` (FHL 2005, eq. 8), ``ModifiedBetaGeo`` (the same with a
-    dropout chance at time 0), ``ParetoNBD`` (note 012, as a one-dimensional integral over the dropout time) or
-    ``BetaGeoBetaBinom`` (``t`` whole opportunities n; FHS 2010, eq. 8).
+    dropout chance at time 0), ``ParetoNBD`` (note 012, as a one-dimensional integral over the dropout time),
+    ``NBD`` (no dropout: the NBD pmf itself; Ehrenberg 1959) or ``BetaGeoBetaBinom`` (``t`` whole opportunities n;
+    FHS 2010, eq. 8).
     """
     t = np.asarray(t, dtype=float)[:, None]
     xs = np.arange(max_bin, dtype=float)[None, :]
     p = model.params_
     if isinstance(model, BetaGeoBetaBinom):
         head = _bgbb_pmf(p["alpha"], p["beta"], p["gamma"], p["delta"], t, xs)
+    elif isinstance(model, NBD):
+        head = _nbd_pmf(p["r"], p["alpha"], t, xs)
     elif isinstance(model, ParetoNBD):
         head = _pareto_pmf(p["r"], p["alpha"], p["s"], p["beta"], t, xs)
     elif isinstance(model, (BetaGeo, ModifiedBetaGeo)):

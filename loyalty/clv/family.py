@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ConvergenceError, SpecError
+from ..errors import ConvergenceError, IdentificationError, SpecError
 from ..family import Fitted, ModelData, ModelFamily
 from ..data import summarize
 from .compare import compare_models
@@ -43,8 +43,13 @@ def fit(settings: dict, data: ModelData) -> Fitted:
             raise ConvergenceError("model: auto: no transaction model could be fitted on the calibration period: "
                                    + "; ".join(f"{name}: {error}" for name, error in table["error"].items()))
         settings["model"] = table.attrs["choice"]
-    model = CLVModel(**settings).fit(data.summary)
+    try:
+        model = CLVModel(**settings).fit(data.summary)
+    except IdentificationError as error:  # the jobs run specs: the remedy in spec terms
+        raise error.for_interface("spec") from None
     for prefix, fitted in ((settings["model"], model.transaction_model_), ("gamma_gamma", model.gamma_gamma_)):
+        if fitted is None:  # no spend in the log: no Gamma-Gamma
+            continue
         metrics.update({f"{prefix}.{k}": float(v) for k, v in fitted.params_.items()})
         metrics[f"{prefix}.log_likelihood"] = float(fitted.log_likelihood_)
         tables[f"{prefix}_summary"] = fitted.summary_.reset_index(names="parameter")

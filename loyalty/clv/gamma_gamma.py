@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from ..errors import DataValidationError
+from ..errors import DataValidationError, IdentificationError
 from . import _maths
 from ._mle import LikelihoodModel, unique_counts
 from .beta_geo import collapse_weighted, customer_weights
@@ -83,6 +83,7 @@ class GammaGamma(LikelihoodModel):
                 f"{int(rows[usable].sum())} of {int(rows.sum()):,} ({self.n_excluded_}). "
                 "Use a longer calibration period."
             )
+        _require_varying_spend(m[usable], value_column, int(rows[usable].sum()))
         if given is None:
             # mean values are continuous, so identical (x, m) rows are rare: collapsing would cost more than it saves
             ux, um, weights = x[usable], m[usable], np.ones(int(usable.sum()))
@@ -139,8 +140,32 @@ class GammaGamma(LikelihoodModel):
         # the density of a mean value m in currency is the rescaled density divided by the scale
         return float(-np.log(stats["scale"]) * stats["total_w"])
 
+    def _boundary_error(self, theta, negative_ll, stats):
+        # p -> infinity: each customer's purchases cost the same (no variation within customers); q -> infinity
+        # as well: every customer has the same mean. Either way there is no spread left for the model to describe.
+        p, q, _ = np.exp(np.asarray(theta, dtype=float))
+        if not (p > np.exp(10) or q > np.exp(10)):
+            return None
+        w, m = stats["weights"], stats["m"] * stats["scale"]
+        mean = float(np.average(m, weights=w))
+        spread = float(np.sqrt(np.average((m - mean) ** 2, weights=w)) / mean)
+        where = "within customers" + (" and between them" if q > np.exp(10) else "")
+        return IdentificationError(
+            f"the spend hardly varies {where}: Gamma-Gamma's shape parameter{'s run' if q > np.exp(10) else ' runs'} "
+            f"to infinity (p={p:.3g}, q={q:.3g}); the mean spend per purchase of the {int(w.sum()):,} repeat "
+            f"customers is {mean:.4g} with a coefficient of variation of {spread:.3g} across customers.",
+            {"library": f"Use the mean, {mean:.4g}, as every customer's expected spend per purchase: multiply "
+                        "expected purchases by it (BetaGeo().fit(summary).expected_purchases(summary, t), or NBD's).",
+             "cli": f"CLV with Gamma-Gamma is not available on this log; its mean spend per purchase is {mean:.4g}.",
+             "spec": f"CLV with Gamma-Gamma is not available on this log; its mean spend per purchase is {mean:.4g}."},
+        )
+
     def _describe(self, stats):
-        return f"{int(stats['weights'].sum()):,} repeat customers, max frequency {int(stats['x'].max())}"
+        w, m = stats["weights"], stats["m"]
+        mean = np.average(m, weights=w)
+        spread = np.sqrt(np.average((m - mean) ** 2, weights=w)) / mean
+        return (f"{int(w.sum()):,} repeat customers, max frequency {int(stats['x'].max())}, coefficient of "
+                f"variation of their mean spend {spread:.3g}")
 
     def _objective(self, theta, stats):
         """Negative log-likelihood of the mean values (note 025, eq. 1 summed) and its log-parameter gradient."""
@@ -256,6 +281,24 @@ def _xm_arrays(summary: pd.DataFrame, value_column: str):
             f"{summary.loc[bad, ['frequency', value_column]].head(3).to_dict('index')}"
         )
     return x, m
+
+
+#: Mean values per customer that differ by less than this share of their mean count as one value (money is
+#: rounded to cents; a spend of 9.99 stored as 9.990000000000002 does not vary).
+_CONSTANT_SPEND_TOLERANCE = 1e-9
+
+
+def _require_varying_spend(m: np.ndarray, value_column: str, customers: int) -> None:
+    """Gamma-Gamma describes how spend varies within and between customers: when every repeat customer's mean
+    spend is the same value there is nothing to model (the fit runs p, q -> infinity), so say that."""
+    low, high = float(np.min(m)), float(np.max(m))
+    if high - low <= _CONSTANT_SPEND_TOLERANCE * abs(high):
+        raise DataValidationError(
+            f"the spend does not vary: all {customers:,} repeat customers have the same mean {value_column!r} "
+            f"({low:g}), so Gamma-Gamma (a model of how spend varies within and between customers) has nothing to "
+            f"fit. The expected spend per purchase is {low:g} for everyone: multiply expected purchases by it "
+            "(BetaGeo().fit(summary).expected_purchases(summary, t), or NBD's)."
+        )
 
 
 def _statistics(x, m, weights) -> dict:

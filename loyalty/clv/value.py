@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -12,6 +14,7 @@ from . import _maths
 from ._mle import unique_rows
 from .beta_geo import BetaGeo
 from .gamma_gamma import GammaGamma
+from .nbd import NBD
 
 __all__ = ["customer_lifetime_value"]
 
@@ -39,9 +42,9 @@ def customer_lifetime_value(
     Parameters
     ----------
     bgnbd, gg : a fitted transaction model and a fitted GammaGamma
-        The transaction model is a ``BetaGeo`` (the fast path: purchases given alive evaluated once per distinct
-        (x, T)), or any other model of :data:`loyalty.clv.TRANSACTION_MODELS` (``ModifiedBetaGeo``,
-        ``ParetoNBD``), fitted without covariates.
+        The transaction model is a ``BetaGeo`` or an ``NBD`` (no dropout, P(alive) = 1) (the fast path:
+        purchases given alive evaluated once per distinct (x, T)), or any other model of
+        :data:`loyalty.clv.TRANSACTION_MODELS` (``ModifiedBetaGeo``, ``ParetoNBD``), fitted without covariates.
     summary : DataFrame
         Customers to score (``frequency``, ``recency``, ``T``, ``monetary_value``; ``margin_rate`` for margin CLV
         unless ``margin_rate`` is given), in the time unit the BG/NBD model was fitted in.
@@ -59,7 +62,10 @@ def customer_lifetime_value(
         Unit of the summary's recency and T; default the unit the BG/NBD model was fitted in.
     interval : float or None, default 0.95
         Level of the per-customer interval from the parameters' uncertainty (delta method on the log
-        parameters of both models, taken as independent); ``None`` skips it (about 8x faster).
+        parameters of both models, taken as independent); ``None`` skips it (about 8x faster). When a model's
+        covariance is unknown or not finite (e.g. loaded from parameters alone) there is no interval: the columns
+        are left out, ``attrs["interval_unavailable"]`` says why and a ``RuntimeWarning`` is raised, so an
+        interval is never NaN next to a number.
 
     Returns
     -------
@@ -104,6 +110,7 @@ def customer_lifetime_value(
     ends = np.minimum(np.arange(1, n_steps + 1), horizon) * step
     discount = (1.0 + annual_discount_rate) ** (-ends * unit_days(unit) / DAYS_PER_YEAR)
 
+    purchase_maths = _purchase_maths(bgnbd)
     x = summary["frequency"].to_numpy(dtype=float)
     t_x = summary["recency"].to_numpy(dtype=float)
     T = summary["T"].to_numpy(dtype=float)
@@ -114,20 +121,26 @@ def customer_lifetime_value(
     else:
         rate = 1.0 if value == "revenue" else np.asarray(_maths.margin_rate(summary, margin_rate), dtype=float)
 
+    if gg.value_column_ not in summary.columns:
+        raise DataValidationError(
+            f"CLV needs spend per purchase: the summary has no {gg.value_column_!r} column (the log had no amounts); "
+            "P(alive) and expected purchases need no spend"
+        )
     m = np.where(x > 0, summary[gg.value_column_].to_numpy(dtype=float), 0.0)
     # purchases given alive depend on (x, T) only: discount them once per distinct pair, not per customer
     (pair_x, pair_T), pair_of, _ = unique_rows(x, T)
 
     def evaluate(bg_params: dict, gg_params: dict):
         per_purchase = _maths.expected_spend(gg_params, x, m) * rate
-        if not isinstance(bgnbd, BetaGeo):  # any other transaction model: its own conditional expectation
+        if purchase_maths is None:  # any other transaction model: its own conditional expectation
             at = type(bgnbd).from_params(bg_params)  # no unit check here: the summary is in `unit`, as below
             cumulative = np.column_stack([at.expected_purchases(summary, end).to_numpy(dtype=float) for end in ends])
             discounted = np.diff(cumulative, axis=1, prepend=0.0) @ discount
             return discounted * per_purchase, cumulative[:, -1], per_purchase
-        if_alive = _maths.expected_purchases_if_alive(bg_params, pair_x, pair_T, ends)
+        p_alive, if_alive_matrix = purchase_maths
+        if_alive = if_alive_matrix(bg_params, pair_x, pair_T, ends)
         discounted_if_alive = np.diff(if_alive, axis=1, prepend=0.0) @ discount
-        alive = _maths.p_alive(bg_params, x, t_x, T)
+        alive = p_alive(bg_params, x, t_x, T)
         purchases = if_alive[:, -1][pair_of] * alive
         return discounted_if_alive[pair_of] * alive * per_purchase, purchases, per_purchase
 
@@ -135,13 +148,34 @@ def customer_lifetime_value(
     out = pd.DataFrame(
         {"clv": clv, "expected_purchases": purchases, "value_per_purchase": per_purchase}, index=summary.index
     )
-    if interval is not None:
-        se = _delta_method_se(evaluate, bgnbd, gg, clv)
+    if interval is None:
+        return out
+    unknown = [type(m).__name__ for m in (bgnbd, gg) if not np.all(np.isfinite(m.covariance_))]
+    se = None if unknown else _delta_method_se(evaluate, bgnbd, gg, clv)
+    if se is None or not np.all(np.isfinite(se)) or not np.all(np.isfinite(clv)):
+        reason = ("no CLV interval: " + (
+            f"the parameter covariance of {' and '.join(unknown)} is unknown (a model made from parameters alone, "
+            "or a fit whose standard errors are not identified); refit on data for one" if unknown else
+            f"the delta method gives a non-finite standard error for {int(np.sum(~np.isfinite(se))):,} customers"))
+        warnings.warn(reason, RuntimeWarning, stacklevel=2)
+        out.attrs["interval_unavailable"] = reason
+    else:
         z = stats.norm.ppf(0.5 + interval / 2)
         out["clv_se"] = se
         out["clv_lower"] = np.maximum(clv - z * se, 0.0)
         out["clv_upper"] = clv + z * se
     return out
+
+
+def _purchase_maths(model):
+    """P(alive) and the expected-purchases-if-alive matrix of a fitted BetaGeo or NBD, as functions of its
+    parameters (the delta method evaluates them at shifted parameters); None for any other transaction model,
+    which is evaluated through its own ``expected_purchases``."""
+    if isinstance(model, NBD):
+        return (lambda params, x, t_x, T: np.ones(len(x))), _maths.nbd_expected_purchases
+    if isinstance(model, BetaGeo):
+        return _maths.p_alive, _maths.expected_purchases_if_alive
+    return None
 
 
 def _delta_method_se(evaluate, bgnbd, gg: GammaGamma, base: np.ndarray) -> np.ndarray:

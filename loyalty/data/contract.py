@@ -8,17 +8,20 @@ import pandas as pd
 
 from ..errors import DataValidationError, Hint
 
-__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values", "rows"]
+__all__ = ["REQUIRED_COLUMNS", "EVENT_COLUMNS", "OPTIONAL_COLUMNS", "apply_column_mapping", "example_values", "rows"]
 
 #: Columns every transaction log must have.
 REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
+#: Columns a log of purchase events needs (no amounts): enough for the repeat-purchase models, not for spend or CLV.
+EVENT_COLUMNS = ("customer_id", "timestamp")
 #: Columns used when present: gross margin (currency), order id (for netting returns), units bought,
 #: discount given (currency).
 OPTIONAL_COLUMNS = ("margin", "order_id", "quantity", "discount")
 
 
-def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Rename user columns to the contract's names and check the required ones are there.
+def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None = None,
+                         required: tuple[str, ...] = REQUIRED_COLUMNS) -> pd.DataFrame:
+    """Rename user columns to the contract's names and check the ``required`` ones are there.
 
     Parameters
     ----------
@@ -26,6 +29,9 @@ def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None 
         The raw log.
     columns : mapping, optional
         ``{contract_name: user_name}``, e.g. ``{"customer_id": "member_no", "timestamp": "sold_at"}``.
+    required : tuple of str
+        Contract columns that must be present (default all of :data:`REQUIRED_COLUMNS`; readers of purchase-event
+        logs without amounts pass ``EVENT_COLUMNS``).
 
     Returns
     -------
@@ -45,7 +51,7 @@ def apply_column_mapping(frame: pd.DataFrame, columns: Mapping[str, str] | None 
             f"column mapping refers to columns not in the data: {absent}; data has {list(frame.columns)}"
         )
     renamed = frame.rename(columns={v: k for k, v in columns.items()})
-    for name in REQUIRED_COLUMNS:
+    for name in required:
         if name not in renamed.columns:
             raise DataValidationError(
                 f"Required column {name!r} missing; data has columns {list(frame.columns)}. "

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataReadError
-from .contract import apply_column_mapping
+from .contract import EVENT_COLUMNS, apply_column_mapping
 
 __all__ = ["read_transactions", "log_format", "inspect_log", "LogFile", "CSV_DIALECT"]
 
@@ -90,7 +90,8 @@ def read_transactions(path: str | Path, columns: Mapping[str, str] | None = None
                                 quotechar='"', doublequote=True, encoding="utf-8", compression=log.compression)
     except (OSError, EOFError, ValueError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise read_error(log.path, error) from error
-    return apply_column_mapping(frame, columns)
+    # a log without amounts is read as purchase events; validate_transactions decides what it can be used for
+    return apply_column_mapping(frame, columns, required=EVENT_COLUMNS)
 
 
 def read_error(path, error: BaseException) -> DataReadError:

@@ -58,7 +58,8 @@ def summarize(
         - ``frequency``: repeat purchase periods (periods with a purchase, minus one);
         - ``recency``: time from the first to the last purchase period, in ``unit``;
         - ``T``: time from the first purchase period to the cut-off's period, in ``unit``;
-        - ``monetary_value``: mean amount of the repeat periods (0 when ``frequency`` is 0);
+        - ``monetary_value``: mean amount of the repeat periods (0 when ``frequency`` is 0); absent when the log
+          has no ``amount`` column (purchase events only);
         - ``margin_value``: mean margin of the repeat periods (when the log has ``margin``);
         - ``margin_rate``: margin / amount over all calibration purchases, first included (when it has
           ``margin``; NaN when the amount is 0);
@@ -83,7 +84,7 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
     if period not in PERIODS:
         raise DataValidationError(f"period must be one of {sorted(PERIODS)}, got {period!r}")
     unit = period if unit is None else unit
-    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in transactions.columns]
+    missing = [c for c in ("customer_id", "timestamp") if c not in transactions.columns]
     if missing:
         raise DataValidationError(
             f"Required column {missing[0]!r} missing for summarize; got {list(transactions.columns)}"
@@ -115,7 +116,9 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
         )
     in_holdout = None if holdout_end is None else ((timestamp > cutoff) & (timestamp <= holdout_end)).to_numpy()
     codes, bounds, customers = _factorize(transactions["customer_id"])  # bounds: sorted by customer
-    amount = transactions["amount"].to_numpy(dtype=float)
+    # a log without amounts (purchase events only) gets the counts and times, and no spend columns
+    has_amount = "amount" in transactions.columns
+    amount = transactions["amount"].to_numpy(dtype=float) if has_amount else np.zeros(len(transactions))
     margin = transactions["margin"].to_numpy(dtype=float) if "margin" in transactions.columns else None
     ticks_per_period, weekly = _period_of_ticks(ticks_per_second, period)
 
@@ -130,6 +133,8 @@ def summary_and_order(transactions: pd.DataFrame, cutoff, period: str = "D", hol
     # copy=False: the columns are new arrays, not to be copied again
     summary = pd.DataFrame(_summary_columns(cal, hold, cutoff_ordinal, periods_per_unit, present), index=index,
                            copy=False)
+    if not has_amount:
+        summary = summary.drop(columns=[c for c in ("monetary_value", "monetary_holdout") if c in summary.columns])
     if holdout_end is not None:
         holdout_ordinal = int(period_ordinal(pd.Series([holdout_end]), period)[0])
         summary["duration_holdout"] = float((holdout_ordinal - cutoff_ordinal) / periods_per_unit)

@@ -146,7 +146,9 @@ def validate_transactions(
     ----------
     transactions : DataFrame
         Raw log with ``customer_id``, ``timestamp``, ``amount`` and optionally ``margin``, ``order_id``,
-        ``quantity``, ``discount`` (or other names mapped with ``columns``).
+        ``quantity``, ``discount`` (or other names mapped with ``columns``). Without an ``amount`` column the log
+        is taken as purchase events only: validated the same way (no amount rules apply) and returned without
+        amounts, for the repeat-purchase models; spend and CLV need amounts.
     columns : mapping, optional
         ``{contract_name: user_name}``.
     cutoff : date-like, optional
@@ -188,6 +190,10 @@ def validate_transactions(
     >>> print(result.accounting)
     rows read 4 = used 3 (of which 1 returns netted into their purchases) + rejected 1 (missing_customer_id 1)
     """
+    if "amount" not in transactions.columns and "amount" not in dict(columns or {}):
+        return _validate_without_amounts(transactions, columns=columns, cutoff=cutoff, timezone=timezone,
+                                         margin_rate=margin_rate, duplicates=duplicates,
+                                         zero_spend_customers=zero_spend_customers)
     if duplicates not in ("drop", "keep"):
         raise DataValidationError(f"duplicates must be 'drop' or 'keep', got {duplicates!r}")
     if zero_spend_customers not in ("keep", "reject"):
@@ -417,6 +423,19 @@ def _to_float(values: pd.Series) -> np.ndarray:
     keep = ok.to_numpy(dtype=bool) | ~is_text
     given = values.astype(object).where(~is_text, text.astype(object))
     return pd.to_numeric(given.where(keep), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _validate_without_amounts(transactions: pd.DataFrame, columns, margin_rate, **settings) -> ValidationResult:
+    """A log of purchase events without amounts (visits, orders without prices): validated by the same rules, with
+    no amount checks or return netting (no amount can be negative, missing or zero), and returned without an
+    ``amount`` column. Repeat-purchase models (BG/NBD, NBD) run on it; spend models and CLV need amounts."""
+    if margin_rate is not None or "margin" in transactions.columns:
+        raise DataValidationError("the log has no 'amount' column, so a margin (a share of amount) cannot be used; "
+                                  "map the amount column (columns={'amount': '<your column>'}) or drop the margin")
+    mapped = apply_column_mapping(transactions.assign(amount=1.0), columns)
+    result = validate_transactions(mapped, **settings)
+    return ValidationResult(result.transactions.drop(columns="amount"), result.rejects.drop(columns="amount"),
+                            result.accounting)
 
 
 def _net_returns(clean: pd.DataFrame, reason: np.ndarray, is_return: np.ndarray) -> None:
