@@ -76,3 +76,27 @@ def cdnow_published_summary() -> pd.DataFrame:
     from loyalty.datasets import load_cdnow_summary
 
     return load_cdnow_summary()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (2 cores) for every Spark test: the engines, hostile inputs and the differential."""
+    import os
+
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    # Python workers must run this interpreter (the one with loyalty and pyarrow), not the first python on PATH
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("loyalty-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

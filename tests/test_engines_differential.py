@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -151,23 +150,6 @@ def test_pandas_and_duckdb_agree_on_hostile_logs(log):
     check(log, ("duckdb",))
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("loyalty-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
 
 
 @pytest.mark.spark
