@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["atomic_write", "write_parquet", "write_json", "write_csv", "remove_stale_temporaries", "HOST_ID",
+__all__ = ["atomic_write", "write_parquet", "write_json", "write_csv", "write_table", "remove_stale_temporaries", "HOST_ID",
            "process_running", "process_started"]
 
 #: This machine, as 8 hex digits (a hash of the host name): which host a temporary file or a run belongs to.
@@ -98,6 +98,17 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = True) -> 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = True) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=index))
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, index: bool = True) -> Path:
+    """Write ``frame`` atomically in the format its name asks for: CSV for ``.csv`` (gzip-compressed for
+    ``.csv.gz``), parquet for anything else (``.parquet``, or no suffix)."""
+    name = Path(path).name.lower()
+    if name.endswith(".csv"):
+        return write_csv(frame, path, index=index)
+    if name.endswith(".csv.gz"):
+        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=index, compression="gzip"))
+    return write_parquet(frame, path, index=index)
 
 
 def write_json(data, path: str | Path) -> Path:

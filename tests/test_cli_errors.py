@@ -114,3 +114,19 @@ def test_the_installed_command_prints_no_traceback_for_a_hostile_file(tmp_path):
                                  capture_output=True, text=True, env=env, timeout=300)
             assert out.returncode in (1, 2), (name, engine, out.stderr)
             assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, (name, engine, out.stderr)
+
+
+def test_scoring_margin_clv_on_a_log_without_margin_names_the_cli_option(tmp_path, capsys):
+    from loyalty.datasets import load_cdnow
+
+    log = tmp_path / "cdnow_without_margin.csv"
+    load_cdnow().to_csv(log, index=False)
+    model = tmp_path / "m.json"
+    assert main(["clv", "fit", str(log), "--cutoff", "1997-09-30", "--out", str(model)]) == 0
+    capsys.readouterr()
+    argv = ["clv", "score", str(log), "--model", str(model), "--as-of", "1997-09-30", "--out", str(tmp_path / "s.csv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--margin-rate <share of revenue>" in err and "margin_rate=" not in err
+    assert main(argv + ["--margin-rate", "0.3"]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 2357

@@ -92,3 +92,16 @@ def test_follow_up_never_loads_a_model_from_a_uri_written_in_a_scores_file(tmp_p
         assert "expected models:/<name>/<version>" in str(error) and evil.as_uri() in str(error)
     else:
         raise AssertionError("a scores file naming a file URI was followed")
+
+
+def test_a_table_is_written_in_the_format_its_name_asks_for(tmp_path):
+    from loyalty.atomic import write_table
+
+    frame = pd.DataFrame({"clv": [1.5, 2.25]}, index=pd.Index(["a", "b"], name="customer_id"))
+    for name, read in [("s.parquet", pd.read_parquet), ("s", pd.read_parquet),
+                       ("s.csv", lambda p: pd.read_csv(p, index_col=0)),
+                       ("s.CSV.gz", lambda p: pd.read_csv(p, index_col=0, compression="gzip"))]:
+        write_table(frame, tmp_path / name)
+        back = read(tmp_path / name)
+        pd.testing.assert_frame_equal(back, frame, check_index_type=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "s.CSV.gz", "s.csv", "s.parquet"]

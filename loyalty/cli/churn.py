@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     add_log_arguments(score)
     score.add_argument("--model", type=Path, required=True, help="model directory from `loyalty churn fit`")
     score.add_argument("--as-of", required=True, help="scoring date: transactions after it are ignored (counted)")
-    score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
+    score.add_argument("--out", type=Path, required=True, help="scores to write (atomically): parquet, or CSV when the name ends in .csv or .csv.gz")
     score.set_defaults(func=_score)
 
 
@@ -97,7 +97,7 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
-    from ..atomic import write_parquet
+    from ..atomic import write_table
     from ..churn import LightGBMChurn
     from ..churn.deploy import churn_inputs
 
@@ -107,7 +107,7 @@ def _score(args) -> int:
     scores = inputs[[c for c in inputs.columns if c.startswith("bgnbd_")]].copy()  # the hybrid's BG/NBD outputs
     scores.insert(0, "p_churn", model.predict_proba(inputs)[:, 1])
     scores.attrs.update({"as_of": str(args.as_of), "horizon": meta["horizon"], "horizon_unit": meta["horizon_unit"]})
-    write_parquet(scores, args.out)
+    write_table(scores, args.out)
     print(f"scores: {len(scores):,} customers, mean P(churn in {meta['horizon']:g} {meta['horizon_unit']}) "
           f"{scores['p_churn'].mean():.3f} -> {args.out}")
     return 0

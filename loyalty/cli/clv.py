@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     add_log_arguments(score)
     score.add_argument("--model", type=Path, required=True, help="model JSON from `loyalty clv fit`")
     score.add_argument("--as-of", required=True, help="scoring date: transactions after it are ignored (counted)")
-    score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
+    score.add_argument("--out", type=Path, required=True, help="scores to write (atomically): parquet, or CSV when the name ends in .csv or .csv.gz")
     score.set_defaults(func=_score)
 
     compare = commands.add_parser(
@@ -102,7 +102,7 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
-    from ..atomic import write_parquet
+    from ..atomic import write_table
     from ..clv import CLVModel
     from ..data import summarize
 
@@ -110,7 +110,7 @@ def _score(args) -> int:
     result = load_clean(args, cutoff=args.as_of)
     summary = summarize(result.transactions, args.as_of, period=args.period, unit=args.unit or model.transaction_model_.time_unit_)
     scores = model.score(summary)
-    write_parquet(scores, args.out)
+    write_table(scores, args.out)
     for reason in (scores.attrs.get(k) for k in ("clv_unavailable", "interval_unavailable")):
         if reason:
             print(reason)

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     add_log_arguments(parser)
     parser.add_argument("--cutoff", required=True, help="end of the calibration period (inclusive), e.g. 1997-09-30")
     parser.add_argument("--holdout-end", default=None, help="end of a holdout period after the cut-off")
-    parser.add_argument("--out", type=Path, required=True, help="summary parquet to write")
+    parser.add_argument("--out", type=Path, required=True, help="summary to write: parquet, or CSV when the name ends in .csv or .csv.gz")
     parser.add_argument("--rejects", type=Path, default=None, help="parquet for rejected rows (default: beside --out)")
     parser.add_argument(
         "--engine", choices=ENGINES, default=None,
@@ -42,13 +42,13 @@ def _summarize(args) -> int:
 
 
 def _summarize_in_memory(args, rejects_path: Path) -> None:
-    from ..atomic import write_parquet
+    from ..atomic import write_parquet, write_table
     from ..data import summarize
 
     result = load_clean(args, cutoff=args.holdout_end or args.cutoff)
     summary = summarize(result.transactions, args.cutoff, period=args.period, holdout_end=args.holdout_end,
                         unit=args.unit)
-    write_parquet(summary, args.out)
+    write_table(summary, args.out)
     write_parquet(result.rejects.astype({c: str for c in result.rejects.columns if c not in ("row",)}),
                   rejects_path, index=False)
     print(f"summary: {len(summary):,} customers -> {args.out}")
@@ -59,7 +59,7 @@ def _summarize_on_engine(args, engine: str, rejects_path: Path) -> None:
     """The same summary, accounting and rejected rows on DuckDB (the default for a file) or Spark. The rejected
     rows carry no ``row`` number: a parallel scan of a file or a folder has no stable row order; rows rejected
     by netting have their values as validated."""
-    from ..atomic import write_parquet
+    from ..atomic import write_table
     from ..engines import summarize as summarize_with
 
     options = {"rejects_path": rejects_path}
@@ -75,6 +75,6 @@ def _summarize_on_engine(args, engine: str, rejects_path: Path) -> None:
         duplicates=duplicates(args), **options,
     )
     print(f"validation: {accounting}")
-    write_parquet(summary, args.out)
+    write_table(summary, args.out)
     print(f"summary: {len(summary):,} customers -> {args.out} (engine {engine})")
     print(f"rejects: {accounting.rows_rejected:,} rows -> {rejects_path}")

@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                                 description="Write the predicted uplift of every arm for every customer.")
     _inputs(score)
     score.add_argument("--model", type=Path, required=True, help="model folder from `loyalty uplift fit`")
-    score.add_argument("--out", type=Path, required=True, help="scores parquet to write (atomically)")
+    score.add_argument("--out", type=Path, required=True, help="scores to write (atomically): parquet, or CSV when the name ends in .csv or .csv.gz")
     score.set_defaults(func=_score)
 
 
@@ -177,7 +177,7 @@ def _fit(args) -> int:
 
 
 def _score(args) -> int:
-    from ..atomic import write_parquet
+    from ..atomic import write_table
     from ..errors import DataValidationError
     from ..uplift.storage import ModelFileError, load_uplift_model
 
@@ -192,6 +192,6 @@ def _score(args) -> int:
         scores.insert(0, args.id, table[args.id].to_numpy())
     elif args.id != "customer_id" or args.table is None:
         raise DataValidationError(f"id column {args.id!r} missing; columns: {list(table.columns)[:20]}")
-    write_parquet(scores.reset_index(drop=True), args.out, index=False)
+    write_table(scores.reset_index(drop=True), args.out, index=False)
     print(f"scored {len(scores):,} customers -> {args.out}")
     return 0

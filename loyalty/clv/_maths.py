@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
 
-from ..errors import DataValidationError
+from ..errors import DataValidationError, Hint
 from ._mle import unique_rows
 
 __all__ = [
@@ -103,8 +103,9 @@ def margin_rate(summary: pd.DataFrame, rate=None) -> pd.Series | float:
         return float(rate)
     if "margin_rate" not in summary.columns:
         raise DataValidationError(
-            "CLV is margin, but the summary has no 'margin_rate' column (the log had no margin): pass "
-            "margin_rate=<share of revenue> or ask for revenue explicitly"
+            "CLV is margin, but the summary has no 'margin_rate' column (the log had no margin): give the "
+            "margin as a share of revenue ({hint}) or value CLV as revenue",
+            hint=Hint("margin_rate", "<share of revenue>", option="--margin-rate"),
         )
     column = summary["margin_rate"]
     if column.isna().any():
