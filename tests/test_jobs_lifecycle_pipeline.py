@@ -57,11 +57,11 @@ def scored(tmp_path_factory):
         score = _copy("pipelines/score_lifecycle.yaml", workdir, _sample_log)
         assert main(["run", str(fit)]) == 0
         assert main(["promote", "loyalty-clv", "1"]) == 0
-        assert main(["promote", "loyalty-uplift", "1"]) == 0
+        assert main(["promote", "loyalty-uplift-lifecycle", "1"]) == 0
         assert main(["run", str(score), "--as-of", AS_OF]) == 0
         scores, context = read_scores(workdir / "scores" / f"lifecycle_{AS_OF}.parquet")
         clv = load_by_alias("loyalty-clv", "champion")[0].unwrap_python_model()
-        uplift = load_by_alias("loyalty-uplift", "champion")[0].unwrap_python_model()
+        uplift = load_by_alias("loyalty-uplift-lifecycle", "champion")[0].unwrap_python_model()
         yield scores, context, clv.model, uplift.model, uplift.metadata, score
 
 
@@ -170,3 +170,11 @@ def test_a_lifecycle_model_refuses_a_campaign_log_shorter_than_its_horizon(short
     predicted = model.predict(features)
     assert metadata["horizon_days"] == 150 and len(predicted) == len(features) == 1500
     assert ((predicted["p_retained_control"] > 0) & (predicted["p_retained_control"] < 1)).all()
+
+
+def test_the_lifecycle_uplift_model_is_registered_under_its_own_name(scored):
+    # so promoting it never replaces the response model (`loyalty-uplift`) that pipelines/score.yaml scores with
+    from mlflow import MlflowClient
+
+    assert {model.name for model in MlflowClient().search_registered_models()} == {"loyalty-clv",
+                                                                                  "loyalty-uplift-lifecycle"}

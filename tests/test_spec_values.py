@@ -30,6 +30,10 @@ BAD = [
     ("pipelines/fit.yaml", "experiment", ""), ("pipelines/fit.yaml", "models.clv", "models/missing.yaml"),
     ("pipelines/fit.yaml", "models.ltv", "models/clv.yaml", "'ltv'"), ("pipelines/fit.yaml", "data", "cdnow"),
     ("pipelines/fit.yaml", "job", "train"), ("pipelines/fit.yaml", "description", 5),
+    ("pipelines/fit_lifecycle.yaml", "models.uplift.name", "loyalty-uplift' or name='x"),
+    ("pipelines/fit_lifecycle.yaml", "models.uplift.spec", "models/missing.yaml"),
+    ("pipelines/fit_lifecycle.yaml", "models.uplift.spec", 5),
+    ("pipelines/fit_lifecycle.yaml", "models.uplift.alias", "champion", "'models.uplift.alias'"),
     # pipelines/score.yaml
     ("pipelines/score.yaml", "output.path", "scores/{as_of.__class__}.parquet"),
     ("pipelines/score.yaml", "output.path", "scores/{as_of[0]}.parquet"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import mlflow
 
 from ..family import ModelData
-from ..tracking import log_accounting, log_model, registered_name, tracked_run
+from ..tracking import log_accounting, log_model, tracked_run
 from .data import job_date, load_summary
 from .registry import families
 from .plots import distribution_figure
@@ -16,7 +16,8 @@ __all__ = ["run_fit"]
 
 
 def run_fit(spec: dict, as_of=None) -> dict:
-    """Fit and log the spec's models at its cut-off (``cutoff: as_of`` takes ``as_of``); returns
+    """Fit and log the spec's models at its cut-off (``cutoff: as_of`` takes ``as_of``), each registered under
+    its ``models.<family>.name`` (default ``loyalty-<family>``); returns
     ``{"run_id", "cutoff", "models": {family: {"name", "version", "model_uri"}}, "fitted": {family: model}}``.
 
     Families are taken from the registry (:func:`loyalty.jobs.families`) in registration order."""
@@ -33,7 +34,8 @@ def run_fit(spec: dict, as_of=None) -> dict:
         mlflow.log_metric("customers", len(summary))
         model_data = ModelData(cutoff, summary, transactions, data["period"], data["unit"])
         for family in chosen:
-            settings = family.read_settings(resolve_path(spec["models"][family.name], spec))
+            entry = spec["models"][family.name]
+            settings = family.read_settings(resolve_path(entry["spec"], spec))
             fitted = family.fit(settings, model_data)
             if fitted.metrics:
                 mlflow.log_metrics({k: float(v) for k, v in fitted.metrics.items()})
@@ -43,9 +45,9 @@ def run_fit(spec: dict, as_of=None) -> dict:
             figure = distribution_figure(predictions)
             if figure is not None:
                 mlflow.log_figure(figure, f"plots/{family.name}_in_sample.png")
-            info = log_model(family, fitted, register=spec["register"])
+            info = log_model(family, fitted, register=spec["register"], name=entry["name"])
             out["fitted"][family.name] = fitted.model
-            out["models"][family.name] = _registered(info, family.name, spec["register"])
+            out["models"][family.name] = _registered(info, entry["name"], spec["register"])
         out["run_id"] = run.info.run_id
     for name, ref in out["models"].items():
         print(f"{name}: {ref['model_uri']}" + (f" -> {ref['name']} version {ref['version']} (challenger)"
@@ -53,6 +55,6 @@ def run_fit(spec: dict, as_of=None) -> dict:
     return out
 
 
-def _registered(info, family: str, registered: bool) -> dict:
-    return {"name": registered_name(family) if registered else None, "version": info.registered_model_version,
+def _registered(info, name: str, registered: bool) -> dict:
+    return {"name": name if registered else None, "version": info.registered_model_version,
             "model_uri": info.model_uri, "run_model_uri": f"runs:/{info.run_id}/{info.name}"}

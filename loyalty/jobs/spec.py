@@ -47,6 +47,7 @@ _TABLE = {"url": Field(str, check=lambda url: None if re.match(r"[A-Za-z][\w+]*:
           "name": identifier(r"[A-Za-z_]\w*")}
 _PREDICTIONS = {"path": template("as_of"), "as_of": _DATE}
 _MODEL_REF = {"name": identifier(), "alias": identifier(r"[A-Za-z0-9_\-]+")}
+_MODEL_ENTRY = {"spec": str, "name": identifier()}
 _TARGETING = {"policy": str, "budget": share(), "seed": integer(low=0)}
 
 
@@ -161,16 +162,28 @@ def _check_families(models: dict, where: str) -> None:
 
 
 def _check_model_paths(models: dict, where: str) -> dict:
+    """Each ``models.<family>`` of a fit job: a model spec path, or ``{spec: path, name: registered name}``
+    (default name ``loyalty-<family>``); returned as ``{family: {"spec": path, "name": name}}``."""
+    from ..tracking.models import registered_name
+
     _check_families(models, where)
-    for kind, path in models.items():
+    checked = {}
+    for kind, entry in models.items():
+        if isinstance(entry, dict):
+            entry = check_fields(entry, _MODEL_ENTRY, where, f"models.{kind}.")
+            path, name = entry.get("spec"), entry.get("name")
+        else:
+            path, name = entry, None
         if not isinstance(path, str):
-            raise SpecError(f"{where}: field 'models.{kind}' must be a model spec path (str), got {path!r}")
+            raise SpecError(f"{where}: field 'models.{kind}' must be a model spec path (str) or {{spec: path, name: "
+                            f"registered model name}}, got {entry!r}")
         resolved = resolve_path(path, {"__file__": where})
         if not resolved.exists():
             raise SpecError(f"{where}: field 'models.{kind}': model spec {path!r} does not exist (relative to the "
                             "working folder or the spec folder's parent)")
         get_family(kind).read_settings(resolved)  # every value of the model spec checked before any data is read
-    return models
+        checked[kind] = {"spec": path, "name": name or registered_name(get_family(kind).name)}
+    return checked
 
 
 def _check_model_refs(models: dict, where: str) -> dict:

@@ -100,16 +100,17 @@ class FamilyPyfunc(mlflow.pyfunc.PythonModel):
         return _scores_frame(model_input["customer_id"], self.family.predict(self.model, self.metadata, inputs))
 
 
-def log_model(family: ModelFamily, fitted: Fitted, register: bool = True) -> mlflow.models.model.ModelInfo:
+def log_model(family: ModelFamily, fitted: Fitted, register: bool = True,
+              name: str | None = None) -> mlflow.models.model.ModelInfo:
     """Log a family's fitted model in the active run as pyfunc ``<family.name>``; with ``register``, register it
-    as ``loyalty-<name>`` and point the ``challenger`` alias at the new version.
+    as ``name`` (default ``loyalty-<family.name>``) and point the ``challenger`` alias at the new version.
 
     The signature is inferred from the training inputs and the model's predictions on them; the input example
     is their first rows.
     """
     inputs = model_input(fitted.inputs)
     outputs = _scores_frame(inputs["customer_id"], family.predict(fitted.model, fitted.metadata, fitted.inputs))
-    name = registered_name(family.name)
+    name = name or registered_name(family.name)
     with tempfile.TemporaryDirectory() as tmp:
         artifact = Path(tmp) / f"{family.name}_model"
         family.save(fitted.model, fitted.metadata, artifact)
