@@ -37,10 +37,10 @@ def run_clv_demo(out: Path) -> dict:
           f"purchase days; holdout {summary['duration_holdout'].iloc[0]:.1f} weeks")
     model = CLVModel(horizon=12, period="M", annual_discount_rate=0.10).fit(summary)
     print("[3/4] BG/NBD + Gamma-Gamma fitted:")
-    print(model.bgnbd_.summary_.round(4).to_string())
+    print(model.transaction_model_.summary_.round(4).to_string())
     print(model.gamma_gamma_.summary_.round(4).to_string())
     scores = model.score(summary)
-    predicted = model.bgnbd_.expected_purchases(summary, float(summary["duration_holdout"].iloc[0]))
+    predicted = model.transaction_model_.expected_purchases(summary, float(summary["duration_holdout"].iloc[0]))
     table = holdout_table(summary, predicted)
     follow_up = {
         "predicted_holdout_purchases": float(predicted.sum()),
@@ -60,7 +60,7 @@ def run_clv_demo(out: Path) -> dict:
     report = {
         "dataset": "CDNOW full cohort (Fader & Hardie)",
         "accounting": result.accounting.as_dict(),
-        "bgnbd": model.bgnbd_.summary_.to_dict("index"),
+        "bgnbd": model.transaction_model_.summary_.to_dict("index"),
         "gamma_gamma": model.gamma_gamma_.summary_.to_dict("index"),
         "follow_up": follow_up,
         "total_clv_12_months": float(scores["clv"].sum()),
