@@ -217,6 +217,7 @@ def test_a_model_spec_runs_as_a_fit_on_the_named_data(workdir):
     assert str(result["models"]["clv"]["version"]) == "1"
     assert len(result["fitted"]) == 1
     run = MlflowClient().get_run(result["run_id"])
-    assert run.data.params["models.clv"].endswith("clv.yaml") and run.data.metrics["bgnbd.r"] > 0
+    assert run.data.params["models.clv.spec"].endswith("clv.yaml") and run.data.metrics["bgnbd.r"] > 0
+    assert run.data.params["models.clv.name"] == "loyalty-clv"
     artifacts = {a.path for a in MlflowClient().list_artifacts(result["run_id"])}
     assert {"spec.yaml", "data_accounting.json", "plots", "tables"} <= artifacts

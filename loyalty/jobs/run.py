@@ -46,8 +46,9 @@ def run_spec(path: str | Path, as_of=None, data: str = "cdnow", tracking_uri: st
 
 
 def _run_model(path, as_of, data: str, margin_rate: float | None) -> dict:
-    from .registry import get_family
+    from ..tracking.models import registered_name
     from .fit import run_fit
+    from .registry import get_family
 
     family = get_family(read_spec(path, kind="model").get("family"), f"{path}: field 'family'").name
     if as_of is None:
@@ -56,5 +57,5 @@ def _run_model(path, as_of, data: str, margin_rate: float | None) -> dict:
             "kind": "pipeline", "job": "fit", "experiment": f"loyalty-{family}",
             "data": {"source": data, "columns": {}, "duplicates": "drop", "period": "D", "unit": "W",
                      "margin_rate": margin_rate},
-            "models": {family: str(Path(path).resolve())}, "register": True}
+            "models": {family: {"spec": str(Path(path).resolve()), "name": registered_name(family)}}, "register": True}
     return run_fit(spec, as_of=as_of)
