@@ -15,13 +15,14 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
 from . import _maths
-from ._mle import LikelihoodModel, unique_counts
+from ._mle import unique_counts
+from ._repeat import RepeatPurchaseModel, collapse_weighted
 from .covariates import beta_geo_customer_params, covariate_matrix, fit_beta_geo_with_covariates
 
 __all__ = ["BetaGeo"]
 
 
-class BetaGeo(LikelihoodModel):
+class BetaGeo(RepeatPurchaseModel):
     """BG/NBD model, fitted by maximum likelihood on (frequency, recency, T).
 
     Parameters
@@ -63,6 +64,7 @@ class BetaGeo(LikelihoodModel):
     """
 
     _param_names = ("r", "alpha", "a", "b")
+    _unidentified = "the dropout parameters a and b are not identified"
 
     def fit(self, summary: pd.DataFrame, covariates: list[str] | None = None) -> "BetaGeo":
         """Fit on a summary with ``frequency``, ``recency`` and ``T``; returns self.
@@ -73,15 +75,7 @@ class BetaGeo(LikelihoodModel):
         each customer's α, a and b (:mod:`loyalty.clv.covariates`); their coefficients join ``params_`` and
         ``summary_`` as ``purchase:<column>`` and ``dropout:<column>``.
         """
-        x, t_x, T = rfm_arrays(summary)
-        if len(x) == 0:
-            raise DataValidationError("cannot fit BetaGeo on an empty summary (0 customers)")
-        if not np.any(x > 0):
-            raise DataValidationError(
-                f"all {len(x):,} customers have frequency 0: with no repeat purchase the dropout parameters "
-                "a and b are not identified. Use a longer calibration period or more customers."
-            )
-        weights = customer_weights(summary)
+        x, t_x, T, weights = self._rfm_inputs(summary)
         self.covariates_ = [covariates] if isinstance(covariates, str) else list(covariates or [])
         if self.covariates_:
             z = covariate_matrix(summary, self.covariates_)
@@ -96,7 +90,7 @@ class BetaGeo(LikelihoodModel):
             weights = np.ones(len(x))
         else:
             (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
-        scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
+        scale = self._time_scale(T)
         stats = _statistics(x, t_x * scale, T * scale, weights)
         stats["scale"], stats["unit"] = scale, summary.attrs.get("unit")
         self._fit_statistics(stats)
@@ -110,28 +104,11 @@ class BetaGeo(LikelihoodModel):
         rate = max(mean_x, 1e-3) / mean_T
         return np.log([1.0, 1.0 / rate, 1.0, 2.0])
 
-    def _to_natural(self, theta, stats):
-        natural = np.array(theta, dtype=float)
-        natural[1] -= np.log(stats["scale"])
-        return natural
-
-    def _log_likelihood_shift(self, stats):
-        # t_x carries a density in time^-x, so rescaling time by s multiplies each likelihood by s^x
-        return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
-
     def _boundary_error(self, theta, negative_ll, stats):
         # a log without attrition drives the dropout probability to 0: say so, and hand over the NBD it reduces to
         from .nbd import no_attrition_error
 
         return no_attrition_error(theta, negative_ll, stats, self._describe(stats))
-
-    def _describe(self, stats):
-        w = stats["weights"]
-        repeaters = float(w[stats["x"] > 0].sum())
-        return (
-            f"{int(w.sum()):,} customers, {int(repeaters):,} with repeat purchases, "
-            f"max frequency {int(stats['x'].max())}"
-        )
 
     def _subsample(self, stats, customers):
         share = customers / float(stats["weights"].sum())
@@ -306,15 +283,6 @@ class BetaGeo(LikelihoodModel):
             return beta_geo_customer_params(self.params_, self.covariates_, summary)
         return self.params_
 
-    def _arrays(self, summary):
-        unit = summary.attrs.get("unit")
-        if unit is not None and getattr(self, "time_unit_", None) is not None and unit != self.time_unit_:
-            raise DataValidationError(
-                f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
-                "summarize with the same unit"
-            )
-        return rfm_arrays(summary)
-
     # -- conversion ------------------------------------------------------------------------------------------
     @classmethod
     def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
@@ -331,9 +299,7 @@ class BetaGeo(LikelihoodModel):
         >>> round(float(model.expected_purchases_new_customer(52)), 3)
         1.446
         """
-        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
-        model.time_unit_ = time_unit
-        return model
+        return super().from_params(params, covariance, time_unit, log_likelihood, n_customers, **settings)
 
     @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "BetaGeo":
@@ -354,66 +320,6 @@ class BetaGeo(LikelihoodModel):
         fitter.params_ = pd.Series(self.params_)
         fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time  # as lifetimes' fit does
         return fitter
-
-
-def rfm_arrays(summary: pd.DataFrame):
-    """``frequency``, ``recency`` and ``T`` of a customer summary as float arrays, checked.
-
-    Raises :class:`~loyalty.errors.DataValidationError` naming the missing column, or the count of invalid rows
-    (non-finite values, non-integer or negative frequency, recency outside [0, T], recency inconsistent with
-    frequency, T <= 0) with examples. Shared by the continuous-time repeat-purchase models.
-    """
-    for column in ("frequency", "recency", "T"):
-        if column not in summary.columns:
-            raise DataValidationError(
-                f"Required column {column!r} missing from the summary; got {list(summary.columns)} "
-                "(make one with loyalty.data.summarize)"
-            )
-    x = summary["frequency"].to_numpy(dtype=float)
-    t_x = summary["recency"].to_numpy(dtype=float)
-    T = summary["T"].to_numpy(dtype=float)
-    problems = []
-    if np.any(~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T)):
-        problems.append("non-finite values")
-    if np.any(x < 0) or np.any(x != np.floor(x)):
-        problems.append("frequency not a non-negative integer")
-    if np.any(t_x < 0) or np.any(t_x > T + 1e-9):
-        problems.append("recency outside [0, T]")
-    if np.any((x == 0) & (t_x != 0)):
-        problems.append("recency > 0 with frequency 0")
-    if np.any((x > 0) & (t_x == 0)):
-        problems.append("recency 0 with frequency > 0")
-    if np.any(T <= 0):
-        problems.append("T <= 0 (customer acquired at the cut-off)")
-    if problems:
-        bad = (
-            ~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T) | (x < 0) | (t_x < 0) | (t_x > T + 1e-9)
-            | ((x == 0) & (t_x != 0)) | ((x > 0) & (t_x == 0)) | (T <= 0)
-        )
-        example = summary.loc[bad, ["frequency", "recency", "T"]].head(3).to_dict("index")
-        raise DataValidationError(
-            f"summary has {int(bad.sum()):,} invalid rows ({'; '.join(problems)}), e.g. {example}"
-        )
-    return x, t_x, T
-
-
-def customer_weights(summary: pd.DataFrame) -> np.ndarray | None:
-    """The ``weights`` column (customers per row) of a collapsed summary, checked; None without one."""
-    if "weights" not in summary.columns:
-        return None
-    weights = summary["weights"].to_numpy(dtype=float)
-    if np.any(~np.isfinite(weights) | (weights <= 0)):
-        raise DataValidationError(
-            f"column 'weights' must be positive customer counts; {int(np.sum(~(weights > 0))):,} rows are not"
-        )
-    return weights
-
-
-def collapse_weighted(columns: list[np.ndarray], weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Identical rows of already weighted columns merged, their weights summed."""
-    unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
-    return [unique[:, i] for i in range(unique.shape[1])], summed
 
 
 def _statistics(x, t_x, T, weights) -> dict:

@@ -20,7 +20,7 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 from ..errors import DataValidationError
 from ._mle import LikelihoodModel, lifetimes_log_covariance
-from .beta_geo import customer_weights
+from ._repeat import customer_weights
 
 __all__ = ["BetaGeoBetaBinom"]
 

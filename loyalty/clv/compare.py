@@ -17,7 +17,8 @@ from scipy import stats
 from scipy.special import betaln, gammaln
 
 from ..errors import DataValidationError, LoyaltyError
-from .beta_geo import BetaGeo, customer_weights
+from ._repeat import customer_weights
+from .beta_geo import BetaGeo
 from .beta_geo_beta_binom import BetaGeoBetaBinom
 from .modified_beta_geo import ModifiedBetaGeo
 from .nbd import NBD

@@ -19,7 +19,7 @@ from scipy.special import digamma, gammaln
 from ..errors import DataValidationError, IdentificationError
 from . import _maths
 from ._mle import LikelihoodModel, unique_counts
-from .beta_geo import collapse_weighted, customer_weights
+from ._repeat import collapse_weighted, customer_weights
 
 __all__ = ["GammaGamma"]
 

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
-from ..errors import DataValidationError
-from ._mle import LikelihoodModel, lifetimes_log_covariance
-from .beta_geo import collapse_weighted, customer_weights, rfm_arrays
+from ._mle import lifetimes_log_covariance
+from ._repeat import RepeatPurchaseModel, collapse_weighted
 
 __all__ = ["ModifiedBetaGeo"]
 
 
-class ModifiedBetaGeo(LikelihoodModel):
+class ModifiedBetaGeo(RepeatPurchaseModel):
     """MBG/NBD model, fitted by maximum likelihood on (frequency, recency, T).
 
     Parameters
@@ -67,6 +66,7 @@ class ModifiedBetaGeo(LikelihoodModel):
     """
 
     _param_names = ("r", "alpha", "a", "b")
+    _unidentified = "the purchase rate and the dropout probability cannot be told apart"
 
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 2000):
         super().__init__(penalizer=penalizer, tol=tol, max_iter=max_iter)
@@ -76,20 +76,12 @@ class ModifiedBetaGeo(LikelihoodModel):
 
         A ``weights`` column makes each row stand for that many identical customers (collapsed statistics).
         """
-        x, t_x, T = rfm_arrays(summary)
-        if len(x) == 0:
-            raise DataValidationError("cannot fit ModifiedBetaGeo on an empty summary (0 customers)")
-        if not np.any(x > 0):
-            raise DataValidationError(
-                f"all {len(x):,} customers have frequency 0: with no repeat purchase the purchase rate and the "
-                "dropout probability cannot be told apart. Use a longer calibration period or more customers."
-            )
-        weights = customer_weights(summary)
+        x, t_x, T, weights = self._rfm_inputs(summary)
         if weights is None:
             weights = np.ones(len(x))
         else:
             (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
-        scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
+        scale = self._time_scale(T)
         stats = _statistics(x, t_x * scale, T * scale, weights)
         stats["scale"] = scale
         self._fit_statistics(stats)
@@ -102,23 +94,6 @@ class ModifiedBetaGeo(LikelihoodModel):
         mean_x = np.sum(w * stats["x"]) / w.sum()
         mean_T = np.sum(w * stats["T"]) / w.sum()
         return np.log([1.0, mean_T / max(mean_x, 1e-3), 1.0, 2.0])
-
-    def _to_natural(self, theta, stats):
-        natural = np.array(theta, dtype=float)
-        natural[1] -= np.log(stats["scale"])
-        return natural
-
-    def _log_likelihood_shift(self, stats):
-        # t_x carries a density in time^-x, so rescaling time by s multiplies each likelihood by s^x
-        return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
-
-    def _describe(self, stats):
-        w = stats["weights"]
-        repeaters = float(w[stats["x"] > 0].sum())
-        return (
-            f"{int(w.sum()):,} customers, {int(repeaters):,} with repeat purchases, "
-            f"max frequency {int(stats['x'].max())}"
-        )
 
     def _objective(self, theta, stats):
         r, alpha, a, b = np.exp(theta)
@@ -247,28 +222,6 @@ class ModifiedBetaGeo(LikelihoodModel):
         self._require_fitted()
         x, t_x, T = self._arrays(summary)
         return pd.Series(_customer_ll(self.params_, x, t_x, T), index=summary.index, name="log_likelihood")
-
-    def _arrays(self, summary):
-        unit = summary.attrs.get("unit")
-        if unit is not None and getattr(self, "time_unit_", None) is not None and unit != self.time_unit_:
-            raise DataValidationError(
-                f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
-                "summarize with the same unit"
-            )
-        return rfm_arrays(summary)
-
-    # -- conversion ------------------------------------------------------------------------------------------
-    @classmethod
-    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
-                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "ModifiedBetaGeo":
-        """A fitted ``ModifiedBetaGeo`` with given ``r``, ``alpha``, ``a``, ``b``.
-
-        ``alpha`` is in ``time_unit`` (None: unchecked); the other arguments are as in
-        :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
-        """
-        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
-        model.time_unit_ = time_unit
-        return model
 
     @classmethod
     def from_lifetimes(cls, fitter, time_unit: str | None = None) -> "ModifiedBetaGeo":

@@ -22,15 +22,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from ..errors import DataValidationError
 from . import _maths
-from ._mle import LikelihoodModel, unique_counts
-from .beta_geo import collapse_weighted, customer_weights, rfm_arrays
+from ._mle import unique_counts
+from ._repeat import RepeatPurchaseModel, collapse_weighted
 
 __all__ = ["NBD"]
 
 
-class NBD(LikelihoodModel):
+class NBD(RepeatPurchaseModel):
     """NBD repeat-purchase model (no dropout), fitted by maximum likelihood on (frequency, T).
 
     Same shape as :class:`~loyalty.clv.BetaGeo`: ``fit(summary)`` returns self; ``params_`` (``r``, ``alpha`` in
@@ -54,18 +53,11 @@ class NBD(LikelihoodModel):
     """
 
     _param_names = ("r", "alpha")
+    _unidentified = "the purchase rate is not identified (its estimate is 0)"
 
     def fit(self, summary: pd.DataFrame) -> "NBD":
         """Fit on a summary with ``frequency``, ``recency`` and ``T`` (optionally ``weights``); returns self."""
-        x, t_x, T = rfm_arrays(summary)
-        if len(x) == 0:
-            raise DataValidationError("cannot fit NBD on an empty summary (0 customers)")
-        if not np.any(x > 0):
-            raise DataValidationError(
-                f"all {len(x):,} customers have frequency 0: with no repeat purchase the purchase rate is not "
-                "identified (its estimate is 0). Use a longer calibration period."
-            )
-        weights = customer_weights(summary)
+        x, t_x, T, weights = self._rfm_inputs(summary)
         if weights is None:
             weights = np.ones(len(x))
         else:
@@ -87,7 +79,7 @@ class NBD(LikelihoodModel):
         return cls(**settings).fit(summary)
 
     def _fit_arrays(self, x, T, weights) -> None:
-        scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in BetaGeo
+        scale = self._time_scale(T)
         stats = nbd_statistics(x, T * scale, weights)
         stats["scale"] = scale
         self._fit_statistics(stats)
@@ -97,15 +89,6 @@ class NBD(LikelihoodModel):
         w = stats["weights"]
         rate = max(float(np.sum(w * stats["x"]) / np.sum(w * stats["T"])), 1e-6)
         return np.log([1.0, 1.0 / rate])
-
-    def _to_natural(self, theta, stats):
-        natural = np.array(theta, dtype=float)
-        natural[1] -= np.log(stats["scale"])
-        return natural
-
-    def _log_likelihood_shift(self, stats):
-        # the likelihood is a density of x purchase times: rescaling time by s multiplies it by s^x
-        return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
 
     def _describe(self, stats):
         w = stats["weights"]
@@ -149,24 +132,6 @@ class NBD(LikelihoodModel):
         r, alpha = self.params_["r"], self.params_["alpha"]
         values = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
         return pd.Series(values, index=summary.index, name="log_likelihood")
-
-    def _arrays(self, summary):
-        unit = summary.attrs.get("unit")
-        if unit is not None and getattr(self, "time_unit_", None) is not None and unit != self.time_unit_:
-            raise DataValidationError(
-                f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
-                "summarize with the same unit"
-            )
-        return rfm_arrays(summary)
-
-    @classmethod
-    def from_params(cls, params: dict, covariance=None, time_unit: str | None = None,
-                    log_likelihood: float = np.nan, n_customers: int = 0, **settings) -> "NBD":
-        """A fitted ``NBD`` with given ``r`` and ``alpha`` (in ``time_unit``), as :meth:`BetaGeo.from_params`."""
-        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
-        model.time_unit_ = time_unit
-        return model
-
 
 def nbd_statistics(x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> dict:
     """Sufficient statistics of the NBD likelihood: customers per distinct x, and per distinct T the customers

@@ -18,9 +18,9 @@ import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
 from ..errors import DataValidationError
-from ._mle import LikelihoodModel, unique_rows
+from ._mle import unique_rows
 from .covariates import coefficients_on_natural_scale, covariate_matrix
-from .beta_geo import collapse_weighted, customer_weights, rfm_arrays
+from ._repeat import RepeatPurchaseModel, collapse_weighted
 
 __all__ = ["ParetoNBD", "pareto_nbd_log_likelihood"]
 
@@ -33,7 +33,7 @@ _HESSIAN_STEP = 1e-4
 _BASE_PARAMS = ("r", "alpha", "s", "beta")
 
 
-class ParetoNBD(LikelihoodModel):
+class ParetoNBD(RepeatPurchaseModel):
     """Pareto/NBD model, fitted by maximum likelihood on (frequency, recency, T), optionally with covariates.
 
     Parameters
@@ -86,6 +86,9 @@ class ParetoNBD(LikelihoodModel):
     # customers on, start from a fit on 10,000 and its curvature, which leaves a few steps on the full data.
     _warm_start_customers = 10_000
 
+    _time_params = (1, 3)  # alpha and beta
+    _unidentified = "the dropout parameters s and beta are not identified"
+
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-7, max_iter: int = 2000):
         super().__init__(penalizer=penalizer, tol=tol, max_iter=max_iter)
 
@@ -101,19 +104,11 @@ class ParetoNBD(LikelihoodModel):
             Numeric, time-invariant columns of ``summary`` that scale each customer's α and β (module
             docstring). Put them on a unit scale (e.g. standardised) for a well-conditioned fit.
         """
-        x, t_x, T = rfm_arrays(summary)
-        if len(x) == 0:
-            raise DataValidationError("cannot fit ParetoNBD on an empty summary (0 customers)")
-        if not np.any(x > 0):
-            raise DataValidationError(
-                f"all {len(x):,} customers have frequency 0: with no repeat purchase the dropout parameters "
-                "s and beta are not identified. Use a longer calibration period or more customers."
-            )
+        x, t_x, T, weights = self._rfm_inputs(summary)
         names = [covariates] if isinstance(covariates, str) else list(covariates or [])
         z = covariate_matrix(summary, names)
         if names and self.penalizer:
             raise ValueError("penalizer is not available with covariates; fit with penalizer=0")
-        weights = customer_weights(summary)
         if names:
             weights = np.ones(len(x)) if weights is None else weights
         elif weights is None:
@@ -124,7 +119,7 @@ class ParetoNBD(LikelihoodModel):
             (x, t_x, T), weights = collapse_weighted([x, t_x, T], weights)
         if not names:
             z = np.zeros((len(x), 0))
-        scale = 10.0 / float(T.max())  # time rescaled for conditioning, as in lifetimes
+        scale = self._time_scale(T)
         stats = _statistics(x, t_x * scale, T * scale, weights, z)
         stats["scale"] = scale
         self.covariates_ = names
@@ -145,15 +140,6 @@ class ParetoNBD(LikelihoodModel):
         rate = max(mean_x, 1e-3) / mean_T
         k = stats["z"].shape[1]
         return np.concatenate([np.log([1.0, 1.0 / rate, 1.0, mean_T]), np.zeros(2 * k)])
-
-    def _to_natural(self, theta, stats):
-        natural = np.array(theta, dtype=float)
-        natural[[1, 3]] -= np.log(stats["scale"])
-        return natural
-
-    def _log_likelihood_shift(self, stats):
-        # t_x carries a density in time^-x, so rescaling time by c multiplies each likelihood by c^x
-        return float(np.log(stats["scale"]) * np.sum(stats["weights"] * stats["x"]))
 
     def _describe(self, stats):
         w, x, t_x, T = stats["weights"], stats["x"], stats["t_x"], stats["T"]
@@ -295,13 +281,7 @@ class ParetoNBD(LikelihoodModel):
 
     def _inputs(self, summary):
         self._require_fitted()
-        unit = summary.attrs.get("unit")
-        if unit is not None and getattr(self, "time_unit_", None) is not None and unit != self.time_unit_:
-            raise DataValidationError(
-                f"summary is in unit {unit!r} but the model was fitted in {self.time_unit_!r}; "
-                "summarize with the same unit"
-            )
-        x, t_x, T = rfm_arrays(summary)
+        x, t_x, T = self._arrays(summary)
         own = self.customer_params(summary)
         return self.params_["r"], own["alpha"].to_numpy(), self.params_["s"], own["beta"].to_numpy(), x, t_x, T
 
@@ -314,9 +294,8 @@ class ParetoNBD(LikelihoodModel):
         ``alpha`` and ``beta`` are in ``time_unit`` (None: unchecked); the other arguments are as in
         :meth:`loyalty.clv._mle.LikelihoodModel.from_params`.
         """
-        model = super().from_params(params, covariance, log_likelihood, n_customers, **settings)
+        model = super().from_params(params, covariance, time_unit, log_likelihood, n_customers, **settings)
         model.covariates_ = []
-        model.time_unit_ = time_unit
         return model
 
     @classmethod

@@ -26,7 +26,7 @@ from scipy.special import betaln, digamma, hyp2f1
 
 from ..errors import ConvergenceError, DataValidationError
 from ._mle import LikelihoodModel, unique_rows
-from .beta_geo import customer_weights
+from ._repeat import customer_weights
 
 __all__ = ["ShiftedBetaGeo"]
 
