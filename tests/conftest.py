@@ -100,3 +100,14 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def weekly_summary():
+    """CDNOW's 2,357-customer cohort summarised as Fader, Hardie & Lee (2005) do: calibration to 1997-09-30, the
+    time axis in fractional weeks from each customer's first purchase day, same-day purchases once. One copy
+    per test module (a module may add columns)."""
+    from loyalty.data import summarize
+    from loyalty.datasets import load_cdnow
+
+    return summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")

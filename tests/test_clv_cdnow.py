@@ -16,19 +16,6 @@ CUTOFF = "1997-09-30"
 
 
 @pytest.fixture(scope="module")
-def lifetimes():
-    import lifetimes as lt  # the reference peer, a test dependency only
-
-    return lt
-
-
-@pytest.fixture(scope="module")
-def weekly_summary():
-    # the paper's time axis: fractional weeks from each customer's first purchase day, same-day purchases once
-    return summarize(load_cdnow(), cutoff=CUTOFF, period="D", unit="W")
-
-
-@pytest.fixture(scope="module")
 def bg(weekly_summary):
     return BetaGeo().fit(weekly_summary)
 
@@ -39,11 +26,11 @@ def gg(weekly_summary):
 
 
 @pytest.fixture(scope="module")
-def lifetimes_bg(weekly_summary, lifetimes):
+def lifetimes_bg(weekly_summary, lifetimes_module):
     s = weekly_summary
     # lifetimes' default tol=1e-7 stops early enough that its P(alive) differs from the optimum's by 1.3e-6;
     # 1e-8 is the tightest it converges at (1e-9 ends in "precision loss"), so give it that.
-    return lifetimes.BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"], tol=1e-8)
+    return lifetimes_module.BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"], tol=1e-8)
 
 
 def test_bgnbd_reproduces_fader_hardie_lee_2005(bg):
@@ -60,13 +47,13 @@ def test_bgnbd_summary_table_has_intervals_around_estimates(bg):
     assert (table["se"] > 0).all()
 
 
-def test_gamma_gamma_reproduces_published_estimates(gg, weekly_summary, lifetimes):
+def test_gamma_gamma_reproduces_published_estimates(gg, weekly_summary, lifetimes_module):
     assert gg.n_customers_ == 946
     published = {"p": 6.25, "q": 3.74, "gamma": 15.44}
     for name, value in published.items():
         assert gg.params_[name] == pytest.approx(value, abs=0.02), name
     repeat = weekly_summary[weekly_summary["frequency"] > 0]
-    theirs = lifetimes.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"]).params_
+    theirs = lifetimes_module.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"]).params_
     for ours_name, their_name in (("p", "p"), ("q", "q"), ("gamma", "v")):
         assert gg.params_[ours_name] == pytest.approx(theirs[their_name], abs=0.01), ours_name
 
@@ -104,7 +91,7 @@ def test_same_parameters_give_identical_formulas(bg, weekly_summary):
     )
 
 
-def test_revenue_clv_equals_lifetimes_with_the_same_discounting(lifetimes):
+def test_revenue_clv_equals_lifetimes_with_the_same_discounting(lifetimes_module):
     # lifetimes discounts monthly over 30-day steps: (1 + 0.01)^k. The same cash flows with an annual rate:
     summary = summarize(load_cdnow(sample=False), cutoff=CUTOFF, period="D")
     bg, gg = BetaGeo().fit(summary), GammaGamma().fit(summary)

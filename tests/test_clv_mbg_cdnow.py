@@ -11,23 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.clv import ModifiedBetaGeo
-from loyalty.data import summarize
-from loyalty.datasets import load_cdnow
 from loyalty.errors import DataValidationError
 
 CUTOFF = "1997-09-30"
-
-
-@pytest.fixture(scope="module")
-def lifetimes():
-    import lifetimes as lt  # the reference peer, a test dependency only
-
-    return lt
-
-
-@pytest.fixture(scope="module")
-def weekly_summary():
-    return summarize(load_cdnow(), cutoff=CUTOFF, period="D", unit="W")
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +22,10 @@ def mbg(weekly_summary):
 
 
 @pytest.fixture(scope="module")
-def lifetimes_mbg(weekly_summary, lifetimes):
+def lifetimes_mbg(weekly_summary, lifetimes_module):
     s = weekly_summary
     # as for BG/NBD: lifetimes' default tol=1e-7 stops short of the optimum; 1e-8 is the tightest it reaches
-    return lifetimes.ModifiedBetaGeoFitter().fit(s["frequency"], s["recency"], s["T"], tol=1e-8)
+    return lifetimes_module.ModifiedBetaGeoFitter().fit(s["frequency"], s["recency"], s["T"], tol=1e-8)
 
 
 def test_mbg_estimates_match_lifetimes_fit_on_cdnow(mbg, lifetimes_mbg):

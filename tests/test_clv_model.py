@@ -11,16 +11,9 @@ from sklearn.exceptions import NotFittedError as SklearnNotFitted
 from sklearn.utils.validation import check_is_fitted
 
 from loyalty.clv import BetaGeo, CLVModel, GammaGamma
-from loyalty.data import summarize
-from loyalty.datasets import load_cdnow
 from loyalty.errors import DataValidationError, NotFittedError
 
 SAVED_BEFORE = Path(__file__).parent / "data" / "clv_model_format1.json"
-
-
-@pytest.fixture(scope="module")
-def weekly_summary():
-    return summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
 
 
 @pytest.fixture(scope="module")

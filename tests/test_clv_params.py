@@ -10,14 +10,7 @@ import pandas as pd
 import pytest
 
 from loyalty.clv import BetaGeo, GammaGamma, customer_lifetime_value
-from loyalty.data import summarize
-from loyalty.datasets import load_cdnow
 from loyalty.errors import DataValidationError
-
-
-@pytest.fixture(scope="module")
-def weekly_summary():
-    return summarize(load_cdnow(), cutoff="1997-09-30", period="D", unit="W")
 
 
 @pytest.fixture(scope="module")

@@ -24,26 +24,14 @@ PUBLISHED = {"r": 0.5534, "alpha": 10.5802, "s": 0.6061, "beta": 11.6686}
 
 
 @pytest.fixture(scope="module")
-def lifetimes():
-    import lifetimes as lt  # the reference peer, a test dependency only
-
-    return lt
-
-
-@pytest.fixture(scope="module")
-def weekly_summary():
-    return summarize(load_cdnow(), cutoff=CUTOFF, period="D", unit="W")
-
-
-@pytest.fixture(scope="module")
 def model(weekly_summary):
     return ParetoNBD().fit(weekly_summary)
 
 
 @pytest.fixture(scope="module")
-def lifetimes_fit(weekly_summary, lifetimes):
+def lifetimes_fit(weekly_summary, lifetimes_module):
     s = weekly_summary
-    return lifetimes.ParetoNBDFitter().fit(s["frequency"], s["recency"], s["T"])
+    return lifetimes_module.ParetoNBDFitter().fit(s["frequency"], s["recency"], s["T"])
 
 
 def _quadrature_log_likelihood(r, alpha, s, beta, x, t_x, T):
@@ -104,10 +92,10 @@ def test_log_likelihood_at_least_lifetimes(model, lifetimes_fit, weekly_summary)
     assert ours >= theirs
 
 
-def test_likelihood_equals_lifetimes_formula_where_lifetimes_is_finite(model, weekly_summary, lifetimes):
+def test_likelihood_equals_lifetimes_formula_where_lifetimes_is_finite(model, weekly_summary, lifetimes_module):
     s = weekly_summary
     params = [model.params_[k] for k in ("r", "alpha", "s", "beta")]
-    theirs = lifetimes.ParetoNBDFitter._conditional_log_likelihood(
+    theirs = lifetimes_module.ParetoNBDFitter._conditional_log_likelihood(
         params, s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
     )
     np.testing.assert_allclose(model.customer_log_likelihood(s).to_numpy(), theirs, rtol=1e-10)
@@ -159,11 +147,11 @@ def test_likelihood_matches_quadrature_where_lifetimes_overflows(r, alpha, s, be
     assert ours == pytest.approx(_quadrature_log_likelihood(r, alpha, s, beta, x, t_x, T), rel=1e-10, abs=1e-10)
 
 
-def test_lifetimes_likelihood_is_nan_where_ours_matches_quadrature(lifetimes):
+def test_lifetimes_likelihood_is_nan_where_ours_matches_quadrature(lifetimes_module):
     # alpha << beta with a heavy buyer: lifetimes' 2F1(r+s+x, r+x; r+s+x+1; z) overflows before its log is taken
     params, history = (0.5, 0.01, 0.5, 100.0), (np.array([1000]), np.array([1.0]), np.array([52.0]))
     with np.errstate(all="ignore"):
-        theirs = lifetimes.ParetoNBDFitter._conditional_log_likelihood(params, *history)
+        theirs = lifetimes_module.ParetoNBDFitter._conditional_log_likelihood(params, *history)
     assert np.isnan(theirs).all()
     ours = pareto_nbd_log_likelihood(*params, *history)
     assert ours[0] == pytest.approx(_quadrature_log_likelihood(*params, 1000, 1.0, 52.0), rel=1e-10)
