@@ -125,7 +125,8 @@ def validate_assignments(assignments: pd.DataFrame, transactions: pd.DataFrame, 
     campaign_id : keep this campaign only (other rows are counted as ``other_campaign``); required when the
         file holds several campaigns.
     control : the control arm's label (compared as text); default ``0`` when the labels are 0/1.
-    arm : the offer arm's label; default every label other than ``control`` (several: a multi-arm campaign).
+    arm : the offer arm's label, or a list of them; default every label other than ``control`` (several: a
+        multi-arm campaign).
     log_end : end of the log (exclusive); default the day after its last transaction.
 
     Raises
@@ -349,9 +350,13 @@ def _arms(labels: pd.Series, control, arm) -> tuple[str, list]:
         raise DataValidationError(f"control arm {control!r} does not occur in assignments.treatment "
                                   f"(labels: {present[:10]})")
     if arm is not None:
-        arms = [str(arm)]
-        if arms[0] not in present:
-            raise DataValidationError(f"arm {arms[0]!r} does not occur in assignments.treatment (labels: {present[:10]})")
+        arms = [str(a) for a in arm] if isinstance(arm, (list, tuple)) else [str(arm)]
+        for name in arms:
+            if name not in present:
+                raise DataValidationError(f"arm {name!r} does not occur in assignments.treatment (labels: "
+                                          f"{present[:10]})")
+        if control in arms:
+            raise DataValidationError(f"arm {control!r} is the control arm; name the offer arms with arm or arms")
     else:
         arms = [label for label in present if label != control]
         if not arms:
