@@ -204,3 +204,28 @@ def test_a_two_offer_world_passes_the_randomization_check_over_all_arms(two_offe
     assert check["passed"]
     assert list(check["arms"]) == ["control", "strong", "weak"]
     assert {name.rsplit(" [", 1)[1] for name in check["smd"]} == {"strong]", "weak]"}
+
+
+@pytest.mark.slow
+def test_a_two_offer_world_handed_over_as_files_gives_the_simulator_sources_numbers(tmp_path):
+    from loyalty.simulate import SimulationConfig, simulate
+
+    (tmp_path / "world.yaml").write_text(yaml.safe_dump(TWO_OFFERS))
+    simulate(SimulationConfig.from_yaml(tmp_path / "world.yaml").replace(n_customers=4000), seed=7).save(
+        tmp_path / "world")
+    common = {"economics": {"annual_discount_rate": 0.10, "response_window_days": 28, "horizon_days": 364},
+              "policies": ["random", "response", "uplift", "margin_uplift", "lifecycle"], "budgets": [0.1, 0.2],
+              "headline": {"budget": 0.2, "policy": "lifecycle", "baseline": "response"}, **FAST}
+    world = tmp_path / "world"
+    files = run_experiment(experiment_from_dict({"name": "files", "data": {"campaign": {
+        "transactions": str(world / "transactions.parquet"), "assignments": str(world / "assignments.parquet"),
+        "customers": str(world / "customers.parquet"), "control": "control", "arms": ["strong", "weak"],
+        "customer_features": ["channel", "region", "category_mix", "tenure_band", "email_engagement"]}}, **common}))
+    simulator = run_experiment(experiment_from_dict({"name": "sim", "data": {"simulator": {
+        "customers": 4000, "seed": 7, "config": str(tmp_path / "world.yaml")}}, **common}))
+    assert files.data.multi_arm and files.data.info["arms"] == ["strong", "weak"]
+    assert files.headline["difference_per_1000"] == simulator.headline["difference_per_1000"]
+    assert files.headline["ci_per_1000"] == simulator.headline["ci_per_1000"]
+    columns = ["policy", "share", "outcome", "value", "ci_low", "ci_high"]
+    pd.testing.assert_frame_equal(files.evaluation.values[columns], simulator.evaluation.values[columns])
+    pd.testing.assert_frame_equal(files.evaluation.arm_shares, simulator.evaluation.arm_shares)
