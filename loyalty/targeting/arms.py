@@ -63,7 +63,10 @@ def arm_scores(policy: Policy, customers: pd.DataFrame, n_arms: int) -> np.ndarr
 
 
 def best_arms(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each customer's best arm (1..K; the first of tied arms) and its score, from :func:`arm_scores`."""
+    """Each customer's best arm (1..K; the first of tied arms) and its score, from :func:`arm_scores`.
+
+    A policy whose score does not depend on the arm (``churn_risk``, ``clv``) ties everywhere, so it gives every
+    customer the first arm listed."""
     scores = np.asarray(scores, dtype=float)
     best = np.argmax(scores, axis=1)
     return best + 1, scores[np.arange(len(scores)), best]
