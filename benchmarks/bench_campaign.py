@@ -14,7 +14,7 @@ command in-process (loading, checks, models, bootstrap, report); ``peak_rss_mb``
 resident set size (``resource.getrusage``, interpreter and libraries included).
 
 Results go to ``benchmarks/results/campaign.json`` (written atomically) with the growth from the smallest to
-the largest size. Usage: ``python benchmarks/bench_campaign.py [--sizes 100000,1000000]`` or ``run(sizes)``.
+the largest size. The order of the two sides alternates from one size to the next. Usage: ``python benchmarks/bench_campaign.py [--sizes 100000,1000000]`` or ``run(sizes)``.
 """
 
 from __future__ import annotations
@@ -96,11 +96,12 @@ def run(sizes=DEFAULT_SIZES) -> dict:
 
     records = []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
-    for customers in sizes:
+    for i, customers in enumerate(sizes):
         with tempfile.TemporaryDirectory() as tmp:
             world = Path(tmp) / "world"
             write_world(SimulationConfig(n_customers=customers), SEED, world, progress=False)
-            for source in SOURCES:
+            # the sides alternate from size to size, so neither always runs first on a machine whose load drifts
+            for source in SOURCES if i % 2 == 0 else SOURCES[::-1]:
                 out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", source,
                                       str(customers), str(world)], check=True, capture_output=True, text=True, env=env)
                 record = json.loads(out.stdout.strip().splitlines()[-1])

@@ -323,3 +323,25 @@ def test_assignment_times_with_time_zones_are_stored_naive_in_utc_and_unparseabl
     assert checked.assignments["assigned_at"].tolist() == [pd.Timestamp("2024-01-15")] * 2
     assert checked.accounting["rejected"] == {"unparseable_assigned_at": 1}
     assert checked.rejects["reason"].tolist() == ["unparseable_assigned_at"] and checked.rejects["row"].tolist() == [2]
+
+
+@pytest.mark.parametrize("ids", [
+    ["a", "b", "a", "c", None, "b", "a"],          # plain text ids: read as categorical codes
+    [" a", "b", "a", "c", None, "b", "a "],        # padded ids: stripping merges customers, so left as given
+    ["a", "", "a", "c", None, "b", "a"],           # a blank id: rejected as missing either way
+])
+def test_compact_ids_validate_to_the_same_clean_log_and_accounting(ids):
+    from loyalty.data import validate_transactions
+    from loyalty.data.campaign import compact_customer_ids
+
+    raw = pd.DataFrame({"customer_id": pd.Series(ids, dtype="str"),
+                        "timestamp": ["2024-01-02", "2024-01-02", "2024-01-02", "2024-01-05", "2024-01-06",
+                                      "2024-01-07", "2024-01-02"],
+                        "amount": [10.0, 5.0, -4.0, 3.0, 2.0, 5.0, 10.0]})
+    compact = compact_customer_ids(raw)
+    assert isinstance(compact["customer_id"].dtype, pd.CategoricalDtype) == (ids[0] == "a" and "" not in ids)
+    assert raw["customer_id"].dtype == "str"  # the caller's frame is not modified
+    plain, coded = validate_transactions(raw), validate_transactions(compact)
+    assert coded.accounting == plain.accounting
+    pd.testing.assert_frame_equal(coded.transactions.astype({"customer_id": "str"}),
+                                  plain.transactions.astype({"customer_id": "str"}))

@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 
 from ..atomic import atomic_write, write_csv, write_json  # noqa: E402
 from ..targeting.budgets import PROFIT_POSITIVE, budget_label  # noqa: E402
+from ..targeting.arms import arm_scores  # noqa: E402
 from ..targeting.policies import BUILTIN_POLICIES  # noqa: E402
 
 __all__ = ["write_experiment", "results_document", "SCHEMA_PATH", "PLOTS"]
@@ -72,6 +73,9 @@ def results_document(result) -> dict:
     oracle = _oracle_shares(result)
     if oracle is not None:
         document["oracle_share"] = oracle
+    if evaluation.arm_shares is not None:  # several offer arms: which arm each policy gives its targets
+        shares = evaluation.arm_shares[evaluation.arm_shares["share"].isin(spec.budgets)]
+        document["arm_shares"] = _jsonable(shares.rename(columns={"share": "budget"}).to_dict("records"))
     if "randomization" in result.data.info:
         document["randomization"] = _jsonable(result.data.info["randomization"])
     return document
@@ -148,10 +152,21 @@ def _qini_curves(result):
 
     customers = result.scores
     y, t = customers["converted"].to_numpy(), customers["treatment"].to_numpy()
+    choices = result.evaluation.arm_choices
     fig, ax = plt.subplots(figsize=(7, 5))
     for policy in result.spec.policies:
-        score = BUILTIN_POLICIES[policy].score(customers).to_numpy()
-        x, q = qini_curve(y, score, t)
+        if choices is None:
+            score = BUILTIN_POLICIES[policy].score(customers).to_numpy()
+            x, q = qini_curve(y, score, t)
+        else:  # several arms: each customer's score for the arm the policy gives them, on that arm and control
+            choice = choices[policy]
+            score = arm_scores(BUILTIN_POLICIES[policy], customers, len(result.data.arms))[
+                np.arange(len(y)), choice - 1]
+            keep = (t == 0) | (t == choice)
+            y_kept, score, t_kept = y[keep], score[keep], (t[keep] != 0).astype(int)
+            x, q = qini_curve(y_kept, score, t_kept)
+            ax.plot(x / len(y_kept) * 100, q, label=f"{policy} (Qini {qini_auc_score(y_kept, score, t_kept):.3f})")
+            continue
         ax.plot(x / len(y) * 100, q, label=f"{policy} (Qini {qini_auc_score(y, score, t):.3f})")
     ax.set_xlabel("customers targeted (%)")
     ax.set_ylabel("incremental conversions (Qini)")
@@ -251,6 +266,23 @@ def _oracle_table(oracle: dict) -> str:
             f"<tr><td>oracle: true value / 1,000</td>{ceiling}</tr></table>")
 
 
+def _arm_shares_table(rows: list, budget) -> str:
+    """Several offer arms: the share of each policy's targets given each arm, at the headline budget."""
+    at = [r for r in rows if r["budget"] == budget]
+    arms = list(dict.fromkeys(r["arm"] for r in at))
+    policies = list(dict.fromkeys(r["policy"] for r in at))
+    share = {(r["policy"], r["arm"]): r["arm_share"] for r in at}
+    head = "".join(f"<th>{html.escape(str(a))}</th>" for a in arms)
+    body = "".join(
+        f"<tr><td>{html.escape(p)}</td>" + "".join(
+            "<td>n/a</td>" if share[(p, a)] is None else f"<td>{share[(p, a)]:.0%}</td>" for a in arms) + "</tr>"
+        for p in policies)
+    return (f'<h2 id="arm-shares">Which offer each policy sends</h2><p>Each policy gives each customer the arm it '
+            f"scores best; share of its targets given each arm at the {budget_label(budget)} budget (the values "
+            "above are those of these per-customer arm choices).</p>"
+            f"<table><tr><th>policy</th>{head}</tr>{body}</table>\n")
+
+
 def _estimator_text(evaluation) -> str:
     if evaluation.estimator == "dr":
         return ("doubly robust (AIPW: cross-fitted outcome models per arm corrected by the known propensity; "
@@ -295,12 +327,17 @@ def _randomization_html(check: dict | None) -> tuple[str, str]:
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{'n/a' if v is None else f'{v:+.3f}'}</td></tr>"
                    for name, v in worst)
     verdict = "passed" if check["passed"] else "FAILED"
+    arms = ""
+    if check.get("arms"):
+        arms = ("<p>Customers per arm (expected from the stated propensities): " + html.escape(", ".join(
+            f"{label} {c['customers']:,} ({c['expected']:,.0f})" for label, c in check["arms"].items())) + ".</p>")
     section = (f'<h2 id="randomization">Randomization check: {verdict}</h2>'
                f"<p>{check['treated']:,} treated and {check['control']:,} control customers; the stated propensities "
                f"expect {check['expected_treated']:,.0f} treated (sample-ratio chi-square {check['srm_chi_square']:.2f}, "
                f"p = {check['srm_p_value']:.3g}; fails below {check['srm_alpha']:g}). Standardized mean differences "
                f"of pre-period covariates between arms, weighted by the stated propensities (fails above "
-               f"{check['max_smd']:g}), largest first:</p><table><tr><th>covariate</th><th>SMD</th></tr>{rows}</table>")
+               f"{check['max_smd']:g}), largest first:</p>{arms}<table><tr><th>covariate</th><th>SMD</th></tr>{rows}"
+               "</table>")
     return flag, section
 
 
@@ -325,6 +362,7 @@ def _html(document: dict, result, images: dict) -> str:
         for name, data in images.items()
     )
     oracle = _oracle_table(document["oracle_share"]) if "oracle_share" in document else ""
+    arms = _arm_shares_table(document["arm_shares"], h["budget"]) if "arm_shares" in document else ""
     flag, balance = _randomization_html(document.get("randomization"))
     accounting = html.escape(json.dumps(document["data"].get("accounting", {}), indent=1))
     return f"""<!DOCTYPE html>
@@ -343,7 +381,7 @@ bootstrap ({result.spec.bootstrap['resamples']} resamples){_splits_text(result.e
 <table><tr><th>policy</th><th>budget</th><th>value / 1,000</th><th>95% CI</th>{true_head}
 <th>response rate</th><th>discount spent</th></tr>
 {''.join(table_rows)}</table>
-{oracle}
+{arms}{oracle}
 <h2>Plots</h2>
 {figures}
 {balance}

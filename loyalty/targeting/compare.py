@@ -54,11 +54,12 @@ from .campaign_data import (
 from .budgets import PROFIT_POSITIVE
 from .decision import Decision, decide
 from .economics import lifecycle_scores, net_window_margin, retention_value
-from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_policies
+from .evaluate import CURVE_SHARES, PolicyEvaluation, evaluate_arm_policies, evaluate_policies
 from .policies import BUILTIN_POLICIES
-from .randomization import check_randomization
+from .randomization import check_arm_randomization, check_randomization
 from .retention import RetentionShift
 from .spec import DEFAULT_SPLITS, ExperimentSpec
+from .arms import arm_column, cross_fit_outcome_means
 from .value import cross_fit_arm_means
 
 __all__ = ["ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline"]
@@ -86,9 +87,14 @@ def check_campaign(data: CampaignData, settings: dict) -> CampaignData:
     check in ``data.info["randomization"]``; a failing check is a :class:`RandomizationError` unless
     ``settings["allow_imbalance"]``, when it is recorded as flagged."""
     frame = data.frame
-    check = check_randomization(frame["treatment"].to_numpy(), frame["propensity"].to_numpy(dtype=float),
-                                data.X[data.balance], max_smd=settings.get("max_smd", 0.1),
-                                srm_alpha=settings.get("srm_alpha", 0.001))
+    if data.multi_arm:
+        check = check_arm_randomization(frame["treatment"].to_numpy(), data.arm_propensity, data.X[data.balance],
+                                        [str(data.info.get("control", "control")), *map(str, data.arms)],
+                                        max_smd=settings.get("max_smd", 0.1), srm_alpha=settings.get("srm_alpha", 0.001))
+    else:
+        check = check_randomization(frame["treatment"].to_numpy(), frame["propensity"].to_numpy(dtype=float),
+                                    data.X[data.balance], max_smd=settings.get("max_smd", 0.1),
+                                    srm_alpha=settings.get("srm_alpha", 0.001))
     if not settings.get("allow_imbalance", False):
         check.raise_if_failed()
     data.info["randomization"] = {**check.as_dict(), "allow_imbalance": bool(settings.get("allow_imbalance", False)),
@@ -115,14 +121,16 @@ def _campaign_data(spec: ExperimentSpec) -> CampaignData:
             options["transactions"], options["assignments"], options.get("customers"),
             columns=options.get("columns"), assignment_columns=options.get("assignment_columns"),
             customer_columns=options.get("customer_columns"), customer_features=options.get("customer_features"),
-            campaign_id=options.get("campaign_id"), control=options.get("control"), arm=options.get("arm"),
+            campaign_id=options.get("campaign_id"), control=options.get("control"),
+            arm=options.get("arms") or options.get("arm"),
             observed_until=options.get("observed_until"), margin_rate=economics.get("margin_rate"),
         )
         return files_campaign(files, economics.get("response_window_days") or 28, economics.get("horizon_days"),
                               economics.get("annual_discount_rate", 0.10), economics)
     if source == "table":
         return table_campaign(
-            read_table(options["path"]), options["treatment"], options["arm"], options["control"],
+            read_table(options["path"]), options["treatment"], options.get("arms") or options["arm"],
+            options["control"],
             options["outcomes"], options["features"], id=options.get("id"), propensity=options.get("propensity"),
             margin_rate=economics.get("margin_rate"), discount_rate=economics.get("discount_rate") or 0.0,
             contact_cost=economics["contact_cost"], window_days=economics.get("response_window_days"),
@@ -148,17 +156,48 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
 
     ``retention``: ``"shift"`` (:class:`RetentionShift`) or ``"learner"`` (the uplift meta-learner ``learner``)
     for the offer's effect on retention.
+
+    With several offer arms (``data.multi_arm``) every customer gets every arm's scores, named
+    ``arm_column(score, k)`` (:func:`~loyalty.targeting.arms.arm_column`): arm k's models are fitted on the other
+    folds' customers of arm k and of control, and predict every customer of the fold, whichever arm they got.
+    The CLV model does not depend on the arm and is fitted once.
     """
     if retention not in ("shift", "learner"):
         raise DataValidationError(f"retention must be 'shift' or 'learner', got {retention!r}")
-    frame, X = data.frame, data.X
-    n = len(frame)
-    treatment = frame["treatment"].to_numpy()
+    treatment = data.frame["treatment"].to_numpy()
     rng = np.random.default_rng(seed)
-    fold = np.empty(n, dtype=int)
-    for arm in (0, 1):  # folds balanced within each arm
+    fold = np.empty(len(treatment), dtype=int)
+    for arm in range(len(data.arms) + 1 if data.multi_arm else 2):  # folds balanced within each arm
         members = np.flatnonzero(treatment == arm)
         fold[rng.permutation(members)] = np.arange(len(members)) % folds
+    settings = {"folds": folds, "n_estimators": n_estimators, "learner": learner, "seed": seed,
+                "progress": progress, "retention": retention}
+    values = _value_scores(data, data.frame.index) if data.summary is not None else None
+    if not data.multi_arm:
+        frame = data.frame
+        scores = _arm_scores(data, treatment, fold, None, values, frame["discount_rate"].to_numpy(dtype=float),
+                             frame["contact_cost"].to_numpy(dtype=float), **settings)
+    else:
+        parts = []
+        for code, terms in enumerate(data.arm_terms, start=1):
+            pair = (treatment == 0) | (treatment == code)
+            part = _arm_scores(data, (treatment == code).astype(int), fold, pair, values, terms["discount_rate"],
+                               terms["contact_cost"], **settings)
+            shared = [c for c in part.columns if values is not None and c in values.columns]
+            if code == 1:
+                parts.append(part[shared])
+            parts.append(part.drop(columns=shared).rename(columns=lambda c, k=code: arm_column(c, k)))
+        scores = pd.concat(parts, axis=1)
+    scores["fold"] = fold
+    return scores
+
+
+def _arm_scores(data: CampaignData, treatment: np.ndarray, fold: np.ndarray, fit_on: np.ndarray | None,
+                values: pd.DataFrame | None, discount_rate, contact_cost, *, folds: int, n_estimators: int,
+                learner: str, seed: int, progress: bool, retention: str) -> pd.DataFrame:
+    """The scores of one offer against control: models fitted on the customers ``fit_on`` (all when None) of the
+    other folds, with ``treatment`` 0/1 marking the offer's customers among them; every customer is scored."""
+    frame, X = data.frame, data.X
     history = data.summary is not None
     retention_model = history and "retained" in frame
     targets = {"uplift_response": ("converted", True)}
@@ -172,6 +211,8 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
                  leave=False)
     for k in range(folds):
         train, test = fold != k, fold == k
+        if fit_on is not None:
+            train = train & fit_on
         response = _estimator(True, n_estimators, seed)
         treated_train = train & (treatment == 1)
         response.fit(X[treated_train], frame["converted"].to_numpy()[treated_train])
@@ -194,17 +235,15 @@ def score_campaign(data: CampaignData, folds: int = 2, n_estimators: int = 100, 
             steps.update()
     steps.close()
     if history:
-        scores = scores.join(_value_scores(data, frame.index))
+        scores = scores.join(values)
         scores["uplift_net_margin"] = net_window_margin(
-            scores["uplift_response"], scores["expected_spend"].to_numpy(), scores["margin_rate"],
-            frame["discount_rate"].to_numpy(dtype=float), scores["expected_window_purchases"].to_numpy(),
-            frame["contact_cost"].to_numpy(dtype=float),
+            scores["uplift_response"], scores["expected_spend"].to_numpy(), scores["margin_rate"], discount_rate,
+            scores["expected_window_purchases"].to_numpy(), contact_cost,
         )
         if retention_model:
             scores["retention_value"] = retention_value(
                 scores["uplift_retention"], scores["p_retained_control"], scores["residual_clv"])
             scores["uplift_lifecycle"] = lifecycle_scores(scores)
-    scores["fold"] = fold
     return scores
 
 
@@ -263,18 +302,26 @@ def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignD
         scores = score_campaign(data, folds=folds, n_estimators=n_estimators, learner=models.get("learner", "X"),
                                 seed=seed, progress=progress, retention=models.get("retention", "shift"))
         frames.append(pd.concat([data.frame, scores], axis=1))
-        if models.get("estimator", "dr") == "dr":
+        if models.get("estimator", "dr") != "dr":
+            continue
+        if data.multi_arm:  # one outcome model per arm (control included), as the T-learner fits for one offer
+            arm_means.append(cross_fit_outcome_means(
+                data.X, outcome_values, treatment, scores["fold"].to_numpy(),
+                lambda binary, seed=seed: _estimator(binary, n_estimators, seed), len(data.arms) + 1))
+        else:
             arm_means.append(cross_fit_arm_means(
                 data.X, outcome_values, treatment, scores["fold"].to_numpy(),
                 lambda binary, seed=seed: make_learner("T", _estimator(binary, n_estimators, seed),
                                                        "binary" if binary else "continuous", seed)))
     shares = sorted(set(CURVE_SHARES) | {b for b in spec.budgets if b != PROFIT_POSITIVE})
     level = spec.bootstrap.get("level", 0.95)
-    evaluation = evaluate_policies(
-        frames, _policies(spec), data.outcomes, shares=shares, truth=data.truth or None,
-        n_resamples=spec.bootstrap["resamples"], level=level, seed=spec.bootstrap["seed"],
-        arm_means=arm_means or None, profit_positive=PROFIT_POSITIVE in spec.budgets,
-    )
+    common = {"shares": shares, "truth": data.truth or None, "n_resamples": spec.bootstrap["resamples"],
+              "level": level, "seed": spec.bootstrap["seed"], "profit_positive": PROFIT_POSITIVE in spec.budgets}
+    if data.multi_arm:
+        evaluation = evaluate_arm_policies(frames, _policies(spec), data.outcomes, data.arm_propensity,
+                                           [str(a) for a in data.arms], outcome_means=arm_means or None, **common)
+    else:
+        evaluation = evaluate_policies(frames, _policies(spec), data.outcomes, arm_means=arm_means or None, **common)
     available = set(zip(evaluation.values["policy"], evaluation.values["share"]))
     differences = pd.DataFrame([
         evaluation.difference(policy, spec.headline["baseline"], budget, outcome, level, estimator)

@@ -12,9 +12,10 @@ import pandas as pd
 from ..errors import DataValidationError
 from .budgets import PROFIT_POSITIVE, ProfitPositive, TopShare, rank_order, select
 from .policies import Policy
+from .arms import arm_contributions, arm_scores, best_arms
 from .value import bootstrap_policy_values, dr_contributions, ipw_contributions, median_over_splits, policy_values
 
-__all__ = ["PolicyEvaluation", "evaluate_policies", "CURVE_SHARES", "PROFIT_POSITIVE"]
+__all__ = ["PolicyEvaluation", "evaluate_policies", "evaluate_arm_policies", "CURVE_SHARES", "PROFIT_POSITIVE"]
 
 #: Budget shares of the profit curves (0% to 100% in steps of 5%).
 CURVE_SHARES = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
@@ -54,6 +55,7 @@ class PolicyEvaluation:
     policies, shares, outcomes : the axes (``shares`` may end with :data:`PROFIT_POSITIVE`).
     n_customers : int
     selections : dict policy -> boolean matrix (customers × budgets) of the first split.
+    arm_shares, arm_choices : multi-arm campaigns only (:func:`evaluate_arm_policies`).
     """
 
     values: pd.DataFrame
@@ -70,6 +72,11 @@ class PolicyEvaluation:
     estimators: tuple = ("ipw",)
     cross_check: pd.DataFrame | None = None
     level: float = 0.95
+    #: multi-arm campaigns only: one row per policy × budget × arm, ``arm_share`` (the share of the policy's targets
+    #: given that arm, mean over splits)
+    arm_shares: pd.DataFrame | None = None
+    #: multi-arm campaigns only: the arm (1..K) each policy gives each customer, first split
+    arm_choices: dict | None = None
 
     @property
     def estimator(self) -> str:
@@ -228,6 +235,14 @@ def evaluate_policies(
         if split == 0:
             first_selections, first_replicates = selections, split_replicates[0, :, 0].copy()
 
+    return _evaluation(split_points, split_replicates, true_values, set(truth or ()), kpis, names, budgets,
+                       outcome_names, has_budget, n, first_selections, first_replicates, estimators, level)
+
+
+def _evaluation(split_points, split_replicates, true_values, truth, kpis, names, budgets, outcome_names, has_budget,
+                n, first_selections, first_replicates, estimators, level, arm_shares=None) -> PolicyEvaluation:
+    """The tables of a :class:`PolicyEvaluation` from every split's estimates and replicates (``truth``: the
+    outcomes whose ``true_values`` are known)."""
     tables = []
     for i, estimator in enumerate(estimators):
         agg = median_over_splits(split_points[:, i], split_replicates[:, :, i], level)
@@ -258,12 +273,14 @@ def evaluate_policies(
     return PolicyEvaluation(
         tables[0], kpi_table[keep].reset_index(drop=True), point, first_replicates, names, budgets, outcome_names,
         n, first_selections, split_points=split_points, split_replicates=split_replicates, estimators=estimators,
-        cross_check=tables[1] if len(tables) > 1 else None, level=level,
+        cross_check=tables[1] if len(tables) > 1 else None, level=level, arm_shares=arm_shares,
     )
 
 
-def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment: str) -> pd.DataFrame:
-    """What the campaign dashboard would show: response rate and costs among targeted customers who got it."""
+def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment: str,
+          received: dict | None = None) -> pd.DataFrame:
+    """What the campaign dashboard would show: response rate and costs among targeted customers who got it
+    (``received``: per policy, whether each customer got the arm the policy gives them; default: treated)."""
     treated = frame[treatment].to_numpy() == 1
     converted = frame["converted"].to_numpy(dtype=float) if "converted" in frame else None
     discount = frame["discount"].to_numpy(dtype=float) if "discount" in frame else None
@@ -272,7 +289,7 @@ def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment:
     for policy, matrix in selections.items():
         for j, share in enumerate(shares):
             chosen = matrix[:, j]
-            reached = chosen & treated
+            reached = chosen & (treated if received is None else received[policy])
             row = {"policy": policy, "share": share, "targeted": int(chosen.sum())}
             if converted is not None:
                 row["response_rate"] = float(converted[reached].mean()) if reached.any() else np.nan
@@ -283,3 +300,113 @@ def _kpis(frame: pd.DataFrame, selections: dict, shares: list[float], treatment:
                 row["mean_clv_targeted"] = float(clv[chosen].mean()) if chosen.any() else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def evaluate_arm_policies(
+    frames: Sequence[pd.DataFrame],
+    policies: Sequence[Policy],
+    outcomes: Mapping[str, str],
+    arm_propensity: np.ndarray,
+    arm_labels: Sequence[str],
+    shares: Sequence[float] = CURVE_SHARES,
+    treatment: str = "treatment",
+    truth: Mapping[str, str] | None = None,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    outcome_means: Sequence[np.ndarray] | None = None,
+    profit_positive: bool = False,
+) -> PolicyEvaluation:
+    """:func:`evaluate_policies` for a campaign with several offer arms: each policy gives each customer the arm it
+    scores best (:func:`~loyalty.targeting.arms.best_arms`), ranks customers by that best score, and the resulting
+    per-customer assignment is valued against sending nothing (:func:`~loyalty.targeting.arms.arm_contributions`).
+
+    Parameters
+    ----------
+    frames : one customer frame per cross-fitting split, with ``treatment`` the arm received (0 control, 1..K)
+        and every arm's score columns named by :func:`~loyalty.targeting.arms.arm_column`.
+    arm_propensity : array (customers × (K + 1)), P(arm | customer), control first.
+    arm_labels : the K offer arms' names (for ``arm_shares``).
+    truth : ``{outcome name: true uplift column}``; arm k's truth is ``arm_column(column, k)``.
+    outcome_means : per split, the cross-fitted outcome means (K + 1, customers, outcomes)
+        (:func:`~loyalty.targeting.arms.cross_fit_outcome_means`): values are then doubly robust, with the
+        inverse-propensity values as the cross-check.
+    Other parameters as :func:`evaluate_policies`; the bootstrap weights are the same for every policy (paired).
+
+    Returns
+    -------
+    PolicyEvaluation with ``arm_shares`` and ``arm_choices``; budgets count customers contacted, whatever arm.
+    """
+    from .arms import arm_column
+
+    frames = list(frames)
+    first = frames[0]
+    n, n_arms = len(first), len(arm_labels)
+    if outcome_means is not None and len(outcome_means) != len(frames):
+        raise DataValidationError(f"{len(outcome_means)} sets of outcome models for {len(frames)} splits")
+    shares = [float(s) for s in shares]
+    for s in shares:
+        TopShare(s)
+    budgets = [*shares, PROFIT_POSITIVE] if profit_positive else shares
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise DataValidationError(f"policy names must be unique, got {names}")
+    outcome_names = list(outcomes)
+    arm = first[treatment].to_numpy()
+    y = first[list(outcomes.values())].to_numpy(dtype=float)
+    z_ipw = arm_contributions(arm, y, arm_propensity)
+    estimators = ("ipw",) if outcome_means is None else ("dr", "ipw")
+    m, n_est, n_pol, n_bud = len(outcome_names), len(estimators), len(policies), len(budgets)
+    k = np.array([int(round(s * n)) for s in shares])
+    has_budget = {policy.name: np.ones(n_bud, dtype=bool) for policy in policies}
+    split_points = np.empty((len(frames), n_est, n_pol, n_bud, m))
+    split_replicates = np.empty((len(frames), n_resamples, n_est, n_pol, n_bud, m))
+    true_values = np.zeros((n_pol, n_bud, m))
+    rows = np.arange(n)
+    kpis, arm_share_rows = [], []
+    for split, customers in enumerate(frames):
+        z = z_ipw if outcome_means is None else np.concatenate(
+            [arm_contributions(arm, y, arm_propensity, outcome_means[split]), z_ipw], axis=2)
+        selections, choices = {}, {}
+        for p, policy in enumerate(policies):
+            choice, best = best_arms(arm_scores(policy, customers, n_arms))
+            score = pd.Series(best, index=customers.index, name=policy.name)
+            position = np.empty(n, dtype=np.int64)
+            position[rank_order(score)] = np.arange(n)
+            chosen = position[:, None] < k[None, :]
+            if profit_positive:
+                net_value = getattr(policy, "net_value", False)
+                has_budget[policy.name][-1] = net_value
+                positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(n, dtype=bool)
+                chosen = np.concatenate([chosen, positive[:, None]], axis=1)
+            selections[policy.name], choices[policy.name] = chosen, choice
+            z_policy = z[choice - 1, rows]  # each customer's contribution under the arm this policy gives them
+            split_points[split, :, p] = policy_values(chosen, z_policy).reshape(n_bud, n_est, m).transpose(1, 0, 2)
+            # the same seed gives every policy the same customer weights: the replicates are paired
+            split_replicates[split, :, :, p] = bootstrap_policy_values(
+                chosen, z_policy, n_resamples=n_resamples, seed=seed).reshape(n_resamples, n_bud, n_est, m
+                                                                             ).transpose(0, 2, 1, 3)
+            if truth:
+                for j, outcome in enumerate(outcome_names):
+                    if outcome in truth:
+                        true_z = np.column_stack([customers[arm_column(truth[outcome], a + 1)].to_numpy(dtype=float)
+                                                  for a in range(n_arms)])[rows, choice - 1]
+                        true_values[p, :, j] += chosen.T @ true_z / n / len(frames)
+            for j, budget in enumerate(budgets):
+                targeted = chosen[:, j]
+                counts = np.bincount(choice[targeted] - 1, minlength=n_arms)
+                for a, label in enumerate(arm_labels):
+                    arm_share_rows.append({"policy": policy.name, "share": budget, "arm": label,
+                                           "arm_share": counts[a] / targeted.sum() if targeted.any() else np.nan})
+        received = {name: arm == choice for name, choice in choices.items()}
+        kpis.append(_kpis(customers, selections, budgets, treatment, received))
+        if split == 0:
+            first_selections, first_choices = selections, choices
+            first_replicates = split_replicates[0, :, 0].copy()
+    arm_shares = pd.DataFrame(arm_share_rows).groupby(["policy", "share", "arm"], sort=False).mean().reset_index()
+    keep = [has_budget[row.policy][budgets.index(row.share)] for row in arm_shares.itertuples()]
+    result = _evaluation(split_points, split_replicates, true_values, set(truth or ()), kpis, names, budgets,
+                         outcome_names, has_budget, n, first_selections, first_replicates, estimators, level,
+                         arm_shares=arm_shares[keep].reset_index(drop=True))
+    result.arm_choices = first_choices
+    return result

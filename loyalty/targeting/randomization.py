@@ -23,7 +23,7 @@ from pandas.api import types as ptypes
 
 from ..errors import RandomizationError
 
-__all__ = ["RandomizationCheck", "check_randomization"]
+__all__ = ["RandomizationCheck", "check_randomization", "check_arm_randomization"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class RandomizationCheck:
     max_smd: float
     srm_alpha: float
     failures: tuple
+    #: multi-arm campaigns: per arm (control first) ``{"customers": observed, "expected": Σ stated P(arm)}``
+    arms: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -48,7 +50,7 @@ class RandomizationCheck:
         return {"passed": self.passed, "failures": list(self.failures), "treated": self.treated,
                 "control": self.control, "expected_treated": self.expected_treated,
                 "srm_chi_square": self.chi_square, "srm_p_value": self.p_value, "srm_alpha": self.srm_alpha,
-                "max_smd": self.max_smd, "smd": dict(self.smd)}
+                "max_smd": self.max_smd, "smd": dict(self.smd)} | ({"arms": dict(self.arms)} if self.arms else {})
 
     def raise_if_failed(self) -> None:
         """:class:`RandomizationError` naming every failure, and how to proceed anyway."""
@@ -99,6 +101,57 @@ def check_randomization(treatment, propensity, covariates: pd.DataFrame, max_smd
         failures.append(f"{len(worst)} covariate(s) imbalanced between arms (|SMD| > {max_smd:g}): {shown}")
     return RandomizationCheck(treated, n - treated, expected, float(chi_square), p_value, smd, float(max_smd),
                               float(srm_alpha), tuple(failures))
+
+
+def check_arm_randomization(arm, arm_propensity, covariates: pd.DataFrame, labels, max_smd: float = 0.1,
+                            srm_alpha: float = 0.001) -> RandomizationCheck:
+    """Sample-ratio mismatch over all arms and covariate balance of each offer arm against control (module
+    docstring).
+
+    Parameters
+    ----------
+    arm : int array, the arm each customer received (0 control, 1..K).
+    arm_propensity : array (customers × (K + 1)): stated P(arm) per customer, control first.
+    covariates : pre-period covariates, one row per customer.
+    labels : the K + 1 arms' names, control first (they name the failures and the SMDs: ``"recency [arm B]"``).
+    max_smd, srm_alpha : the failure thresholds.
+    """
+    from scipy.stats import chi2
+
+    a = np.asarray(arm).astype(int)
+    p = np.asarray(arm_propensity, dtype=float)
+    observed = np.bincount(a, minlength=p.shape[1]).astype(float)
+    expected = p.sum(axis=0)
+    chi_square = float(((observed - expected) ** 2 / expected).sum())
+    p_value = float(chi2.sf(chi_square, df=p.shape[1] - 1))
+    failures = []
+    if p_value < srm_alpha:
+        shown = ", ".join(f"{label} {int(o):,} (expected {e:,.0f})" for label, o, e in zip(labels, observed, expected))
+        failures.append(f"sample-ratio mismatch: {shown} (chi-square {chi_square:.1f} on {p.shape[1] - 1} df, "
+                        f"p = {p_value:.2g} < {srm_alpha:g})")
+    weight = 1.0 / p[np.arange(len(a)), a]
+    smd = {}
+    for k in range(1, p.shape[1]):
+        pair = (a == 0) | (a == k)
+        t = (a[pair] == k).astype(int)
+        for name in covariates.columns:
+            column = covariates[name][pair]
+            if isinstance(column.dtype, pd.CategoricalDtype) or ptypes.is_object_dtype(column) \
+                    or ptypes.is_string_dtype(column):
+                for level in pd.unique(column.dropna()):
+                    smd[f"{name}={level} [{labels[k]}]"] = _smd((column == level).to_numpy(dtype=float), t,
+                                                                weight[pair])
+            else:
+                smd[f"{name} [{labels[k]}]"] = _smd(column.to_numpy(dtype=float), t, weight[pair])
+    worst = sorted(((abs(v), k) for k, v in smd.items() if not np.isnan(v) and abs(v) > max_smd), reverse=True)
+    if worst:
+        shown = ", ".join(f"{k} {smd[k]:+.2f}" for _, k in worst[:5])
+        failures.append(f"{len(worst)} covariate(s) imbalanced between an arm and control (|SMD| > {max_smd:g}): "
+                        f"{shown}")
+    treated = int((a != 0).sum())
+    arms = {str(label): {"customers": int(o), "expected": float(e)} for label, o, e in zip(labels, observed, expected)}
+    return RandomizationCheck(treated, len(a) - treated, float(expected[1:].sum()), chi_square, p_value, smd,
+                              float(max_smd), float(srm_alpha), tuple(failures), arms)
 
 
 def _smd(x: np.ndarray, t: np.ndarray, weight: np.ndarray) -> float:

@@ -35,6 +35,11 @@ Your own data (paths are relative to the spec file):
           features: [recency, history, mens, womens, zip_code, newbie, channel]
           propensity: null          # column or number; null = the observed treated share
 
+  Several offer arms (a multi-arm campaign): ``arms: [Mens E-Mail, Womens E-Mail]`` instead of ``arm``; each
+  policy then gives each customer the arm it scores best (:mod:`loyalty.targeting.arms`). ``propensity`` is then
+  null (each arm's observed share) or a column of P(arm received). The ``campaign`` source takes ``arms`` too
+  (default: every label other than the control).
+
 - ``campaign``: a transaction log plus an assignments file (what ``loyalty simulate --out`` writes)::
 
       data:
@@ -46,7 +51,8 @@ Your own data (paths are relative to the spec file):
           assignment_columns: {customer_id: member}
           campaign_id: SPRING24                  # optional: one campaign of several in the file
           control: 0                             # optional: the control arm's label (default 0)
-          arm: 1                                 # optional: the offer arm's label (default: the other one)
+          arm: 1                                 # optional: the offer arm's label (default: every other label;
+                                                 # several: a multi-arm campaign; or arms: [A, B])
           observed_until: 2025-01-02             # optional: the log is complete before this date
 """
 
@@ -84,11 +90,11 @@ _DEFAULT_BOOTSTRAP = {"resamples": 1000, "seed": 0, "level": 0.95}
 _DEFAULT_MODELS = {"folds": 2, "n_estimators": 100, "learner": "X", "retention": "shift", "splits": DEFAULT_SPLITS,
                    "estimator": "dr", "seed": _DEFAULT_BOOTSTRAP["seed"]}
 _DEFAULT_HEADLINE = {"budget": 0.2, "policy": "lifecycle", "baseline": "response"}
-_TABLE_FIELDS = {"path": str, "id": str, "treatment": str, "arm": (str, int), "control": (str, int),
+_TABLE_FIELDS = {"path": str, "id": str, "treatment": str, "arm": (str, int), "arms": list, "control": (str, int),
                  "outcomes": dict, "features": list, "propensity": (str, int, float)}
 _CAMPAIGN_FIELDS = {"transactions": str, "assignments": str, "customers": str, "columns": dict,
                     "assignment_columns": dict, "customer_columns": dict, "campaign_id": (str, int),
-                    "customer_features": list, "arm": (str, int), "control": (str, int),
+                    "customer_features": list, "arm": (str, int), "arms": list, "control": (str, int),
                     "observed_until": (str, date)}
 
 
@@ -246,7 +252,8 @@ def _table_options(options: dict, where: str) -> dict:
     """``data.table``: a path, the treatment column with its two compared values, outcomes and features."""
     at = f"{where}: data.table"
     check_fields(options, _TABLE_FIELDS, at)
-    for name in ("path", "treatment", "arm", "control", "outcomes", "features"):
+    _check_arms(options, at, required=True)
+    for name in ("path", "treatment", "control", "outcomes", "features"):
         if options.get(name) is None:
             raise SpecError(f"{at}: missing field {name!r}")
     outcomes = check_fields(options["outcomes"], {"conversion": str, "spend": str, "margin": str}, f"{at}.outcomes")
@@ -255,11 +262,15 @@ def _table_options(options: dict, where: str) -> dict:
                         f"got {sorted(outcomes)}")
     if not options["features"] or not all(isinstance(f, str) for f in options["features"]):
         raise SpecError(f"{at}.features must be a non-empty list of column names, got {options['features']!r}")
-    if str(options["arm"]) == str(options["control"]):
-        raise SpecError(f"{at}: arm and control must differ, both are {options['arm']!r}")
+    for arm in options.get("arms") or [options["arm"]]:
+        if str(arm) == str(options["control"]):
+            raise SpecError(f"{at}: arm and control must differ, both are {arm!r}")
     propensity = options.get("propensity")
     if isinstance(propensity, (int, float)) and not isinstance(propensity, bool) and not 0 < propensity < 1:
         raise SpecError(f"{at}.propensity must be a column or a number within (0, 1), got {propensity}")
+    if len(options.get("arms") or ()) > 1 and isinstance(propensity, (int, float)):
+        raise SpecError(f"{at}.propensity: with several arms give a column (P(arm received)) or null (each arm's "
+                        f"observed share), not the number {propensity}")
     return {**options, "path": _resolve(options["path"], where)}
 
 
@@ -267,6 +278,7 @@ def _campaign_options(options: dict, where: str) -> dict:
     """``data.campaign``: transaction log and assignments files (optionally customers), with column mappings."""
     at = f"{where}: data.campaign"
     check_fields(options, _CAMPAIGN_FIELDS, at)
+    _check_arms(options, at, required=False)
     for name in ("transactions", "assignments"):
         if options.get(name) is None:
             raise SpecError(f"{at}: missing field {name!r}")
@@ -280,6 +292,22 @@ def _campaign_options(options: dict, where: str) -> dict:
     if options.get("observed_until") is not None:
         resolved["observed_until"] = str(options["observed_until"])
     return {**options, **resolved}
+
+
+def _check_arms(options: dict, at: str, required: bool) -> None:
+    """``arm`` (one offer arm) or ``arms`` (a list of offer arms: a multi-arm campaign), not both."""
+    if options.get("arm") is not None and options.get("arms") is not None:
+        raise SpecError(f"{at}: give arm (one offer arm) or arms (several), not both")
+    if required and options.get("arm") is None and options.get("arms") is None:
+        raise SpecError(f"{at}: missing field 'arm' (or 'arms' for several offer arms)")
+    arms = options.get("arms")
+    if arms is not None:
+        if not arms or not all(isinstance(a, (str, int)) and not isinstance(a, bool) for a in arms):
+            raise SpecError(f"{at}.arms must be a non-empty list of arm labels, got {arms!r}")
+        if len({str(a) for a in arms}) != len(arms):
+            raise SpecError(f"{at}.arms names an arm twice: {arms!r}")
+        if options.get("control") is not None and str(options["control"]) in {str(a) for a in arms}:
+            raise SpecError(f"{at}.arms includes the control arm {options['control']!r}")
 
 
 def _resolve(path: str, where: str) -> str:
