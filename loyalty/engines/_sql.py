@@ -12,7 +12,8 @@ those of :func:`loyalty.data.validate_transactions` and :func:`loyalty.data.summ
 - periods as integer ordinals (days since 1970-01-01, weeks ending Sunday, hours), recency and T divided by
   the periods per unit, monetary value the mean of the repeat periods' totals.
 
-Exact duplicates are found with one ``GROUP BY`` over all columns (``__n`` copies of each distinct row),
+Exact duplicates are found with a ``GROUP BY`` over a hash of all columns, then one over all columns of the few
+rows whose hash repeats (``__n`` copies of each distinct row),
 which is the same as pandas' ``duplicated(keep="first")``: copies are interchangeable. Only the rows with
 copies are kept from it; the log itself is read as it is, and the extra copies subtracted. Returns, and the
 purchases they can net into, are a small part of a log: they are set aside and netted on their own, so no
@@ -136,6 +137,10 @@ class Dialect:
         if self.name == "spark":
             return f"SELECT t.* FROM {table} t LATERAL VIEW explode(sequence(1, {times})) s AS __copy WHERE {times} > 0"
         return f"SELECT t.* FROM {table} t, range(CAST({times} AS BIGINT)) s"
+
+    def row_hash(self, columns: str) -> str:
+        """A 64-bit hash of a row's ``columns`` (equal rows hash alike; NULLs included)."""
+        return f"xxhash64({columns})" if self.name == "spark" else f"hash({columns})"
 
     def same(self, a: str, b: str) -> str:
         """Equality with NULL equal to NULL, as in ``GROUP BY``."""
@@ -361,8 +366,10 @@ def validation_steps(
     Besides ``clean`` itself (read once, by the summary) and the reject counts (``GROUP BY reason`` over the
     view ``typed``), two steps read every row; everything else is small:
 
-    - ``__kept`` (``duplicates="drop"``): one ``GROUP BY`` over all raw columns of the valid rows, keeping the
-      rows with copies (``__dup``) and the returns (``__ret``), each distinct row with its ``__n`` copies;
+    - ``__dup_h`` and ``__kept`` (``duplicates="drop"``): a ``GROUP BY`` of the valid rows' hashes finds the
+      hashes of rows with copies; a second pass keeps the rows with those hashes and the returns, grouped by all
+      raw columns: the rows with copies (``__dup``) and the returns (``__ret``), each distinct row with its
+      ``__n`` copies;
     - ``__returner_rows``: the valid purchases of the customers with a return (a semi join on the id), made
       distinct (``__touched``) by setting the copies found in ``__dup`` aside. Of these, the purchases sharing
       an order or a day with a return (``__near``) go through the netting passes (``__pur_last``: what is left
@@ -383,16 +390,20 @@ def validation_steps(
     carry = "".join(f", {n}" for n in carried)
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
-    # a return: on the grouped column itself when it is a number (no aggregate over the log)
-    negative = f"MIN({amount}) < 0" if "amount" in cols.text_columns else f"{d.try_double(q('amount'))} < 0"
 
     of_valid = f"{typed.relation('__raw')} __r WHERE {valid}"
     if drop:
-        # the one pass over the log besides the summary's and the reject counts': the valid rows with copies,
-        # and the returns, each distinct row with its number of copies
+        # the valid rows with copies, and the returns, each distinct row with its number of copies. Grouping every
+        # row by all its columns is the costliest step there is; grouping one 64-bit hash of them is cheaper, and
+        # finds every row with copies (copies have one hash) and a few more (collisions, then told apart by the
+        # exact GROUP BY over the few rows it keeps)
+        row_hash = d.row_hash(all_cols)
         steps = [
-            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
-                           f"HAVING COUNT(*) > 1 OR {negative}", True),
+            Step("__dup_h", f"SELECT __h FROM (SELECT {row_hash} AS __h FROM {of_valid}) x GROUP BY __h "
+                            "HAVING COUNT(*) > 1", True),
+            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM (SELECT *, {row_hash} AS __h FROM {of_valid}) x "
+                           f"LEFT JOIN __dup_h h ON x.__h = h.__h WHERE h.__h IS NOT NULL OR x.{amount} < 0 "
+                           f"GROUP BY {all_cols}", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
             Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0", raw=raw), True),
