@@ -397,29 +397,42 @@ def validation_steps(
         # row by all its columns is the costliest step there is; grouping one 64-bit hash of them is cheaper, and
         # finds every row with copies (copies have one hash) and a few more (collisions, then told apart by the
         # exact GROUP BY over the few rows it keeps)
+        # exact GROUP BY over the few rows it keeps). The same pass keeps the purchases of the customers with a
+        # return (found first, by a scan of the returns only), so that no other pass reads every valid row
         row_hash = d.row_hash(all_cols)
+        x_cols = ", ".join(f"x.{q(c)}" for c in cols.names)
+        selected = (
+            f"SELECT {x_cols}, h.__h IS NOT NULL OR x.{amount} < 0 AS __keep, "
+            f"c.customer_id IS NOT NULL AND x.{amount} >= 0 AS __returner "
+            f"FROM (SELECT *, {row_hash} AS __h, {typed['customer_id']} AS __cid FROM {of_valid}) x "
+            "LEFT JOIN __dup_h h ON x.__h = h.__h LEFT JOIN __ret_customers c ON x.__cid = c.customer_id "
+            f"WHERE h.__h IS NOT NULL OR x.{amount} < 0 OR c.customer_id IS NOT NULL"
+        )
         steps = [
+            Step("__ret_customers", f"SELECT DISTINCT {typed['customer_id']} AS customer_id FROM {of_valid} "
+                                    f"AND {amount} < 0", True),
             Step("__dup_h", f"SELECT __h FROM (SELECT {row_hash} AS __h FROM {of_valid}) x GROUP BY __h "
                             "HAVING COUNT(*) > 1", True),
-            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM (SELECT *, {row_hash} AS __h FROM {of_valid}) x "
-                           f"LEFT JOIN __dup_h h ON x.__h = h.__h WHERE h.__h IS NOT NULL OR x.{amount} < 0 "
-                           f"GROUP BY {all_cols}", True),
+            Step("__selected", selected, True),
+            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM __selected WHERE __keep GROUP BY {all_cols}", True),
+            # every valid purchase of a customer with a return (netting only changes these)
+            Step("__returner_rows", f"SELECT {all_cols} FROM __selected WHERE __returner", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
             Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0", raw=raw), True),
         ]
     else:
-        steps = [Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0", raw=raw),
-                      True)]
-    steps += [
-        Step("typed", _typed_select(typed, "__raw")),
-        Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
-    ]
-    # every valid purchase of a customer with a return (netting only changes these), one row per distinct row
-    steps.append(Step("__returner_rows", (
-        f"SELECT {all_cols} FROM (SELECT {all_cols}, {typed['customer_id']} AS customer_id_ "
-        f"FROM {of_valid} AND {amount} >= 0) r SEMI JOIN __ret_customers c ON r.customer_id_ = c.customer_id"
-    ), True))
+        steps = [
+            Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0", raw=raw),
+                 True),
+            Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
+            # every valid purchase of a customer with a return (netting only changes these)
+            Step("__returner_rows", (
+                f"SELECT {all_cols} FROM (SELECT {all_cols}, {typed['customer_id']} AS customer_id_ "
+                f"FROM {of_valid} AND {amount} >= 0) r SEMI JOIN __ret_customers c ON r.customer_id_ = c.customer_id"
+            ), True),
+        ]
+    steps.append(Step("typed", _typed_select(typed, "__raw")))
     of_returners = "SELECT * FROM __returner_rows"
     if drop:
         same = " AND ".join(d.same(f"k.{q(c)}", f"u.{q(c)}") for c in cols.names)
