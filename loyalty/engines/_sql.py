@@ -364,13 +364,15 @@ def validation_steps(
     """Steps from the raw source ``__raw`` to ``clean``: the valid purchases, returns netted, duplicates out.
 
     Besides ``clean`` itself (read once, by the summary) and the reject counts (``GROUP BY reason`` over the
-    view ``typed``), two steps read every row; everything else is small:
+    view ``typed``), three steps read every row (one only to find the returns); everything else is small:
 
-    - ``__dup_h`` and ``__kept`` (``duplicates="drop"``): a ``GROUP BY`` of the valid rows' hashes finds the
-      hashes of rows with copies; a second pass keeps the rows with those hashes and the returns, grouped by all
-      raw columns: the rows with copies (``__dup``) and the returns (``__ret``), each distinct row with its
-      ``__n`` copies;
-    - ``__returner_rows``: the valid purchases of the customers with a return (a semi join on the id), made
+    - ``__dup_h`` and ``__selected`` (``duplicates="drop"``): a ``GROUP BY`` of the valid rows' hashes finds the
+      hashes of rows with copies; a second pass keeps the rows with those hashes, the returns and the purchases of
+      the customers with a return (``__ret_customers``, from a scan of the returns only). Grouped by all raw
+      columns, the first two make ``__kept``: the rows with copies (``__dup``) and the returns (``__ret``), each
+      distinct row with its ``__n`` copies;
+    - ``__returner_rows``: the valid purchases of the customers with a return (``__selected``; with
+      ``duplicates="keep"``, a semi join on the id), made
       distinct (``__touched``) by setting the copies found in ``__dup`` aside. Of these, the purchases sharing
       an order or a day with a return (``__near``) go through the netting passes (``__pur_last``: what is left
       of them); the others (``__far``) are kept as they are;
@@ -396,7 +398,6 @@ def validation_steps(
         # the valid rows with copies, and the returns, each distinct row with its number of copies. Grouping every
         # row by all its columns is the costliest step there is; grouping one 64-bit hash of them is cheaper, and
         # finds every row with copies (copies have one hash) and a few more (collisions, then told apart by the
-        # exact GROUP BY over the few rows it keeps)
         # exact GROUP BY over the few rows it keeps). The same pass keeps the purchases of the customers with a
         # return (found first, by a scan of the returns only), so that no other pass reads every valid row
         row_hash = d.row_hash(all_cols)
