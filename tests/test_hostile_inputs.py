@@ -412,3 +412,10 @@ def test_netting_keeps_the_quantity_bought():
     result = validate_transactions(raw)
     assert result.transactions["quantity"].tolist() == [1.0, 3.0]
     assert result.transactions["amount"].tolist() == [8.0, 24.0]
+
+
+def test_a_trusted_log_whose_amount_is_not_money_is_a_typed_error_on_duckdb(tmp_path):
+    path = _rules_log(tmp_path, [["a", "2024-01-01", "5"], ["a", "2024-01-02", "inf"]],
+                      header=("customer_id", "timestamp", "amount"))
+    with pytest.raises(DataValidationError, match="not money .*validate it"):
+        summarize(path, CUTOFF, validate=False, engine="duckdb")
