@@ -4,7 +4,7 @@ accounting, or the same typed error.
 The logs are CSV text with every kind of value the rules of :mod:`loyalty.data.rules` decide on: ids with ASCII and
 Unicode whitespace, numeric-looking and blank ids; ISO timestamps with and without time, fractions, ``Z`` and
 offsets, the basic form, slash dates, impossible dates, years outside 1678-2261; amounts with signs, exponents,
-``1_000``, ``nan``/``inf``, blanks and words; returns that cancel their purchase to rounding error; duplicates;
+``1_000``, ``nan``/``inf``, blanks and words; returns that cancel their purchase to rounding error; amounts at the money range's edge; duplicates;
 order ids present or not. ``LOYALTY_DIFFERENTIAL_EXAMPLES`` raises the number of examples (the suite runs a modest
 number); ``LOYALTY_DIFFERENTIAL_LOG`` names a JSON-lines file that gets one line per case (for the closing counts).
 """
@@ -40,7 +40,8 @@ ZONES = st.sampled_from(["Z", "+02:00", "-05:00", "+0530", "-03"])
 ODD_TIMESTAMPS = st.sampled_from(["20240105", "2024-02-30", "9999-12-31", "1500-06-01", "not a date", "", " ",
                                   "2024-13-01", "2024-01-05 25:00", "2024/01/05", "05/01/2024 10:00"])
 AMOUNTS = st.sampled_from(["10", "5.25", "0.1", "0.2", "0.3", "-0.3", "-5.25", "-2.5", "-100", "0", " 7 ", "+3",
-                           ".5", "5.", "1e2", "1_000", "1,5", "nan", "inf", "-inf", "", "ten", "1e400", "0x10"])
+                           ".5", "5.", "1e2", "1_000", "1,5", "nan", "inf", "-inf", "", "ten", "1e400", "0x10",
+                           "1e15", "-9.5e14"])
 
 
 @st.composite

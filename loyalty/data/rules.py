@@ -17,9 +17,17 @@ these definitions, so the three engines accept, convert and reject the same valu
   ``date_format`` says which. Years outside :data:`YEARS` (``9999-12-31`` placeholders) are the counted reject
   ``timestamp_out_of_range``;
 - **cut-offs**: a date-only ``cutoff`` or ``holdout_end`` includes that whole day (:func:`period_end`);
-- **money**: a purchase group whose returns leave a net amount below :data:`MONEY_ZERO` is ``fully_returned``,
-  and a customer whose spend is below it has zero spend, so a same-day cancellation that sums to 1.2e-13 or to
-  -1.4e-14 (depending on the order of the sum) is cancelled on every engine.
+- **money** (the one statement of its precision): an amount or margin is a finite number of magnitude below
+  :data:`MONEY_MAX` (1e15 currency units; larger values are placeholders or parsing errors: ``invalid_amount`` /
+  ``invalid_margin``). The SQL engines (DuckDB, Spark) hold money as exact decimals with :data:`MONEY_DECIMALS`
+  (10) decimal places (:data:`MONEY_SQL_TYPE`): each value, a netted share of a return included, is rounded once
+  to 1e-10 of a currency unit and every sum is exact, so no summation order (threads, partitions) can change a bit
+  and reruns give byte-identical summaries. pandas sums the float64 values in input order (also the same on every
+  rerun). The engines' money columns (``monetary_value``, ``margin_value``, ``margin_rate``, ``monetary_holdout``)
+  agree to 1e-9 relative (1e-9 currency units near zero); counts, periods, recency and T are equal bit for bit.
+  A purchase group whose returns leave a net amount below :data:`MONEY_ZERO` (half a micro-unit) is
+  ``fully_returned``, and a customer whose spend is below it has zero spend, so a same-day cancellation that sums
+  to 1.2e-13 in floats (0 exactly in decimals) is cancelled on every engine.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ import pandas as pd
 from ..errors import DataValidationError, SpecError
 
 __all__ = [
-    "WHITESPACE", "NUMBER", "ISO_TIMESTAMP", "ISO_BASIC_DATE", "SLASH_DATE", "YEARS", "MONEY_ZERO", "period_end", "format_regex",
+    "WHITESPACE", "NUMBER", "ISO_TIMESTAMP", "ISO_BASIC_DATE", "SLASH_DATE", "YEARS", "MONEY_ZERO", "MONEY_MAX",
+    "MONEY_DECIMALS", "MONEY_SQL_TYPE", "period_end", "format_regex",
     "check_margin_rate",
 ]
 
@@ -55,6 +64,12 @@ YEARS = (1678, 2261)
 #: Money below this (in currency units, half a millionth) is zero: net amounts of netted returns and customers' spend
 #: are compared with it, not with an exact 0, so that rounding in sums of another order cannot change a verdict.
 MONEY_ZERO = 5e-7
+#: Amounts and margins must be below this in magnitude (currency units): larger values are invalid.
+MONEY_MAX = 1e15
+#: Decimal places the SQL engines keep of every money value: sums of exact decimals do not depend on their order.
+MONEY_DECIMALS = 10
+#: The SQL type of a money value in DuckDB and Spark: 16 integer digits hold any value below :data:`MONEY_MAX`.
+MONEY_SQL_TYPE = f"DECIMAL(26, {MONEY_DECIMALS})"
 
 _DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FORMAT_CODES = {"%Y": ("year", "[0-9]{4}"), "%m": ("month", "[0-9]{1,2}"), "%d": ("day", "[0-9]{1,2}"),

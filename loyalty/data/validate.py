@@ -12,8 +12,8 @@ reason / note                   treatment
 ``missing_timestamp``           timestamp is null or blank: row rejected
 ``unparseable_timestamp``       timestamp text that is not ISO 8601 (or ``date_format``), or no such date: rejected
 ``timestamp_out_of_range``      a year outside 1678-2261 (e.g. ``9999-12-31`` placeholders): row rejected
-``invalid_amount``              amount not a finite number: row rejected
-``invalid_margin``              margin given but not a finite number: row rejected
+``invalid_amount``              amount not a finite number below ``rules.MONEY_MAX`` (1e15) in magnitude: rejected
+``invalid_margin``              margin given but not such a number: row rejected
 ``after_cutoff``                timestamp later than ``cutoff``: row rejected
 ``duplicate_row``               exact copy of an earlier row (all columns): rejected (``duplicates="keep"`` keeps)
 ``unmatched_return``            negative amount with no purchase to net into: row rejected
@@ -217,10 +217,10 @@ def validate_transactions(
     reject(bad_ts, "unparseable_timestamp")
     reject(out_of_range, "timestamp_out_of_range")
     amount = _to_float(raw["amount"])
-    reject(~np.isfinite(amount), "invalid_amount")
+    reject(~(np.abs(amount) < rules.MONEY_MAX), "invalid_amount")  # NaN and infinities too
     if "margin" in raw.columns:
         margin = _to_float(raw["margin"])
-        reject(~np.isfinite(margin), "invalid_margin")
+        reject(~(np.abs(margin) < rules.MONEY_MAX), "invalid_margin")
     elif margin_rate is not None:
         margin = amount * float(margin_rate)
     else:

@@ -12,7 +12,8 @@ those of :func:`loyalty.data.validate_transactions` and :func:`loyalty.data.summ
 - periods as integer ordinals (days since 1970-01-01, weeks ending Sunday, hours), recency and T divided by
   the periods per unit, monetary value the mean of the repeat periods' totals.
 
-Exact duplicates are found with one ``GROUP BY`` over all columns (``__n`` copies of each distinct row),
+Exact duplicates are found with a ``GROUP BY`` over a hash of all columns, then one over all columns of the few
+rows whose hash repeats (``__n`` copies of each distinct row),
 which is the same as pandas' ``duplicated(keep="first")``: copies are interchangeable. Only the rows with
 copies are kept from it; the log itself is read as it is, and the extra copies subtracted. Returns, and the
 purchases they can net into, are a small part of a log: they are set aside and netted on their own, so no
@@ -118,6 +119,16 @@ class Dialect:
         # NaN compares greater than every number in both engines, so this is false for NaN and +-inf
         return f"(abs({expr}) < {self.double(float('inf'))})"
 
+    def money(self, expr: str) -> str:
+        """``expr`` as money: an exact decimal (:data:`rules.MONEY_SQL_TYPE`), NULL where it does not fit (values
+        that fit are those :meth:`is_money` accepts)."""
+        return f"TRY_CAST({expr} AS {rules.MONEY_SQL_TYPE})"
+
+    def is_money(self, expr: str) -> str:
+        """A DOUBLE ``expr`` is a money value: finite and below :data:`rules.MONEY_MAX` in magnitude (false for NaN,
+        which compares greater than every number in both engines)."""
+        return f"(abs({expr}) < {self.double(rules.MONEY_MAX)})"
+
     def min_by(self, arg: str, key: str) -> str:
         return f"min_by({arg}, {key})"
 
@@ -126,6 +137,10 @@ class Dialect:
         if self.name == "spark":
             return f"SELECT t.* FROM {table} t LATERAL VIEW explode(sequence(1, {times})) s AS __copy WHERE {times} > 0"
         return f"SELECT t.* FROM {table} t, range(CAST({times} AS BIGINT)) s"
+
+    def row_hash(self, columns: str) -> str:
+        """A 64-bit hash of a row's ``columns`` (equal rows hash alike; NULLs included)."""
+        return f"xxhash64({columns})" if self.name == "spark" else f"hash({columns})"
 
     def same(self, a: str, b: str) -> str:
         """Equality with NULL equal to NULL, as in ``GROUP BY``."""
@@ -263,12 +278,13 @@ def typed_columns(
         margin = f"(__v_amount * {d.double(margin_rate)})"
     else:
         margin = None
+    # the checks read the DOUBLE values; the contract's money columns are exact decimals (see rules: money)
     reasons = [
         "WHEN __v_id IS NULL THEN 'missing_customer_id'",
         f"WHEN {ts_missing} THEN 'missing_timestamp'",
         "WHEN __v_ts IS NULL AND NOT __v_oor THEN 'unparseable_timestamp'",
         "WHEN __v_ts IS NULL THEN 'timestamp_out_of_range'",
-        f"WHEN {amount} IS NULL OR NOT {d.finite(amount)} THEN 'invalid_amount'",
+        f"WHEN {amount} IS NULL OR NOT {d.is_money(amount)} THEN 'invalid_amount'",
     ]
     # the same test as "no reason", as a conjunction the engines evaluate (and push into scans) cheaply:
     # the most selective test first
@@ -276,17 +292,17 @@ def typed_columns(
     valid = [f"{ts_valid} <= {d.timestamp(cutoff)}" if cutoff is not None else f"{ts_valid} IS NOT NULL"]
     if in_range is not None:
         valid.append(in_range)
-    valid.append(d.finite(amount))
+    valid.append(d.is_money(amount))
     if cols.has_margin:
-        reasons.append(f"WHEN {margin} IS NULL OR NOT {d.finite(margin)} THEN 'invalid_margin'")
-        valid.append(d.finite(margin))
+        reasons.append(f"WHEN {margin} IS NULL OR NOT {d.is_money(margin)} THEN 'invalid_margin'")
+        valid.append(d.is_money(margin))
     if cutoff is not None:
         reasons.append(f"WHEN __v_ts > {d.timestamp(cutoff)} THEN 'after_cutoff'")
     # on the raw text where it can be: the stripped id is then computed once, for the rows kept, not in the filter
     valid.append(d.not_blank(cid) if cols.id_kind == "string" else "__v_id IS NOT NULL")
-    columns = {"customer_id": "__v_id", "ts": "__v_ts", "amount": amount}
+    columns = {"customer_id": "__v_id", "ts": "__v_ts", "amount": d.money(amount)}
     if margin is not None:
-        columns["margin"] = margin
+        columns["margin"] = d.money(margin)
     columns["order_id"] = q("order_id") if cols.has_order_id else "NULL"
     columns["pday"] = d.days_since_epoch("__v_ts")
     columns["tz"] = tz
@@ -327,9 +343,18 @@ def _timestamp_layers(d: Dialect, date_format: str | None) -> list[list[tuple[st
     ]
 
 
-def _typed_select(typed: Typed, source: str, extra: str = "", where: str = "") -> str:
+def _typed_select(typed: Typed, source: str, extra: str = "", where: str = "", raw: str = "") -> str:
+    """The typed values of ``source``'s rows (and ``extra``, ``raw``: more columns of it)."""
     columns = ", ".join(f"{expr} AS {name}" for name, expr in typed.items() if name != "valid")
-    return f"SELECT {columns}{extra} FROM {typed.relation(source)} __s" + (f" WHERE {where}" if where else "")
+    return (f"SELECT {columns}{extra}{raw} FROM {typed.relation(source)} __s"
+            + (f" WHERE {where}" if where else ""))
+
+
+def _carried(d: Dialect, cols: Columns) -> tuple[str, list[str]]:
+    """The raw columns as carried through the netting steps (``, "amount" AS __o2, ...``, so that the rows netting
+    rejects are written as they were read), and their names there."""
+    names = [f"__o{i}" for i in range(len(cols.names))]
+    return "".join(f", {d.ident(c)} AS {n}" for c, n in zip(cols.names, names)), names
 
 
 def validation_steps(
@@ -339,11 +364,15 @@ def validation_steps(
     """Steps from the raw source ``__raw`` to ``clean``: the valid purchases, returns netted, duplicates out.
 
     Besides ``clean`` itself (read once, by the summary) and the reject counts (``GROUP BY reason`` over the
-    view ``typed``), two steps read every row; everything else is small:
+    view ``typed``), three steps read every row (one only to find the returns); everything else is small:
 
-    - ``__kept`` (``duplicates="drop"``): one ``GROUP BY`` over all raw columns of the valid rows, keeping the
-      rows with copies (``__dup``) and the returns (``__ret``), each distinct row with its ``__n`` copies;
-    - ``__returner_rows``: the valid purchases of the customers with a return (a semi join on the id), made
+    - ``__dup_h`` and ``__selected`` (``duplicates="drop"``): a ``GROUP BY`` of the valid rows' hashes finds the
+      hashes of rows with copies; a second pass keeps the rows with those hashes, the returns and the purchases of
+      the customers with a return (``__ret_customers``, from a scan of the returns only). Grouped by all raw
+      columns, the first two make ``__kept``: the rows with copies (``__dup``) and the returns (``__ret``), each
+      distinct row with its ``__n`` copies;
+    - ``__returner_rows``: the valid purchases of the customers with a return (``__selected``; with
+      ``duplicates="keep"``, a semi join on the id), made
       distinct (``__touched``) by setting the copies found in ``__dup`` aside. Of these, the purchases sharing
       an order or a day with a return (``__near``) go through the netting passes (``__pur_last``: what is left
       of them); the others (``__far``) are kept as they are;
@@ -358,34 +387,53 @@ def validation_steps(
     q = d.ident
     all_cols = ", ".join(q(c) for c in cols.names)
     typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
-    valid, amount = typed["valid"], typed["amount"]
+    valid, amount = typed["valid"], "__v_amount"  # the amount as a DOUBLE, for the tests of its sign
+    raw, carried = _carried(d, cols)
+    carry = "".join(f", {n}" for n in carried)
     m = ", margin" if "margin" in typed else ""
     drop = duplicates == "drop"
-    # a return: on the grouped column itself when it is a number (no aggregate over the log)
-    negative = f"MIN({amount}) < 0" if "amount" in cols.text_columns else f"{d.try_double(q('amount'))} < 0"
 
     of_valid = f"{typed.relation('__raw')} __r WHERE {valid}"
     if drop:
-        # the one pass over the log besides the summary's and the reject counts': the valid rows with copies,
-        # and the returns, each distinct row with its number of copies
+        # the valid rows with copies, and the returns, each distinct row with its number of copies. Grouping every
+        # row by all its columns is the costliest step there is; grouping one 64-bit hash of them is cheaper, and
+        # finds every row with copies (copies have one hash) and a few more (collisions, then told apart by the
+        # exact GROUP BY over the few rows it keeps). The same pass keeps the purchases of the customers with a
+        # return (found first, by a scan of the returns only), so that no other pass reads every valid row
+        row_hash = d.row_hash(all_cols)
+        x_cols = ", ".join(f"x.{q(c)}" for c in cols.names)
+        selected = (
+            f"SELECT {x_cols}, h.__h IS NOT NULL OR x.{amount} < 0 AS __keep, "
+            f"c.customer_id IS NOT NULL AND x.{amount} >= 0 AS __returner "
+            f"FROM (SELECT *, {row_hash} AS __h, {typed['customer_id']} AS __cid FROM {of_valid}) x "
+            "LEFT JOIN __dup_h h ON x.__h = h.__h LEFT JOIN __ret_customers c ON x.__cid = c.customer_id "
+            f"WHERE h.__h IS NOT NULL OR x.{amount} < 0 OR c.customer_id IS NOT NULL"
+        )
         steps = [
-            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM {of_valid} GROUP BY {all_cols} "
-                           f"HAVING COUNT(*) > 1 OR {negative}", True),
+            Step("__ret_customers", f"SELECT DISTINCT {typed['customer_id']} AS customer_id FROM {of_valid} "
+                                    f"AND {amount} < 0", True),
+            Step("__dup_h", f"SELECT __h FROM (SELECT {row_hash} AS __h FROM {of_valid}) x GROUP BY __h "
+                            "HAVING COUNT(*) > 1", True),
+            Step("__selected", selected, True),
+            Step("__kept", f"SELECT {all_cols}, COUNT(*) AS __n FROM __selected WHERE __keep GROUP BY {all_cols}", True),
+            # every valid purchase of a customer with a return (netting only changes these)
+            Step("__returner_rows", f"SELECT {all_cols} FROM __selected WHERE __returner", True),
             Step("__dup_raw", "SELECT * FROM __kept WHERE __n > 1", True),
             Step("__dup", _typed_select(typed, "__dup_raw", ", __n")),
-            Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0"), True),
+            Step("__ret", _typed_select(typed, "__kept", ", __n", where=f"{amount} < 0", raw=raw), True),
         ]
     else:
-        steps = [Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0"), True)]
-    steps += [
-        Step("typed", _typed_select(typed, "__raw")),
-        Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
-    ]
-    # every valid purchase of a customer with a return (netting only changes these), one row per distinct row
-    steps.append(Step("__returner_rows", (
-        f"SELECT {all_cols} FROM (SELECT {all_cols}, {typed['customer_id']} AS customer_id_ "
-        f"FROM {of_valid} AND {amount} >= 0) r SEMI JOIN __ret_customers c ON r.customer_id_ = c.customer_id"
-    ), True))
+        steps = [
+            Step("__ret", _typed_select(typed, "__raw", ", 1 AS __n", where=f"{valid} AND {amount} < 0", raw=raw),
+                 True),
+            Step("__ret_customers", "SELECT DISTINCT customer_id FROM __ret", True),
+            # every valid purchase of a customer with a return (netting only changes these)
+            Step("__returner_rows", (
+                f"SELECT {all_cols} FROM (SELECT {all_cols}, {typed['customer_id']} AS customer_id_ "
+                f"FROM {of_valid} AND {amount} >= 0) r SEMI JOIN __ret_customers c ON r.customer_id_ = c.customer_id"
+            ), True),
+        ]
+    steps.append(Step("typed", _typed_select(typed, "__raw")))
     of_returners = "SELECT * FROM __returner_rows"
     if drop:
         same = " AND ".join(d.same(f"k.{q(c)}", f"u.{q(c)}") for c in cols.names)
@@ -396,7 +444,7 @@ def validation_steps(
         )
     else:
         touched_rows = f"(SELECT {all_cols}, 1 AS __n FROM ({of_returners}) k) x"
-    steps.append(Step("__touched", _typed_select(typed, touched_rows, ", __n"), True))
+    steps.append(Step("__touched", _typed_select(typed, touched_rows, ", __n", raw=raw), True))
     # of these, netting can only change the purchases sharing an order or a day with a return: it runs on
     # those (``__near``); the others (``__far``) go to ``clean`` as they are
     key_joins = "LEFT JOIN __rkey_d kd ON t.customer_id = kd.customer_id AND t.pday = kd.pday"
@@ -410,11 +458,12 @@ def validation_steps(
     steps += [
         Step("__near", f"SELECT t.* FROM __touched t {key_joins} WHERE NOT ({apart})", True),
         Step("__far", f"SELECT t.* FROM __touched t {key_joins} WHERE {apart}"),
-        Step("__pur0", f"SELECT customer_id, ts, amount{m}, order_id, pday FROM __near"),
-        Step("__ret0", f"SELECT customer_id, ts, amount{m}, order_id, pday FROM __ret"),
+        Step("__pur0", f"SELECT customer_id, ts, amount{m}, order_id, pday{carry} FROM __near"),
+        Step("__ret0", f"SELECT customer_id, ts, amount{m}, order_id, pday{carry} FROM __ret"),
     ]
     value_cols = ["amount"] + (["margin"] if "margin" in typed else [])
-    row = f"x.customer_id, x.ts, {', '.join(f'x.{c}' for c in value_cols)}, x.order_id"
+    # the rows netting rejects, as they were read (their raw columns), with the reason
+    row = ", ".join(f"x.{n}" for n in carried)
 
     def rejected(rows: str, groups: str, key: str, reason: str, join: str = "SEMI") -> str:
         return (f"SELECT {row}, '{reason}' AS reason FROM {rows} x {join} JOIN {groups} g "
@@ -422,12 +471,12 @@ def validation_steps(
 
     if cols.has_order_id:
         by_order = "(SELECT * FROM __ret0 WHERE order_id IS NOT NULL)"
-        steps += _netting_pass(1, "order_id", "__pur0", by_order, value_cols)
+        steps += _netting_pass(d, 1, "order_id", "__pur0", by_order, value_cols, carried)
         pending = (
             "(SELECT r.* FROM __ret0 r ANTI JOIN __g1 g "
             "ON r.customer_id = g.customer_id AND r.order_id = g.order_id)"
         )
-        steps += _netting_pass(2, "pday", "__pur1", pending, value_cols)
+        steps += _netting_pass(d, 2, "pday", "__pur1", pending, value_cols, carried)
         # a return netted by order whose purchases were all cancelled by the day pass goes with them
         steps.append(Step(
             "__orphans",
@@ -445,7 +494,7 @@ def validation_steps(
             rejected(pending, "__g2", "pday", "unmatched_return", join="ANTI"),
         ]
     else:
-        steps += _netting_pass(1, "pday", "__pur0", "__ret0", value_cols)
+        steps += _netting_pass(d, 1, "pday", "__pur0", "__ret0", value_cols, carried)
         steps.append(Step("__orphans", "SELECT customer_id, 0 AS rn FROM __g1 WHERE 1 = 0"))
         last = "__pur1"
         cancelled = [
@@ -453,7 +502,7 @@ def validation_steps(
             rejected("__ret0", "(SELECT * FROM __g1 WHERE net < " + _MONEY_ZERO + ")", "pday", "fully_returned"),
             rejected("__ret0", "__g1", "pday", "unmatched_return", join="ANTI"),
         ]
-    # the rows netting rejected, with their values as validated (read only to write the rejected rows)
+    # the rows netting rejected, as read (read only to write the rejected rows)
     steps.append(Step("__netting_rejects", " UNION ALL ".join(cancelled)))
     steps.append(Step("__pur_last", f"SELECT customer_id, ts, amount{m} FROM {last}", True))
     others = "ANTI JOIN __ret_customers c ON {a}.customer_id = c.customer_id"
@@ -465,32 +514,40 @@ def validation_steps(
         f"SELECT customer_id, ts, amount{m} FROM __pur_last",
         f"SELECT customer_id, ts, amount{m} FROM __far",
     ]
-    if drop:
-        extra = "CAST(1 - __n AS DOUBLE)"
-        margin_fix = f", {extra} * u.margin AS margin" if m else ""
+    if drop:  # exact in decimals: (1 - n) copies of the amount
+        extra = "CAST(1 - __n AS DECIMAL(10, 0))"
+        margin_fix = f", u.margin * {extra} AS margin" if m else ""
         parts.append(
-            f"SELECT u.customer_id, u.ts, {extra} * u.amount AS amount{margin_fix} FROM __dup u "
+            f"SELECT u.customer_id, u.ts, u.amount * {extra} AS amount{margin_fix} FROM __dup u "
             f"{others.format(a='u')} WHERE u.amount >= 0"
         )
     steps.append(Step("clean", " UNION ALL ".join(parts)))
     return steps
 
 
-def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: list[str]) -> list[Step]:
+def _netting_pass(d: Dialect, k: int, key: str, purchases: str, returns: str, value_cols: list[str],
+                  carried: list[str]) -> list[Step]:
     """One netting pass by (customer_id, ``key``): steps ``__r{k}`` (return groups), ``__t{k}`` (touched
     purchases, netted), ``__g{k}`` (matched groups with their net and return count) and ``__pur{k}``. All
-    small; the ones later passes read twice are tables, which keeps Spark's plans from growing pass by pass."""
+    small; the ones later passes read twice are tables, which keeps Spark's plans from growing pass by pass.
+    Money stays exact: sums of decimals; a netted value is computed in DOUBLE from them and rounded once to money
+    (:data:`rules.MONEY_SQL_TYPE`, widened: a group's returns may sum beyond one value's range)."""
     one = DUCKDB.double(1.0)
     on = f"p.customer_id = r.customer_id AND p.{key} = r.{key}"
     sums = ", ".join(f"SUM({c}) AS r_{c}" for c in value_cols)
+    carry = "".join(f", {n}" for n in carried)
     # a purchase's share of its group's returns: in proportion to its amount (evenly if the group's is 0)
-    share = f"(CASE WHEN ga > 0 THEN amount / ga ELSE {one} / gn END)"
-    netted = ", ".join(f"{c} + {share} * r_{c} AS {c}" for c in value_cols)
+    share = f"(CASE WHEN ga > 0 THEN CAST(amount AS DOUBLE) / CAST(ga AS DOUBLE) ELSE {one} / gn END)"
+
+    def net_value(c):
+        return f"TRY_CAST(CAST({c} AS DOUBLE) + {share} * CAST(r_{c} AS DOUBLE) AS DECIMAL(38, {rules.MONEY_DECIMALS}))"
+
+    netted = ", ".join(f"{net_value(c)} AS {c}" for c in value_cols)
     return [
         Step(f"__r{k}", f"SELECT customer_id, {key}, {sums}, COUNT(*) AS rn FROM {returns} x GROUP BY customer_id, {key}"),
         Step(
             f"__t{k}",
-            f"SELECT customer_id, ts, {netted}, order_id, pday, SUM(amount + {share} * r_amount) "
+            f"SELECT customer_id, ts, {netted}, order_id, pday{carry}, SUM({net_value('amount')}) "
             f"OVER (PARTITION BY customer_id, {key}) AS net FROM ("
             f"SELECT p.*, r.r_amount{''.join(f', r.r_{c}' for c in value_cols if c != 'amount')}, "
             f"SUM(p.amount) OVER (PARTITION BY p.customer_id, p.{key}) AS ga, "
@@ -508,7 +565,8 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
         Step(
             f"__pur{k}",
             f"SELECT p.* FROM {purchases} p ANTI JOIN __r{k} r ON {on} "
-            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday FROM __t{k} WHERE net >= {_MONEY_ZERO}",
+            f"UNION ALL SELECT customer_id, ts, {', '.join(value_cols)}, order_id, pday{carry} FROM __t{k} "
+            f"WHERE net >= {_MONEY_ZERO}",
             True,
         ),
     ]
@@ -517,8 +575,8 @@ def _netting_pass(k: int, key: str, purchases: str, returns: str, value_cols: li
 def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: str = "drop",
                         margin_rate: float | None = None, date_format: str | None = None) -> str:
     """Every rejected row with its ``reason``, all columns as text (as the pandas CLI writes them), over the
-    steps of :func:`validation_steps`: the row-level rejects and the extra copies of duplicates as read, the
-    rows netting rejected with their validated values (columns not in the contract are NULL there)."""
+    steps of :func:`validation_steps`: the row-level rejects, the extra copies of duplicates and the rows netting
+    rejected, every column as read."""
     q = d.ident
     typed = typed_columns(d, cols, cutoff=cutoff, margin_rate=margin_rate, date_format=date_format)
     text = ", ".join(f"CAST({q(c)} AS STRING) AS {q(c)}" for c in cols.names)
@@ -526,14 +584,8 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
              "WHERE reason IS NOT NULL"]
     if duplicates == "drop":
         parts.append(f"SELECT {text}, 'duplicate_row' AS reason FROM ({d.repeat_rows('__dup_raw', '__n - 1')}) x")
-    netted = {"customer_id": "customer_id", "timestamp": "ts", "amount": "amount", "margin": "margin",
-              "order_id": "order_id"}
-    if not cols.has_margin:
-        netted.pop("margin")
-    values = ", ".join(
-        f"CAST({netted[c]} AS STRING) AS {q(c)}" if c in netted else f"CAST(NULL AS STRING) AS {q(c)}"
-        for c in cols.names
-    )
+    _, carried = _carried(d, cols)
+    values = ", ".join(f"CAST({n} AS STRING) AS {q(c)}" for c, n in zip(cols.names, carried))
     parts.append(f"SELECT {values}, reason FROM __netting_rejects")
     # in one order whatever the threads did, so that a rerun writes the same rows in the same order
     order = ", ".join(str(i + 1) for i in range(len(cols.names) + 1))
@@ -576,7 +628,8 @@ def summary_steps(
 
     Two aggregations: per (customer, period) totals (``__periods``), then one row per customer
     (``__customers``: calibration and holdout statistics side by side, and ``spend``, the customer's total
-    over both, for the zero-spend count). The first period's total is ``min_by(total, period)``.
+    over both, for the zero-spend count). The first period's total is ``min_by(total, period)``. Money is
+    summed as exact decimals (``source``'s money columns are :data:`rules.MONEY_SQL_TYPE`), in DOUBLE from there on.
     """
     cutoff = period_end(cutoff)
     end = period_end(holdout_end) if holdout_end is not None else cutoff
@@ -607,22 +660,27 @@ def summary_steps(
         customers = f"SELECT *, total AS spend FROM ({customers}) c"
     freq = "CAST(n - 1 AS DOUBLE)"
     zero = d.double(0.0)
+
+    def real(name):  # a decimal sum as a DOUBLE, as pandas holds it
+        return f"CAST({name} AS DOUBLE)"
+
     columns = [
         f"{freq} AS frequency",
         f"CAST({ordinal.format(key='last')} - {ordinal.format(key='first')} AS DOUBLE) / {periods_per_unit} AS recency",
         f"CAST({cutoff_ordinal} - {ordinal.format(key='first')} AS DOUBLE) / {periods_per_unit} AS {d.ident('T')}",
-        f"CASE WHEN n > 1 THEN (total - first_total) / {freq} ELSE {zero} END AS monetary_value",
+        f"CASE WHEN n > 1 THEN ({real('total')} - {real('first_total')}) / {freq} ELSE {zero} END AS monetary_value",
     ]
     if has_margin:
         columns += [
-            f"CASE WHEN n > 1 THEN (m_total - m_first) / {freq} ELSE {zero} END AS margin_value",
-            f"CASE WHEN total <> 0 THEN m_total / total ELSE {d.double(float('nan'))} END AS margin_rate",
+            f"CASE WHEN n > 1 THEN ({real('m_total')} - {real('m_first')}) / {freq} ELSE {zero} END AS margin_value",
+            f"CASE WHEN total <> 0 THEN {real('m_total')} / {real('total')} ELSE {d.double(float('nan'))} END "
+            "AS margin_rate",
         ]
     if holdout:
         duration = (_ordinal_of(end, period) - cutoff_ordinal) / per_unit
         columns += [
             "CAST(h_n AS DOUBLE) AS frequency_holdout",
-            f"CASE WHEN h_n > 0 THEN h_total / CAST(h_n AS DOUBLE) ELSE {zero} END AS monetary_holdout",
+            f"CASE WHEN h_n > 0 THEN {real('h_total')} / CAST(h_n AS DOUBLE) ELSE {zero} END AS monetary_holdout",
             f"{d.double(duration)} AS duration_holdout",
         ]
     return [
@@ -803,13 +861,15 @@ def source_alias(d: Dialect, cols: SourceColumns, alias: str = "__src") -> str:
 
 
 def trusted_clean(d: Dialect, cols: Columns, margin_rate: float | None) -> str:
-    """``clean`` straight from ``__raw`` for a log already validated (no checks: fastest path)."""
+    """``clean`` straight from ``__raw`` for a log already validated (no checks: fastest path); money as exact
+    decimals (an amount that is not money, e.g. infinite, fails the cast: such a log is not clean)."""
+    money = f"AS {rules.MONEY_SQL_TYPE})"
     margin = ""
     if cols.has_margin:
-        margin = f", CAST({d.ident('margin')} AS DOUBLE) AS margin"
+        margin = f", CAST(CAST({d.ident('margin')} AS DOUBLE) {money} AS margin"
     elif margin_rate is not None:
-        margin = f", CAST({d.ident('amount')} AS DOUBLE) * {d.double(margin_rate)} AS margin"
+        margin = f", CAST(CAST({d.ident('amount')} AS DOUBLE) * {d.double(margin_rate)} {money} AS margin"
     return (
         f"SELECT {d.ident('customer_id')} AS customer_id, CAST({d.ident('timestamp')} AS {d.timestamp_type}) AS ts, "
-        f"CAST({d.ident('amount')} AS DOUBLE) AS amount{margin} FROM __raw"
+        f"CAST(CAST({d.ident('amount')} AS DOUBLE) {money} AS amount{margin} FROM __raw"
     )

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from ..data.io import inspect_log, log_format, read_error
-from ..data.rules import period_end
+from ..data.rules import MONEY_MAX, period_end
 from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError, SpecError
@@ -178,6 +178,11 @@ def summarize(
         return SummaryResult(summary, accounting)
     except (duckdb.IOException, duckdb.InvalidInputException) as error:  # a file that fails part way through
         raise read_error(source if not isinstance(source, pd.DataFrame) else "the frame", error) from error
+    except duckdb.ConversionException as error:  # only a trusted log casts without checks (see trusted_clean)
+        raise DataValidationError(
+            f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
+            f"{MONEY_MAX:g} in magnitude): {str(error).splitlines()[0]}; validate it (validate=True)"
+        ) from error
     finally:
         if own:
             con.close()
