@@ -76,7 +76,7 @@ def run(sizes=(100_000,), splits: int = 3, repeats: int = 1, sides=None) -> dict
     runs = [r for r in previous.get("runs", []) if r["customers"] not in sizes] + runs
     ratios = {}
     for customers in sorted({r["customers"] for r in runs}):
-        mine = [r for r in runs if r["customers"] == customers]
+        mine = [r for r in runs if r["customers"] == customers and not r.get("excluded_from_ratios")]
         base = [r for r in mine if r["estimator"] == "ipw" and r["splits"] == 1]
         if not base:
             continue
@@ -86,6 +86,9 @@ def run(sizes=(100_000,), splits: int = 3, repeats: int = 1, sides=None) -> dict
                 "time": round(_median(other, "seconds") / _median(base, "seconds"), 2),
                 "memory": round(_median(other, "peak_rss_mb") / _median(base, "peak_rss_mb"), 2),
                 "ci_width": round(_width(other[0]) / _width(base[0]), 2), "runs_per_side": [len(base), len(other)]}
+            if all("cpu_seconds" in r for r in base + other):
+                ratios[f"{customers}:{estimator}x{k}"]["cpu_time"] = round(
+                    _median(other, "cpu_seconds") / _median(base, "cpu_seconds"), 2)
     document = {"benchmark": "decision", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"python": platform.python_version(), "processor": platform.machine(),
                             "cpus": os.cpu_count()},
