@@ -1,8 +1,9 @@
 """Does the verdict survive a reshuffle? A shipped experiment run with 10 cross-fitting seeds (``models.seed``).
 
 Each seed runs the spec as shipped (its splits, estimator, models and bootstrap) with only ``models.seed``
-changed, and records the headline verdict and difference, and the decision. Too slow for the test suite on
-100k-customer worlds; run here and written to ``benchmarks/results/verdict_seeds_<name>.json``.
+changed, and records the headline verdict and difference, and the decision, in
+``benchmarks/results/verdict_seeds_<name>.json``. The test of the same claim is
+``tests/test_decision_verdict_seeds.py`` (every shipped spec, data prepared once, only the headline outcome).
 
 Run: ``.venv/bin/python benchmarks/verdict_seeds.py experiments/hillstrom.yaml [--seeds 0-9]``
 """
