@@ -1,0 +1,336 @@
+"""Validation of a log streamed in chunks that share no customer (a parquet log sorted by customer).
+
+Every rule of :func:`loyalty.data.validate_transactions` is about one row (missing id, timestamp out of range,
+invalid amount or margin, after the cut-off) or about one customer's rows (exact duplicates, which share the
+customer's id; returns, netted into the same customer's purchases). So a log cut into chunks that share no customer
+can be validated chunk by chunk, and the accounts added up, with the same result as the whole log at once.
+
+Within a chunk the row rules are vectorised (Arrow and NumPy, no Python per row) and applied to every row. The
+customers the per-customer rules can touch, those with a return or with two valid rows of the same 64-bit row hash
+(every exact copy, and the rare collision), go through :func:`loyalty.data.validate_transactions` itself, whole
+customers at a time, which decides; their share of a log is small. The others' valid rows are clean as they are.
+
+A chunk this cannot validate the same way raises :class:`NotSimple` and the engine falls back to SQL: an id with
+whitespace at an end (stripped, it could be the id of a customer in another chunk), and columns of types outside
+:data:`HASHABLE` (see :func:`supported`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..data import rules
+from ..data.validate import RowAccounting, validate_transactions
+
+__all__ = ["NotSimple", "ChunkAccounts", "supported", "validate_chunk"]
+
+
+class NotSimple(Exception):
+    """A chunk the vectorised rules cannot validate exactly as :func:`loyalty.data.validate_transactions` would."""
+
+
+@dataclass
+class ChunkAccounts:
+    """Row counts of validated chunks, added up (see :meth:`accounting`)."""
+
+    rows_read: int = 0
+    rows_used: int = 0
+    returns_netted: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+
+    def add(self, other: "ChunkAccounts | RowAccounting") -> None:
+        self.rows_read += other.rows_read
+        self.rows_used += other.rows_used
+        self.returns_netted += other.returns_netted
+        self.rejected.update(other.rejected)
+        self.notes.update(other.notes)
+
+    def accounting(self) -> RowAccounting:
+        """The :class:`~loyalty.data.RowAccounting` of the whole log, reasons in the validator's order."""
+        from ..data.validate import REJECT_REASONS
+
+        accounting = RowAccounting(
+            rows_read=self.rows_read, rows_used=self.rows_used, returns_netted=self.returns_netted,
+            rejected={name: int(self.rejected[name]) for name in REJECT_REASONS if self.rejected[name] > 0},
+            notes={name: int(n) for name, n in self.notes.items() if n},
+        )
+        if accounting.rows_read != accounting.rows_used + accounting.rows_rejected:  # pragma: no cover
+            raise AssertionError(f"row accounting does not add up: {accounting}")
+        return accounting
+
+
+def _is_id(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _hashable(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+            or pa.types.is_boolean(t) or pa.types.is_timestamp(t) or pa.types.is_date(t))
+
+
+#: What the vectorised rules read (else the SQL path): ids as text or integers, naive timestamps, amounts and
+#: margins as numbers, every column of a type whose equal values hash alike (text, numbers, booleans, dates).
+HASHABLE = "text, integer, floating, boolean, timestamp and date columns"
+
+
+def supported(schema: pa.Schema) -> bool:
+    """Whether chunks of this schema (the contract's column names) can be validated here."""
+    types = {f.name: f.type for f in schema}
+    if not _is_id(types["customer_id"]):
+        return False
+    ts = types["timestamp"]
+    if not pa.types.is_timestamp(ts) or ts.tz is not None:
+        return False
+    if not all(_is_number(types[c]) for c in ("amount", "margin") if c in types):
+        return False
+    return all(_hashable(t) for t in types.values())
+
+
+def _ticks(unit: str) -> int:
+    return {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
+
+
+def _instant(timestamp: pd.Timestamp, unit: str) -> int:
+    """The last tick of ``unit`` at or before ``timestamp``."""
+    return pd.Timestamp(timestamp).value // _ticks(unit)
+
+
+def _year_start(year: int, unit: str) -> int:
+    """The tick of ``unit`` at which ``year`` starts (outside pandas' nanosecond range too)."""
+    import datetime as dt
+
+    days = (dt.date(year, 1, 1) - dt.date(1970, 1, 1)).days
+    return days * (86_400 * 1_000_000_000 // _ticks(unit))
+
+
+def _numbers(column: pa.ChunkedArray) -> np.ndarray:
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _column_keys(column: pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit key per value: equal values (nulls with nulls, NaN with NaN, 0.0 with -0.0) get equal keys."""
+    t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        codes = pc.dictionary_encode(column).combine_chunks().indices
+        return pc.fill_null(codes.cast(pa.int64()), -1).to_numpy().view(np.uint64)
+    if pa.types.is_floating(t):
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False) + 0.0  # -0.0 + 0.0 is 0.0
+        values[np.isnan(values)] = np.nan  # one NaN (nulls too)
+        return values.view(np.uint64)
+    if pa.types.is_boolean(t):
+        column = column.cast(pa.int8())
+    elif pa.types.is_date32(t):
+        column = column.cast(pa.int32())
+    elif pa.types.is_date64(t) or pa.types.is_timestamp(t):
+        column = column.cast(pa.int64())
+    values = pc.fill_null(column.cast(pa.int64(), safe=False), -(2**63))  # nulls and the smallest integer share a key
+    return values.to_numpy().view(np.uint64)
+
+
+def _row_hashes(chunk: pa.Table, codes: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of every row's values (all columns): copies of a row hash alike."""
+    h = codes.view(np.uint64) * _MIX
+    for name in chunk.column_names:
+        if name != "customer_id":
+            h ^= _column_keys(chunk.column(name))
+            h *= _MIX
+            h ^= h >> np.uint64(29)
+    return h
+
+
+def _customer_codes(ids: pa.Array) -> tuple[np.ndarray, pa.Array, bool]:
+    """Each row's customer as a code, the distinct ids (by code), and whether the rows are sorted by id (codes then
+    number the runs of equal ids: a comparison of neighbours instead of a hash table)."""
+    if len(ids) > 1 and pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py():
+        change = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1)).to_numpy(zero_copy_only=False)
+        codes = np.concatenate([[0], np.cumsum(change)])
+        return codes, ids.take(pa.array(np.flatnonzero(np.concatenate([[True], change])))), True
+    encoded = pc.dictionary_encode(ids)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary, False
+
+
+def validate_chunk(chunk: pa.Table, *, cutoff, duplicates: str, margin_rate: float | None,
+                   ) -> tuple[pd.DataFrame, ChunkAccounts]:
+    """The clean rows (``customer_id``, ``timestamp``, ``amount``[, ``margin``]; netted, in the chunk's order)
+    and the row counts of ``chunk``, as :func:`loyalty.data.validate_transactions` gives them for these rows with
+    the same settings (``cutoff``: the validation cut-off).
+
+    ``chunk`` holds whole customers, no missing id (those rows are counted by the caller) and the columns under
+    their contract names (others under any name), of a :func:`supported` schema.
+
+    Raises
+    ------
+    NotSimple
+        An id with whitespace at either end: stripped, it could merge with another chunk's customer.
+    """
+    n = len(chunk)
+    ids = chunk.column("customer_id").combine_chunks()
+    codes, distinct, by_id = _customer_codes(ids)
+    missing_id = np.zeros(n, dtype=bool)
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        ws = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in rules.WHITESPACE) + "]"
+        if pc.any(pc.match_substring_regex(distinct, f"^{ws}|{ws}$")).as_py():
+            raise NotSimple("an id with whitespace at an end")
+        missing_id = pc.equal(distinct, "").to_numpy(zero_copy_only=False)[codes]
+
+    ts_column = chunk.column("timestamp")
+    unit = ts_column.type.unit
+    ticks = pc.fill_null(ts_column.cast(pa.int64()), -(2**63)).to_numpy()
+    missing_ts = ts_column.is_null().to_numpy(zero_copy_only=False)
+    low, high = rules.YEARS
+    out_of_range = ~missing_ts & ((ticks < _year_start(low, unit)) | (ticks >= _year_start(high + 1, unit)))
+    amount = _numbers(chunk.column("amount"))
+    bad_amount = ~(np.abs(amount) < rules.MONEY_MAX)
+    if "margin" in chunk.column_names:
+        margin = _numbers(chunk.column("margin"))
+        bad_margin = ~(np.abs(margin) < rules.MONEY_MAX)
+    else:
+        margin = None if margin_rate is None else amount * float(margin_rate)
+        bad_margin = np.zeros(n, dtype=bool)
+    after = np.zeros(n, dtype=bool) if cutoff is None else ticks > _instant(rules.period_end(cutoff), unit)
+
+    reason = np.full(n, -1, dtype=np.int8)
+    for code, mask in enumerate((missing_id, missing_ts, out_of_range, bad_amount, bad_margin, after)):
+        reason[mask & (reason < 0)] = code
+    if duplicates == "drop":
+        reason[_copies(chunk, codes, ticks, reason < 0, by_id)] = _REASONS.index("duplicate_row")
+    ok = reason < 0
+    accounts = ChunkAccounts(rows_read=n)
+    counts = np.bincount(reason[~ok].astype(np.int64), minlength=len(_REASONS))
+    accounts.rejected.update({name: int(c) for name, c in zip(_REASONS, counts) if c})
+
+    keep = ok.copy()
+    is_return = ok & (amount < 0)
+    if is_return.any():
+        amount, margin = _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff, margin_rate)
+    accounts.rows_used = int(keep.sum()) + accounts.returns_netted
+
+    selected = pa.array(keep)
+    columns = {"customer_id": ids.filter(selected).to_pandas(), "timestamp": ts_column.filter(selected).to_pandas(),
+               "amount": amount[keep]}
+    if margin is not None:
+        columns["margin"] = margin[keep]
+    zero = _zero_spend(codes[keep], columns["amount"])
+    if zero:
+        accounts.notes["zero_spend_customers_kept"] = zero
+    return pd.DataFrame(columns), accounts
+
+
+_REASONS = ("missing_customer_id", "missing_timestamp", "timestamp_out_of_range", "invalid_amount", "invalid_margin",
+            "after_cutoff", "duplicate_row")
+
+
+def _zero_spend(codes: np.ndarray, amount: np.ndarray) -> int:
+    """Customers whose clean purchases sum below ``rules.MONEY_ZERO``, summed as the validator sums them (a pandas
+    group sum of the same rows in the same order). A customer with a purchase of twice that or more cannot be one
+    (a rounded sum of non-negative numbers is no less than its largest, give or take a few ulps), so only the
+    others are summed."""
+    big = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=bool)
+    big[codes[amount >= 2 * rules.MONEY_ZERO]] = True
+    small = ~big[codes]
+    if not small.any():
+        return 0
+    totals = pd.Series(amount[small]).groupby(codes[small], sort=False).sum()
+    return int((totals < rules.MONEY_ZERO).sum())
+
+
+def _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff, margin_rate):
+    """Returns netted by :func:`loyalty.data.validate_transactions` itself, on the rows netting can change: those
+    sharing an order, or a customer's day, with a return (the validator's groups). Updates ``keep`` (in place) and
+    ``accounts``; returns the netted amounts and margins. Keys are hashes: a collision only adds a row the validator
+    then leaves as it is."""
+    is_return = ok & (amount < 0)
+    returner = np.zeros(int(codes.max()) + 1, dtype=bool)
+    returner[codes[is_return]] = True
+    rows = np.flatnonzero(returner[codes] & ok)  # the valid rows of the customers with a return
+    unit = chunk.column("timestamp").type.unit
+    days = _mix(codes[rows], ticks[rows] // (86_400 * 1_000_000_000 // _ticks(unit)))
+    returns = is_return[rows]
+    near = pd.Series(days).isin(days[returns]).to_numpy().copy()
+    if "order_id" in chunk.column_names:
+        order = chunk.column("order_id").take(pa.array(rows))
+        orders = _mix(codes[rows], _column_keys(order))
+        has_order = order.is_valid().to_numpy(zero_copy_only=False)
+        near |= pd.Series(orders).isin(orders[returns & has_order]).to_numpy()
+    rows = rows[near]
+    near = np.zeros(len(chunk), dtype=bool)
+    near[rows] = True
+    # the columns netting reads, and the rows' places (copies are out already)
+    names = [c for c in ("customer_id", "timestamp", "amount", "margin", "order_id", "quantity", "discount")
+             if c in chunk.column_names]
+    part = chunk.select(names).take(pa.array(rows)).append_column("__row", pa.array(rows)).to_pandas()
+    result = validate_transactions(part, cutoff=cutoff, duplicates="keep", margin_rate=margin_rate, allow_empty=True)
+    netting = result.accounting
+    for name in ("fully_returned", "unmatched_return"):
+        accounts.rejected[name] += netting.rejected.get(name, 0)
+    accounts.returns_netted = netting.returns_netted
+    netted = result.transactions
+    kept = netted["__row"].to_numpy()
+    keep &= ~near
+    keep[kept] = True
+    amount = amount.copy()
+    amount[kept] = netted["amount"].to_numpy(dtype=float)
+    if margin is not None:
+        margin = margin.copy()
+        margin[kept] = netted["margin"].to_numpy(dtype=float)
+    return amount, margin
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 64-bit key of two 64-bit keys."""
+    h = a.view(np.uint64) * _MIX
+    h ^= b.view(np.uint64)
+    h *= _MIX
+    return h ^ (h >> np.uint64(29))
+
+
+#: Longest run of rows with one customer and timestamp whose rows are compared as neighbours (see :func:`_copies`).
+_MAX_RUN = 32
+
+
+def _copies(chunk: pa.Table, codes: np.ndarray, ticks: np.ndarray, candidates: np.ndarray, by_id: bool
+            ) -> np.ndarray:
+    """Which ``candidates`` rows are exact copies of an earlier candidate row (pandas' ``duplicated(keep="first")``
+    over all columns).
+
+    Copies hash alike (:func:`_row_hashes`); rows that hash alike are compared by pandas itself, the others are
+    not copies. Copies also share the customer and the timestamp: in a chunk sorted by both (a log exported sorted
+    by customer and time) they lie in one run of neighbours, and each row is compared with the rows before it in
+    its run; otherwise a hash table finds the rows that hash alike."""
+    hashes = _row_hashes(chunk, codes)
+    alike = np.zeros(len(chunk), dtype=bool)
+    runs = None
+    if by_id and len(chunk) > 1:
+        same = (codes[1:] == codes[:-1]) & (ticks[1:] == ticks[:-1])
+        if np.all(~(codes[1:] == codes[:-1]) | (ticks[1:] >= ticks[:-1])):  # time-ordered within each customer
+            starts = np.flatnonzero(np.concatenate([[True], ~same]))
+            longest = int(np.diff(np.concatenate([starts, [len(chunk)]])).max())
+            if longest <= _MAX_RUN:
+                runs = np.cumsum(np.concatenate([[0], ~same]))
+    if runs is not None:
+        for k in range(1, int(longest)):
+            pair = (runs[k:] == runs[:-k]) & (hashes[k:] == hashes[:-k]) & candidates[k:] & candidates[:-k]
+            alike[k:] |= pair
+            alike[:-k] |= pair
+    else:
+        rows = np.flatnonzero(candidates)
+        alike[rows[pd.Series(hashes[rows]).duplicated(keep=False).to_numpy()]] = True
+    rows = np.flatnonzero(alike)
+    copies = np.zeros(len(chunk), dtype=bool)
+    if len(rows):
+        copies[rows] = chunk.take(pa.array(rows)).to_pandas().duplicated(keep="first").to_numpy()
+    return copies
