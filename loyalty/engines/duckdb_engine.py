@@ -3,11 +3,14 @@
 DuckDB streams the files and spills its hash tables to ``temp_directory`` when ``memory_limit`` is reached,
 so peak memory is bounded by the setting, not by the log. The SQL is in :mod:`loyalty.engines._sql`.
 
-A trusted log (``validate=False``) in parquet files sorted by customer (exported sorted or partitioned by
-customer: the row groups' id statistics tell, and the rows are checked as they come) is instead streamed in that
-order, cut into chunks that share no customer, and each chunk summarised in memory by
-:func:`loyalty.data.summarize` (see :func:`customer_order`): the same numbers, in less time than a bare ``GROUP
-BY customer_id`` at 10M customers and a little more at 1M, instead of 2 to 4 times as much.
+A log in parquet files sorted by customer (exported sorted or partitioned by customer: the row groups' id
+statistics tell, and the rows are checked as they come) is instead streamed in that order, cut into chunks that
+share no customer, and each chunk validated (:mod:`loyalty.engines.sorted_chunks`, with ``validate=True``) and
+summarised in memory by :func:`loyalty.data.summarize` (see :func:`customer_order`): the pandas path's numbers, bit
+for bit, without the SQL steps' passes over every row (two aggregations with about as many groups as rows). Logs in
+another order, CSV files, validated logs whose rejected rows are to be written (``rejects_path``) and the rare
+chunk the vectorised rules cannot take (an id with whitespace at an end) go through the SQL steps, with the same
+accounting.
 """
 
 from __future__ import annotations

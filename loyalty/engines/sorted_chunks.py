@@ -1,18 +1,24 @@
 """Validation of a log streamed in chunks that share no customer (a parquet log sorted by customer).
 
 Every rule of :func:`loyalty.data.validate_transactions` is about one row (missing id, timestamp out of range,
-invalid amount or margin, after the cut-off) or about one customer's rows (exact duplicates, which share the
-customer's id; returns, netted into the same customer's purchases). So a log cut into chunks that share no customer
-can be validated chunk by chunk, and the accounts added up, with the same result as the whole log at once.
+invalid amount or margin, after the cut-off) or about one customer's rows (exact copies, which share the customer's
+id; returns, netted into the same customer's purchases). So a log cut into chunks that share no customer can be
+validated chunk by chunk, and the accounts added up, with the same result as the whole log at once.
 
-Within a chunk the row rules are vectorised (Arrow and NumPy, no Python per row) and applied to every row. The
-customers the per-customer rules can touch, those with a return or with two valid rows of the same 64-bit row hash
-(every exact copy, and the rare collision), go through :func:`loyalty.data.validate_transactions` itself, whole
-customers at a time, which decides; their share of a log is small. The others' valid rows are clean as they are.
+Within a chunk (:func:`validate_chunk`):
+
+- the row rules are vectorised (Arrow and NumPy, no Python per row);
+- exact copies: rows are hashed over all their columns; the rows whose hash repeats (every copy, and the rare
+  collision) are compared by pandas' own ``duplicated``. In a chunk sorted by customer and time, copies are
+  neighbours, and each row is compared with the rows before it in its run of equal customer and time, not
+  through a hash table;
+- returns: the rows netting can change, those sharing an order or a customer's day with a return, go through
+  :func:`loyalty.data.validate_transactions` itself, which nets them; the other rows are clean as they are;
+- customers whose purchases sum to zero are counted as the validator counts them (the same sums).
 
 A chunk this cannot validate the same way raises :class:`NotSimple` and the engine falls back to SQL: an id with
-whitespace at an end (stripped, it could be the id of a customer in another chunk), and columns of types outside
-:data:`HASHABLE` (see :func:`supported`).
+whitespace at an end (stripped, it could be the id of a customer in another chunk). Columns of types outside
+:data:`HASHABLE` are found before streaming (:func:`supported`).
 """
 
 from __future__ import annotations
