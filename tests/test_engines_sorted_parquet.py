@@ -58,6 +58,17 @@ def streamed(chunk_rows: int):
         duckdb_engine._summary_streamed, duckdb_engine.CHUNK_ROWS = original, rows
 
 
+@contextlib.contextmanager
+def steps_in_sql():
+    """Summarise every log with the SQL steps, as a log in no particular order is."""
+    original = duckdb_engine.customer_order
+    duckdb_engine.customer_order = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        duckdb_engine.customer_order = original
+
+
 @st.composite
 def sorted_logs(draw) -> dict:
     """A typed log sorted by customer, and how to write and summarise it."""
@@ -130,9 +141,9 @@ def write_sorted(log: dict, folder: Path) -> Path:
     return folder
 
 
-def outcome(path: Path, log: dict, engine: str):
+def outcome(path: Path, log: dict, engine: str, **options):
     try:
-        summary, accounting = summarize(path, log["cutoff"], engine=engine, **log["options"])
+        summary, accounting = summarize(path, log["cutoff"], engine=engine, **log["options"], **options)
     except LoyaltyError as error:
         return ("error", type(error).__name__)
     return ("summary", summary, accounting)
@@ -163,7 +174,14 @@ def test_a_sorted_parquet_log_validated_in_chunks_equals_the_pandas_validator(lo
         path = write_sorted(log, Path(folder) / "log")
         expected = outcome(path, log, "pandas")
         with streamed(log["chunk_rows"]) as results:
-            actual = outcome(path, log, "duckdb")
+            actual = outcome(path, log, "duckdb", rejects_path=Path(folder) / "streamed.parquet")
+        with steps_in_sql():  # the same log through the SQL steps: the same rejected rows, written alike
+            outcome(path, log, "duckdb", rejects_path=Path(folder) / "sql.parquet")
+        written = [(Path(folder) / f"{name}.parquet").exists() for name in ("streamed", "sql")]
+        assert written[0] == written[1]
+        if written[0]:
+            pd.testing.assert_frame_equal(pd.read_parquet(Path(folder) / "streamed.parquet"),
+                                          pd.read_parquet(Path(folder) / "sql.parquet"))
     path_taken = "streamed" if results and results[0][0] is not None else "sql"
     hypothesis.event(f"{path_taken}, pandas gave {expected[0]}")
     if LOG:
@@ -227,15 +245,29 @@ def test_rows_without_an_id_in_a_sorted_log_are_rejected_from_the_statistics_not
     assert_same(expected, actual)
 
 
-def test_a_sorted_log_whose_rejected_rows_are_written_is_validated_in_sql(tmp_path):
-    """The rejected rows are written by the SQL steps: with rejects_path the log is not streamed."""
-    log = _bench_like(customers=50)
-    log.to_parquet(tmp_path / "log.parquet", row_group_size=100)
-    with streamed(200) as results:
-        _, accounting = summarize(tmp_path / "log.parquet", "2024-03-31", engine="duckdb",
-                                  rejects_path=tmp_path / "rejects.parquet")
-    assert results == []
-    assert len(pd.read_parquet(tmp_path / "rejects.parquet")) == accounting.rows_rejected
+@pytest.mark.parametrize("missing_ids", [0, 3])
+def test_a_streamed_log_writes_the_rejected_rows_the_sql_steps_write(tmp_path, missing_ids):
+    """Every rejected row with its reason, every column as text, in the same order: the streamed path's rejects
+    file equals the SQL steps' (a log in another order takes them), byte for byte in its values."""
+    log = _bench_like(customers=60)
+    log["note"] = np.where(np.arange(len(log)) % 7 == 0, None, "n")  # a column outside the contract
+    if missing_ids:
+        log["customer_id"] = log["customer_id"].astype(object)
+        log.loc[len(log) - missing_ids:, "customer_id"] = None
+    log.to_parquet(tmp_path / "sorted.parquet", row_group_size=100)
+    log.sample(frac=1.0, random_state=1).reset_index(drop=True).to_parquet(tmp_path / "shuffled.parquet",
+                                                                          row_group_size=100)
+    for name in ("sorted", "shuffled"):
+        with streamed(200) as results:
+            summarize(tmp_path / f"{name}.parquet", "2024-01-31", engine="duckdb",
+                      rejects_path=tmp_path / f"{name}_rejects.parquet")
+        assert (results[0][0] is not None) if name == "sorted" else (results == [])
+    streamed_rejects = pd.read_parquet(tmp_path / "sorted_rejects.parquet")
+    sql_rejects = pd.read_parquet(tmp_path / "shuffled_rejects.parquet")
+    assert set(streamed_rejects["reason"]) >= {"after_cutoff", "duplicate_row", "fully_returned"}
+    assert (streamed_rejects["reason"] == "missing_customer_id").sum() == missing_ids
+    pd.testing.assert_frame_equal(streamed_rejects, sql_rejects)
+    assert not list(tmp_path.glob("*.rows"))  # the stream's own file is gone
 
 
 def test_a_trusted_sorted_log_with_an_amount_that_is_not_money_is_an_error_not_a_number(tmp_path):

@@ -36,7 +36,7 @@ from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError, SpecError
 from . import _sql
-from .sorted_chunks import ChunkAccounts, NotSimple, supported, validate_chunk
+from .sorted_chunks import ChunkAccounts, NotSimple, supported, validate_chunk, with_ids
 from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary
 
 __all__ = ["summarize", "build_features", "score", "connect", "connection_settings", "source_sql"]
@@ -148,12 +148,11 @@ def summarize(
             table = source_sql(source, cols.internal)
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
         # a log in parquet files sorted by customer is streamed, validated and summarised a chunk at a time
-        # (with its rejected rows to write, a validated log is checked in SQL, which writes them)
-        order = None if isinstance(source, pd.DataFrame) or (validate and rejects_path is not None) else \
+        order = None if isinstance(source, pd.DataFrame) else \
             customer_order(source, cols.rename["customer_id"], allow_missing=validate)
         summary, accounting = None, None
         if order is not None:
-            checks = {"duplicates": duplicates} if validate else None
+            checks = {"duplicates": duplicates, "rejects_path": rejects_path} if validate else None
             summary, accounting = _summary_streamed(con, cols, order, margin_rate, settings, checks)
         if summary is not None:
             if summary_path is not None or collapse:  # the steps below read the summary in SQL
@@ -335,7 +334,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
                       settings: dict, checks: dict | None = None) -> tuple[pd.DataFrame | None, RowAccounting | None]:
     """:func:`loyalty.engines.summarize` of a log sorted by customer at the row-group level (see
     :func:`customer_order`), streamed in that order by DuckDB: the summary and, with ``checks`` (``{"duplicates":
-    ...}``: a validated log), the row accounting. ``(None, None)`` when the stream cannot give the pandas path's
+    ..., "rejects_path": ...}``: a validated log), the row accounting; the rejected rows are written to
+    ``rejects_path`` (when given) as the SQL steps write them. ``(None, None)`` when the stream cannot give the pandas path's
     result: rows not sorted within the groups, or (validated) a column type or an id the chunk rules do not take
     (see :mod:`loyalty.engines.sorted_chunks`); the caller then runs the SQL steps.
 
@@ -367,30 +367,34 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
                  f"FROM {source} WHERE CAST({d.ident('timestamp')} AS {d.timestamp_type}) <= {d.timestamp(end)}")
     else:
         query = f"SELECT * FROM {source} WHERE {d.ident('customer_id')} IS NOT NULL"
+    rejects_path = None if checks is None else checks["rejects_path"]
     validation = None if checks is None else {"cutoff": holdout_end or settings["cutoff"],
-                                              "duplicates": checks["duplicates"], "margin_rate": margin_rate}
+                                              "duplicates": checks["duplicates"], "margin_rate": margin_rate,
+                                              "rejects": rejects_path is not None}
 
-    def summarize_chunk(chunk: pa.Table) -> tuple[object, object, pd.DataFrame | None, ChunkAccounts | None]:
-        """The chunk's smallest and largest id, its summary (``None`` if no customer started by the cut-off) and
-        its row counts (validated)."""
-        summary, ids_sorted, accounts = None, False, None
+    def summarize_chunk(chunk: pa.Table) -> tuple:
+        """The chunk's smallest and largest id, its summary (``None`` if no customer started by the cut-off), its
+        row counts and its rejected rows (validated)."""
+        summary, ids_sorted, accounts, rejected = None, False, None, None
         if validation is None:
             _trusted_money(chunk)
+            # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
             frame = chunk.to_pandas(split_blocks=True) if len(chunk) and pc.min(
                 chunk.column("timestamp")).as_py() <= cutoff else None
         else:
-            frame, accounts = validate_chunk(chunk, **validation)
+            frame, accounts, distinct, rejected = validate_chunk(chunk, **validation)
             if len(frame) == 0 or frame["timestamp"].min() > cutoff:
                 frame = None
         if frame is not None:
-            # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
             summary, ids_sorted = summary_and_order(frame, settings["cutoff"], settings["period"], holdout_end,
                                                      settings["unit"])
+            if validation is not None:
+                summary = with_ids(summary, distinct)
         ids = chunk.column("customer_id")
         if ids_sorted and validation is None:
-            return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary, accounts
+            return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary, accounts, rejected
         low_high = pc.min_max(ids)
-        return low_high["min"].as_py(), low_high["max"].as_py(), summary, accounts
+        return low_high["min"].as_py(), low_high["max"].as_py(), summary, accounts, rejected
 
     def split(table: pa.Table) -> int:
         """The rows of ``table`` before its last customer's, if sorted by customer."""
@@ -403,11 +407,27 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
     preserve, threads = con.execute(
         "SELECT current_setting('preserve_insertion_order'), current_setting('threads')").fetchall()[0]
     workers = max(2, threads - threads // 2)
-    chunks, pending = [], deque()
+    chunks, pending, writer = [], deque(), None
+    rows_path = None if rejects_path is None else Path(rejects_path).with_name(Path(rejects_path).name + ".rows")
+
+    def write_rejected(rejected: pa.Table) -> None:
+        """Rejected rows go to a file at once (not kept in memory)."""
+        nonlocal writer
+        if writer is None:
+            import pyarrow.parquet as pq
+
+            rows_path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(rows_path, rejected.schema)
+        writer.write_table(rejected.cast(writer.schema))
+
+    def collect(result: tuple) -> None:
+        if result[4] is not None:
+            write_rejected(result[4])
+        chunks.append(result[:4])
 
     def submit(chunk: pa.Table) -> None:
         if len(pending) > workers:  # bounded memory: wait for the oldest chunk before queueing more
-            chunks.append(pending.popleft().result())
+            collect(pending.popleft().result())
         pending.append(pool.submit(summarize_chunk, chunk))
 
     con.execute("SET preserve_insertion_order = true")
@@ -417,7 +437,8 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
         batch_rows = max(2048, CHUNK_ROWS // 2)
         reader = relation.to_arrow_reader(batch_rows) if hasattr(relation, "to_arrow_reader") else \
             relation.fetch_record_batch(batch_rows)
-        if validation is not None and not supported(reader.schema):
+        reader_schema = reader.schema
+        if validation is not None and not supported(reader_schema):
             return None, None
         with ThreadPoolExecutor(workers) as pool, tqdm(total=order.rows, unit="row", unit_scale=True,
                                                        desc="summarize", disable=not sys.stderr.isatty()) as bar:
@@ -434,14 +455,21 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
                         batches, buffered = table.slice(head).to_batches(), len(table) - head
             if buffered:
                 submit(pa.Table.from_batches(batches))
-            chunks.extend(future.result() for future in pending)
+            for future in pending:
+                collect(future.result())
+        if rejects_path is not None and order.missing:  # the rows without an id, not streamed
+            missing = con.sql(f"SELECT *, 'missing_customer_id' AS reason FROM {source} "
+                              f"WHERE {d.ident('customer_id')} IS NULL").to_arrow_table()
+            write_rejected(missing)
     except NotSimple:
-        return None, None
+        return _discard(writer, rows_path)
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
         con.execute(f"SET threads = {int(threads)}")
+        if writer is not None:
+            writer.close()
     if any(a[1] >= b[0] for a, b in zip(chunks, chunks[1:])):  # a customer in two chunks
-        return None, None
+        return _discard(None, rows_path)
     accounting = None
     if validation is not None:
         accounts = ChunkAccounts(rows_read=order.missing)
@@ -451,13 +479,42 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
             accounts.add(chunk[3])
         accounting = accounts.accounting()
         if accounting.rows_used - accounting.returns_netted == 0:
+            _discard(None, rows_path)
             raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+        if rejects_path is not None:
+            _write_rejects(con, cols, rows_path if writer is not None else None, reader_schema, rejects_path)
     summaries = [summary for _, _, summary, _ in chunks if summary is not None]
     if not summaries:
         raise DataValidationError(f"no transaction on or before the cutoff {cutoff} in the log's {order.rows:,} rows")
     summary = pd.concat(summaries) if len(summaries) > 1 else summaries[0]
     summary.attrs = dict(summaries[0].attrs)
     return summary, accounting
+
+
+def _discard(writer, rows_path: Path | None) -> tuple[None, None]:
+    """Give up the stream: its rejected rows so far are removed (the SQL steps write them all)."""
+    if writer is not None:
+        writer.close()
+    if rows_path is not None:
+        rows_path.unlink(missing_ok=True)
+    return None, None
+
+
+def _write_rejects(con, cols: _sql.SourceColumns, rows_path: Path | None, schema: pa.Schema, rejects_path) -> None:
+    """The stream's rejected rows (in ``rows_path``, as read, with their reason; ``None``: there were none) written
+    to ``rejects_path`` as the SQL steps write them: every column as text under the file's names, in one order."""
+    try:
+        if rows_path is None:
+            empty = pa.Table.from_batches([], schema.append(pa.field("reason", pa.string())))
+            con.register("__stream_rejects", empty)  # replaced on the next call, like the other views
+            source = "__stream_rejects"
+        else:
+            source = f"read_parquet({_literal(str(rows_path))})"
+        _copy_parquet(con, _sql.rejected_rows_text(_DIALECT, cols.contract, source), rejects_path,
+                      names=_sql.original_names(cols))
+    finally:
+        if rows_path is not None:
+            rows_path.unlink(missing_ok=True)
 
 
 def _trusted_money(chunk: pa.Table) -> None:

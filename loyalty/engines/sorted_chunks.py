@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ import pyarrow.compute as pc
 from ..data import rules
 from ..data.validate import RowAccounting, validate_transactions
 
-__all__ = ["NotSimple", "ChunkAccounts", "supported", "validate_chunk"]
+__all__ = ["NotSimple", "ChunkAccounts", "ValidatedChunk", "supported", "validate_chunk", "with_ids"]
 
 
 class NotSimple(Exception):
@@ -169,11 +170,23 @@ def _customer_codes(ids: pa.Array) -> tuple[np.ndarray, pa.Array, bool]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary, False
 
 
-def validate_chunk(chunk: pa.Table, *, cutoff, duplicates: str, margin_rate: float | None,
-                   ) -> tuple[pd.DataFrame, ChunkAccounts]:
+class ValidatedChunk(NamedTuple):
+    """What :func:`validate_chunk` gives: the clean rows (customers as positions in ``ids``), the row counts, the
+    chunk's distinct ids, and (when asked for) the rejected rows as read with their ``reason``."""
+
+    clean: pd.DataFrame
+    accounts: ChunkAccounts
+    ids: pa.Array
+    rejected: pa.Table | None
+
+
+def validate_chunk(chunk: pa.Table, *, cutoff, duplicates: str, margin_rate: float | None, rejects: bool = False,
+                   ) -> ValidatedChunk:
     """The clean rows (``customer_id``, ``timestamp``, ``amount``[, ``margin``]; netted, in the chunk's order)
     and the row counts of ``chunk``, as :func:`loyalty.data.validate_transactions` gives them for these rows with
-    the same settings (``cutoff``: the validation cut-off).
+    the same settings (``cutoff``: the validation cut-off), and the chunk's distinct ids; with ``rejects``, the
+    rejected rows too. The clean rows hold each customer as the position of its id among them (integers: summarised
+    faster than text, and none of the ids' text copied); :func:`with_ids` gives a summary of them its ids back.
 
     ``chunk`` holds whole customers, no missing id (those rows are counted by the caller) and the columns under
     their contract names (others under any name), of a :func:`supported` schema.
@@ -215,29 +228,40 @@ def validate_chunk(chunk: pa.Table, *, cutoff, duplicates: str, margin_rate: flo
     if duplicates == "drop":
         reason[_copies(chunk, codes, ticks, reason < 0, by_id)] = _REASONS.index("duplicate_row")
     ok = reason < 0
-    accounts = ChunkAccounts(rows_read=n)
-    counts = np.bincount(reason[~ok].astype(np.int64), minlength=len(_REASONS))
+    keep = ok.copy()
+    returns_netted = 0
+    if (ok & (amount < 0)).any():
+        amount, margin, returns_netted = _net_returns(chunk, codes, ticks, amount, margin, reason, keep, cutoff,
+                                                      margin_rate)
+    rejected = np.flatnonzero(reason >= 0)
+    counts = np.bincount(reason[rejected].astype(np.int64), minlength=len(_REASONS))
+    accounts = ChunkAccounts(rows_read=n, rows_used=int(keep.sum()) + returns_netted, returns_netted=returns_netted)
     accounts.rejected.update({name: int(c) for name, c in zip(_REASONS, counts) if c})
 
-    keep = ok.copy()
-    is_return = ok & (amount < 0)
-    if is_return.any():
-        amount, margin = _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff, margin_rate)
-    accounts.rows_used = int(keep.sum()) + accounts.returns_netted
-
     selected = pa.array(keep)
-    columns = {"customer_id": ids.filter(selected).to_pandas(), "timestamp": ts_column.filter(selected).to_pandas(),
-               "amount": amount[keep]}
+    columns = {"customer_id": codes[keep], "timestamp": ts_column.filter(selected).to_pandas(), "amount": amount[keep]}
     if margin is not None:
         columns["margin"] = margin[keep]
     zero = _zero_spend(codes[keep], columns["amount"])
     if zero:
         accounts.notes["zero_spend_customers_kept"] = zero
-    return pd.DataFrame(columns), accounts
+    rows = None
+    if rejects:
+        reasons = pa.DictionaryArray.from_arrays(pa.array(reason[rejected], pa.int8()), pa.array(_REASONS))
+        rows = chunk.take(pa.array(rejected)).append_column("reason", reasons.cast(pa.string()))
+    return ValidatedChunk(pd.DataFrame(columns), accounts, distinct, rows)
+
+
+def with_ids(summary: pd.DataFrame, distinct: pa.Array) -> pd.DataFrame:
+    """A summary of :func:`validate_chunk`'s clean rows indexed by the customers' ids instead of their positions,
+    sorted by id."""
+    ids = distinct.take(pa.array(summary.index.to_numpy())).to_pandas()
+    summary.index = pd.Index(ids, name=summary.index.name)
+    return summary if summary.index.is_monotonic_increasing else summary.sort_index()
 
 
 _REASONS = ("missing_customer_id", "missing_timestamp", "timestamp_out_of_range", "invalid_amount", "invalid_margin",
-            "after_cutoff", "duplicate_row")
+            "after_cutoff", "duplicate_row", "fully_returned", "unmatched_return")
 
 
 def _zero_spend(codes: np.ndarray, amount: np.ndarray) -> int:
@@ -254,11 +278,12 @@ def _zero_spend(codes: np.ndarray, amount: np.ndarray) -> int:
     return int((totals < rules.MONEY_ZERO).sum())
 
 
-def _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff, margin_rate):
+def _net_returns(chunk, codes, ticks, amount, margin, reason, keep, cutoff, margin_rate):
     """Returns netted by :func:`loyalty.data.validate_transactions` itself, on the rows netting can change: those
-    sharing an order, or a customer's day, with a return (the validator's groups). Updates ``keep`` (in place) and
-    ``accounts``; returns the netted amounts and margins. Keys are hashes: a collision only adds a row the validator
-    then leaves as it is."""
+    sharing an order, or a customer's day, with a return (the validator's groups). Sets the netting rejects' ``reason``
+    and updates ``keep`` (in place); returns the netted amounts and margins, and the count of returns netted. Keys
+    are hashes: a collision only adds a row the validator then leaves as it is."""
+    ok = reason < 0
     is_return = ok & (amount < 0)
     returner = np.zeros(int(codes.max()) + 1, dtype=bool)
     returner[codes[is_return]] = True
@@ -273,8 +298,6 @@ def _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff
         has_order = order.is_valid().to_numpy(zero_copy_only=False)
         near |= pd.Series(orders).isin(orders[returns & has_order]).to_numpy()
     rows = rows[near]
-    near = np.zeros(len(chunk), dtype=bool)
-    near[rows] = True
     # the columns netting reads, and the rows' places (copies are out already). Customers and orders as integer
     # codes: netting only compares them, and pandas groups integers several times faster than text
     taken = pa.array(rows)
@@ -286,20 +309,22 @@ def _net_returns(chunk, codes, ticks, amount, margin, ok, keep, accounts, cutoff
         part["order_id"] = pd.array(order_codes.to_pandas(), dtype="Int64")
     part["__row"] = rows
     result = validate_transactions(part, cutoff=cutoff, duplicates="keep", margin_rate=margin_rate, allow_empty=True)
-    netting = result.accounting
-    for name in ("fully_returned", "unmatched_return"):
-        accounts.rejected[name] += netting.rejected.get(name, 0)
-    accounts.returns_netted = netting.returns_netted
+    rejects = result.rejects
+    unexpected = set(rejects["reason"]) - {"fully_returned", "unmatched_return"}
+    if unexpected:  # pragma: no cover  (the rows passed every row rule already)
+        raise AssertionError(f"netting rejected rows for {sorted(unexpected)}")
+    lookup = {name: code for code, name in enumerate(_REASONS)}
+    reason[rows[rejects["row"].to_numpy()]] = rejects["reason"].map(lookup).to_numpy(dtype=np.int8)
     netted = result.transactions
     kept = netted["__row"].to_numpy()
-    keep &= ~near
+    keep[rows] = False
     keep[kept] = True
     amount = amount.copy()
     amount[kept] = netted["amount"].to_numpy(dtype=float)
     if margin is not None:
         margin = margin.copy()
         margin[kept] = netted["margin"].to_numpy(dtype=float)
-    return amount, margin
+    return amount, margin, result.accounting.returns_netted
 
 
 def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
