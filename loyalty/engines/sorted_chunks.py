@@ -148,12 +148,13 @@ def _column_keys(column: pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy().view(np.uint64)
 
 
-def _row_hashes(chunk: pa.Table, codes: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of every row's values (all columns): copies of a row hash alike."""
+def _row_hashes(chunk: pa.Table, codes: np.ndarray, known: dict[str, np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of every row's values (all columns; ``known``: keys of some columns, computed already): copies
+    of a row hash alike."""
     h = codes.view(np.uint64) * _MIX
     for name in chunk.column_names:
         if name != "customer_id":
-            h ^= _column_keys(chunk.column(name))
+            h ^= known[name] if name in known else _column_keys(chunk.column(name))
             h *= _MIX
             h ^= h >> np.uint64(29)
     return h
@@ -162,10 +163,12 @@ def _row_hashes(chunk: pa.Table, codes: np.ndarray) -> np.ndarray:
 def _customer_codes(ids: pa.Array) -> tuple[np.ndarray, pa.Array, bool]:
     """Each row's customer as a code, the distinct ids (by code), and whether the rows are sorted by id (codes then
     number the runs of equal ids: a comparison of neighbours instead of a hash table)."""
-    if len(ids) > 1 and pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py():
+    if len(ids) > 1 and ids.null_count == 0:
         change = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1)).to_numpy(zero_copy_only=False)
-        codes = np.concatenate([[0], np.cumsum(change)])
-        return codes, ids.take(pa.array(np.flatnonzero(np.concatenate([[True], change])))), True
+        distinct = ids.take(pa.array(np.flatnonzero(np.concatenate([[True], change]))))
+        # sorted if the runs' ids increase (a comparison of the few run starts, not of every row)
+        if pc.all(pc.less(distinct.slice(0, len(distinct) - 1), distinct.slice(1))).as_py() is not False:
+            return np.concatenate([[0], np.cumsum(change)]), distinct, True
     encoded = pc.dictionary_encode(ids)
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary, False
 
@@ -238,11 +241,11 @@ def validate_chunk(chunk: pa.Table, *, cutoff, duplicates: str, margin_rate: flo
     accounts = ChunkAccounts(rows_read=n, rows_used=int(keep.sum()) + returns_netted, returns_netted=returns_netted)
     accounts.rejected.update({name: int(c) for name, c in zip(_REASONS, counts) if c})
 
-    selected = pa.array(keep)
-    columns = {"customer_id": codes[keep], "timestamp": ts_column.filter(selected).to_pandas(), "amount": amount[keep]}
+    kept = codes[keep]
+    columns = {"customer_id": kept, "timestamp": ticks[keep].view(f"datetime64[{unit}]"), "amount": amount[keep]}
     if margin is not None:
         columns["margin"] = margin[keep]
-    zero = _zero_spend(codes[keep], columns["amount"])
+    zero = _zero_spend(kept, columns["amount"])
     if zero:
         accounts.notes["zero_spend_customers_kept"] = zero
     rows = None
@@ -266,37 +269,43 @@ _REASONS = ("missing_customer_id", "missing_timestamp", "timestamp_out_of_range"
 
 def _zero_spend(codes: np.ndarray, amount: np.ndarray) -> int:
     """Customers whose clean purchases sum below ``rules.MONEY_ZERO``, summed as the validator sums them (a pandas
-    group sum of the same rows in the same order). A customer with a purchase of twice that or more cannot be one
-    (a rounded sum of non-negative numbers is no less than its largest, give or take a few ulps), so only the
-    others are summed."""
-    big = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=bool)
-    big[codes[amount >= 2 * rules.MONEY_ZERO]] = True
-    small = ~big[codes]
-    if not small.any():
+    group sum of the same rows in the same order). Only a customer with a purchase below twice that can be one (a
+    rounded sum of non-negative numbers is no less than its largest, give or take a few ulps), so only those
+    customers' purchases are summed."""
+    tiny = amount < 2 * rules.MONEY_ZERO
+    if not tiny.any():
         return 0
-    totals = pd.Series(amount[small]).groupby(codes[small], sort=False).sum()
+    rows = np.isin(codes, np.unique(codes[tiny]))
+    totals = pd.Series(amount[rows]).groupby(codes[rows], sort=False).sum()
     return int((totals < rules.MONEY_ZERO).sum())
 
 
 def _net_returns(chunk, codes, ticks, amount, margin, reason, keep, cutoff, margin_rate):
     """Returns netted by :func:`loyalty.data.validate_transactions` itself, on the rows netting can change: those
     sharing an order, or a customer's day, with a return (the validator's groups). Sets the netting rejects' ``reason``
-    and updates ``keep`` (in place); returns the netted amounts and margins, and the count of returns netted. Keys
-    are hashes: a collision only adds a row the validator then leaves as it is."""
+    and updates ``keep`` (in place); returns the netted amounts and margins, and the count of returns netted."""
     ok = reason < 0
     is_return = ok & (amount < 0)
     returner = np.zeros(int(codes.max()) + 1, dtype=bool)
     returner[codes[is_return]] = True
     rows = np.flatnonzero(returner[codes] & ok)  # the valid rows of the customers with a return
+    # exact keys of (customer, day) and (customer, order): a chunk holds fewer than 2**32 rows and days
+    customers = codes[rows] << 32
     unit = chunk.column("timestamp").type.unit
-    days = _mix(codes[rows], ticks[rows] // (86_400 * 1_000_000_000 // _ticks(unit)))
+    days = customers | (ticks[rows] // (86_400 * 1_000_000_000 // _ticks(unit)) + 2**31)
     returns = is_return[rows]
-    near = pd.Series(days).isin(days[returns]).to_numpy().copy()
+    by_day = returns  # the returns the second pass (by customer and day) can net
+    near = np.zeros(len(rows), dtype=bool)
     if "order_id" in chunk.column_names:
-        order = chunk.column("order_id").take(pa.array(rows))
-        orders = _mix(codes[rows], _column_keys(order))
-        has_order = order.is_valid().to_numpy(zero_copy_only=False)
-        near |= pd.Series(orders).isin(orders[returns & has_order]).to_numpy()
+        order = pc.dictionary_encode(chunk.column("order_id").take(pa.array(rows))).combine_chunks().indices
+        orders = customers | pc.fill_null(order.cast(pa.int64()), 2**32 - 1).to_numpy()
+        in_order = returns & order.is_valid().to_numpy(zero_copy_only=False)
+        near |= pd.Series(orders).isin(orders[in_order]).to_numpy()
+        # a return whose order has a purchase is netted (or cancelled with it) by the first pass
+        matched = in_order & pd.Series(orders).isin(orders[~returns]).to_numpy()
+        by_day = returns & ~matched
+    if by_day.any():
+        near |= pd.Series(days).isin(days[by_day]).to_numpy()
     rows = rows[near]
     # the columns netting reads, and the rows' places (copies are out already). Customers and orders as integer
     # codes: netting only compares them, and pandas groups integers several times faster than text
@@ -327,14 +336,6 @@ def _net_returns(chunk, codes, ticks, amount, margin, reason, keep, cutoff, marg
     return amount, margin, result.accounting.returns_netted
 
 
-def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A 64-bit key of two 64-bit keys."""
-    h = a.view(np.uint64) * _MIX
-    h ^= b.view(np.uint64)
-    h *= _MIX
-    return h ^ (h >> np.uint64(29))
-
-
 #: Longest run of rows with one customer and timestamp whose rows are compared as neighbours (see :func:`_copies`).
 _MAX_RUN = 32
 
@@ -348,21 +349,23 @@ def _copies(chunk: pa.Table, codes: np.ndarray, ticks: np.ndarray, candidates: n
     not copies. Copies also share the customer and the timestamp: in a chunk sorted by both (a log exported sorted
     by customer and time) they lie in one run of neighbours, and each row is compared with the rows before it in
     its run; otherwise a hash table finds the rows that hash alike."""
-    hashes = _row_hashes(chunk, codes)
+    hashes = _row_hashes(chunk, codes, {"timestamp": ticks.view(np.uint64)})
     alike = np.zeros(len(chunk), dtype=bool)
     runs = None
     if by_id and len(chunk) > 1:
-        same = (codes[1:] == codes[:-1]) & (ticks[1:] == ticks[:-1])
-        if np.all(~(codes[1:] == codes[:-1]) | (ticks[1:] >= ticks[:-1])):  # time-ordered within each customer
-            starts = np.flatnonzero(np.concatenate([[True], ~same]))
+        same_customer = codes[1:] == codes[:-1]
+        if np.all(~same_customer | (ticks[1:] >= ticks[:-1])):  # time-ordered within each customer
+            starts = np.flatnonzero(np.concatenate([[True], ~(same_customer & (ticks[1:] == ticks[:-1]))]))
             longest = int(np.diff(np.concatenate([starts, [len(chunk)]])).max())
-            if longest <= _MAX_RUN:
-                runs = np.cumsum(np.concatenate([[0], ~same]))
+            runs = longest <= _MAX_RUN or None
     if runs is not None:
+        # copies are in one run: each row against the k-th row before it, for k up to the longest run less one
+        # (rows of other runs that hash alike too are a collision, and pandas tells them apart below)
         for k in range(1, int(longest)):
-            pair = (runs[k:] == runs[:-k]) & (hashes[k:] == hashes[:-k]) & candidates[k:] & candidates[:-k]
+            pair = hashes[k:] == hashes[:-k]
             alike[k:] |= pair
             alike[:-k] |= pair
+        alike &= candidates  # copies share their validity: a valid row has no invalid copy
     else:
         rows = np.flatnonzero(candidates)
         alike[rows[pd.Series(hashes[rows]).duplicated(keep=False).to_numpy()]] = True
