@@ -277,3 +277,19 @@ def test_a_trusted_sorted_log_with_an_amount_that_is_not_money_is_an_error_not_a
     log.to_parquet(tmp_path / "log.parquet", row_group_size=100)
     with streamed(200), pytest.raises(DataValidationError, match="amount or margin that is not money.*amount inf"):
         summarize(tmp_path / "log.parquet", "2024-03-31", engine="duckdb", validate=False)
+
+
+def test_a_file_of_rows_without_an_id_is_read_for_the_rejects_of_a_sorted_log(tmp_path):
+    """Found by the property test: a file whose ids are all missing has no id range, and its rows were counted
+    (from the statistics) but not written to the rejects."""
+    log = {"frame": {"customer_id": ["a", "a", "a", None], "timestamp": [dt.datetime(2024, 1, 1)] * 4,
+                     "amount": [10.0] * 4, "order_id": [1] * 4},
+           "kind": "text", "by_time": False, "order": "int", "group_rows": 1, "files": 3}
+    path = write_sorted(log, tmp_path / "log")
+    assert len(list(path.glob("*.parquet"))) == 3  # the last file holds the row without an id only
+    with streamed(1) as results:
+        _, accounting = summarize(path, "2024-01-02", engine="duckdb", rejects_path=tmp_path / "rejects.parquet")
+    assert results[0][0] is not None
+    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    assert sorted(rejects["reason"]) == ["duplicate_row", "duplicate_row", "missing_customer_id"]
+    assert len(rejects) == accounting.rows_rejected

@@ -294,7 +294,7 @@ def customer_order(source, id_column: str, allow_missing: bool = False) -> Custo
     path = Path(source)
     if log_format(path) != "parquet":
         return None
-    files = []  # (row groups as (min, max), file)
+    files, without_ids = [], []  # (row groups as (min, max), file); files of rows without an id
     missing = rows = 0
     for file in sorted(path.rglob("*.parquet")) if path.is_dir() else [path]:
         metadata = pq.ParquetFile(file).metadata
@@ -318,6 +318,8 @@ def customer_order(source, id_column: str, allow_missing: bool = False) -> Custo
                 groups.append((stats.min, stats.max))
         if groups:
             files.append((groups, str(file)))
+        elif metadata.num_rows:  # rows without an id only: read last (they are rejected, or an error)
+            without_ids.append(str(file))
     if missing and not allow_missing:
         raise DataValidationError(
             f"column {id_column!r} has {missing:,} missing values of {rows:,} rows (parquet statistics); a log "
@@ -327,7 +329,7 @@ def customer_order(source, id_column: str, allow_missing: bool = False) -> Custo
     groups = [group for file_groups, _ in files for group in file_groups]
     if len(groups) < 2 or any(low < high for (_, high), (low, _) in zip(groups, groups[1:])):
         return None
-    return CustomerOrder(tuple(file for _, file in files), rows, missing)
+    return CustomerOrder(tuple(file for _, file in files) + tuple(without_ids), rows, missing)
 
 
 def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margin_rate: float | None,
