@@ -293,3 +293,23 @@ def test_a_file_of_rows_without_an_id_is_read_for_the_rejects_of_a_sorted_log(tm
     rejects = pd.read_parquet(tmp_path / "rejects.parquet")
     assert sorted(rejects["reason"]) == ["duplicate_row", "duplicate_row", "missing_customer_id"]
     assert len(rejects) == accounting.rows_rejected
+
+
+@pytest.mark.parametrize("value, message", [("5e15", "not money"), ("inf", "not money")])
+def test_a_trusted_csv_log_with_an_amount_that_is_not_money_is_an_error_in_sql_too(tmp_path, value, message):
+    """The SQL steps cast a trusted log's money to a decimal of 15 integer digits: 1e15 and more fail the cast
+    (16 digits let 1e15 to 1e16 through)."""
+    log = _bench_like(customers=20)
+    log = log.loc[log["amount"] > 0].reset_index(drop=True).astype({"amount": object})
+    log.loc[3, "amount"] = value
+    log.to_csv(tmp_path / "log.csv", index=False)
+    with pytest.raises(DataValidationError, match=message):
+        summarize(tmp_path / "log.csv", "2024-03-31", engine="duckdb", validate=False)
+
+
+def test_a_trusted_csv_log_with_a_timestamp_that_is_no_date_is_not_called_money(tmp_path):
+    log = _bench_like(customers=20).astype({"timestamp": object})
+    log.loc[3, "timestamp"] = "not a date"
+    log.to_csv(tmp_path / "log.csv", index=False)
+    with pytest.raises(DataValidationError, match="not of its column's kind.*not a date"):
+        summarize(tmp_path / "log.csv", "2024-03-31", engine="duckdb", validate=False)

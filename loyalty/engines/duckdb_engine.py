@@ -185,10 +185,11 @@ def summarize(
     except (duckdb.IOException, duckdb.InvalidInputException) as error:  # a file that fails part way through
         raise read_error(source if not isinstance(source, pd.DataFrame) else "the frame", error) from error
     except duckdb.ConversionException as error:  # only a trusted log casts without checks (see trusted_clean)
+        detail = str(error).splitlines()[0]
+        what = (f"an amount or margin that is not money (a finite number below {MONEY_MAX:g} in magnitude)"
+                if "DECIMAL" in detail.upper() else "a value that is not of its column's kind")
         raise DataValidationError(
-            f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
-            f"{MONEY_MAX:g} in magnitude): {str(error).splitlines()[0]}; validate it (validate=True)"
-        ) from error
+            f"the log (validate=False) holds {what}: {detail}; validate it (validate=True)") from error
     finally:
         if restore is not None:
             restore()
