@@ -156,8 +156,9 @@ def evaluate_policies(
     truth : ``{outcome name: true uplift column}`` when the truth is known (simulator): adds ``true_value``.
     n_resamples, level, seed : the paired bootstrap (the same customer weights in every split).
     arm_means : list (one per split) of ``(mu_control, mu_treated)`` arrays (customers × outcomes, in the order
-        of ``outcomes``) from cross-fitted outcome models (:func:`~loyalty.targeting.value.cross_fit_arm_means`):
-        the values are then doubly robust, with the inverse-propensity values kept as ``cross_check``.
+        of ``outcomes``) from cross-fitted outcome models (:func:`~loyalty.targeting.arms.cross_fit_outcome_means`
+        with two arms): the values are then doubly robust, with the inverse-propensity values kept as
+        ``cross_check``.
     profit_positive : add the budget :data:`PROFIT_POSITIVE` for policies whose ``net_value`` is true (the score
         is a predicted incremental profit net of the offer's cost): treat every customer whose score is above 0.
 
