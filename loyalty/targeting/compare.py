@@ -86,6 +86,8 @@ def check_campaign(data: CampaignData, settings: dict) -> CampaignData:
     check in ``data.info["randomization"]``; a failing check is a :class:`RandomizationError` unless
     ``settings["allow_imbalance"]``, when it is recorded as flagged."""
     frame = data.frame
+    # One offer keeps check_randomization: the arm check over [control, offer] names its SMDs "recency [arm]",
+    # adds an "arms" field and sums its chi-square in another order (p-values differ in the last digits).
     if data.multi_arm:
         check = check_arm_randomization(frame["treatment"].to_numpy(), data.arm_propensity, data.X[data.balance],
                                         [str(data.info.get("control", "control")), *map(str, data.arms)],
