@@ -1,5 +1,5 @@
-"""Spark's typed errors: a trusted log's bad money is the project's error, never a silent NULL; a file that fails
-part way through is a read error naming it; and only such a failure is called a read error."""
+"""Spark's typed errors: a trusted log's bad money or timestamp is the project's error, never a silent NULL; a file
+that fails part way through is a read error naming it; and only such a failure is called a read error."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def ansi_mode(spark, enabled: bool):
         spark.conf.set("spark.sql.ansi.enabled", before)
 
 
-# -- a trusted log (validate=False) whose money is not money -----------------------------------------------------
+# -- a trusted log (validate=False) whose money or time is not ----------------------------------------------------
 @pytest.mark.parametrize(("value", "ansi"), [("inf", True), ("nan", False), ("1e15", True), ("-2e16", True),
                                              ("-2e16", False), ("twelve", True)])
 def test_a_trusted_log_whose_amount_is_not_money_is_a_typed_error_naming_it_on_spark(spark, value, ansi, tmp_path):
@@ -62,9 +62,9 @@ def test_a_trusted_log_whose_margin_is_not_money_names_the_files_column_on_spark
         spark_summary(path, spark, validate=False, columns={"margin": "gross margin"})
 
 
-def test_a_trusted_log_keeps_money_just_below_the_bound_as_the_validator_does_on_spark(spark, tmp_path):
+def test_a_trusted_log_keeps_money_just_below_the_bound_and_its_times_as_the_validator_does_on_spark(spark, tmp_path):
     rows = [["a", "2024-01-01", "5"], ["a", "2024-01-02", "999999999999999.9"], ["b", "2024-01-03", "0.25"],
-            ["b", "2024-01-09", "12.5"], ["b", "2024-01-10", "999999999999999.9"]]
+            ["b", "2024-01-09 12:30:00", "12.5"], ["b", "2024-01-10T08:00:00", "999999999999999.9"]]
     path = write_csv(tmp_path / "log.csv", ["customer_id", "timestamp", "amount"], rows)
     validated, accounting = summarize(path, CUTOFF, engine="pandas")
     assert accounting.rows_rejected == 0
@@ -124,14 +124,17 @@ def test_a_corrupt_file_in_a_parquet_folder_is_a_read_error_naming_the_folder_an
 
 
 # -- a failure that is not reading the input is not called a read error ------------------------------------------
-def test_a_bad_value_whose_text_names_an_io_exception_is_not_a_read_error_on_spark(spark, tmp_path):
-    # Spark's error quotes the value; the text once sufficed to call the log unreadable
+@pytest.mark.parametrize("ansi", [True, False])
+def test_a_trusted_log_whose_timestamp_is_not_one_is_a_typed_error_not_a_read_error_on_spark(spark, ansi, tmp_path):
+    # Spark's error quoted the value, and its text once sufficed to call the log unreadable; with ANSI mode off
+    # the row vanished
+    value = "java.io.IOException: EOFException, Malformed"
     path = write_csv(tmp_path / "log.csv", ["customer_id", "timestamp", "amount"],
-                     [["a", "2024-01-01", "5"], ["a", "java.io.IOException: EOFException, Malformed", "5"]])
-    with pytest.raises(Exception) as caught:
+                     [["a", "2024-01-01", "5"], ["a", value, "5"]])
+    with ansi_mode(spark, ansi), pytest.raises(DataValidationError, match="timestamp that is not a date") as caught:
         spark_summary(path, spark, validate=False)
-    assert "IOException" in str(caught.value)
     assert not isinstance(caught.value, DataReadError)
+    assert f"column 'timestamp' holds {value!r}" in str(caught.value)
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a /proc file system, where no folder can be made")

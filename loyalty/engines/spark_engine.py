@@ -23,8 +23,8 @@ from .result import CollapsedStatistics, SummaryResult, finish_summary
 __all__ = ["summarize", "read", "score", "SCORE_COLUMNS"]
 
 _DIALECT = _sql.SPARK
-#: How a trusted log's amount or margin that is not money announces itself from inside Spark (see _check_money).
-_NOT_MONEY = "loyalty: not money in column "
+#: How a trusted log's value that cannot be used announces itself from inside Spark (see _check_trusted).
+_UNUSABLE = "loyalty: unusable value in column "
 #: Columns of the scores written by :func:`score` (besides ``customer_id`` and the partition column ``as_of``).
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 
@@ -97,14 +97,16 @@ def _typed_error(error: BaseException, source, cols: _sql.SourceColumns, validat
     failure = _read_failure(error, source) if isinstance(source, (str, Path)) else None
     if failure is not None:
         return read_error(source, failure)
-    value = None if validate else _not_money(error)
+    value = None if validate else _unusable(error)
     if value is None:
         return None
     column, text = value
+    shown = f"column {cols.original[cols.internal.index(column)]!r} holds {text!r}; validate it (validate=True)"
+    if column == "timestamp":
+        return DataValidationError(f"the log (validate=False) holds a timestamp that is not a date and time: {shown}")
     return DataValidationError(
         f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
-        f"{MONEY_MAX:g} in magnitude): column {cols.original[cols.internal.index(column)]!r} holds {text!r}; "
-        "validate it (validate=True)"
+        f"{MONEY_MAX:g} in magnitude): {shown}"
     )
 
 
@@ -184,34 +186,39 @@ def _within(path: Path, source: Path) -> bool:
     return False
 
 
-def _check_money(spark, cols) -> None:
+def _check_trusted(spark, cols) -> None:
     """Put a check in front of ``__raw`` for the trusted path: an amount or margin that is not money (NaN,
-    infinite, at least ``MONEY_MAX`` in magnitude, or text that is no number) raises (``raise_error``, read by
-    :func:`_not_money`) where the clean step casts it. Without the check Spark's cast gives NULL for NaN and
-    infinities, dropping the money silently (and for text too, when ANSI mode is off). The check is part of the
-    same scan, not another pass over the log."""
+    infinite, at least ``MONEY_MAX`` in magnitude, or text that is no number), or a timestamp that is no date and
+    time, raises (``raise_error``, read by :func:`_unusable`) where the clean step reads it. Without the check
+    Spark's casts give NULL for NaN and infinities, dropping the money silently, and with ANSI mode off for any
+    value they cannot parse (a row whose timestamp is not one vanished); with ANSI mode on, Spark's own errors.
+
+    The check is part of the same scan, and parses each value once: it passes on the parsed value, which the clean
+    step's cast then leaves as it is."""
     d = _DIALECT
-    money = {"amount", "margin"} & set(cols.names)
-    select = []
-    for name in cols.names:
+    parse, select = [], []
+    for i, name in enumerate(cols.names):
         column = d.ident(name)
-        if name in money:
+        if name in ("amount", "margin", "timestamp"):
+            parsed = f"__parsed{i}"
+            parse.append(f"{d.try_timestamp(column) if name == 'timestamp' else d.try_double(column)} AS {parsed}")
+            usable = f"{parsed} IS NOT NULL" if name == "timestamp" else d.is_money(parsed)
             shown = f"substring(CAST({column} AS STRING), 1, 60)"
-            fail = f"raise_error(concat({d.text(_NOT_MONEY + name + ': ')}, {shown}))"
-            column = (f"CASE WHEN {column} IS NULL OR {d.is_money(d.try_double(column))} THEN {column} "
-                      f"ELSE {fail} END AS {column}")
+            fail = f"raise_error(concat({d.text(_UNUSABLE + name + ': ')}, {shown}))"
+            column = f"CASE WHEN {usable} OR {column} IS NULL THEN {parsed} ELSE {fail} END AS {column}"
         select.append(column)
-    spark.table("__raw").createOrReplaceTempView("__raw_unchecked")
-    spark.sql(f"SELECT {', '.join(select)} FROM __raw_unchecked").createOrReplaceTempView("__raw")
+    # parsed in a projection of its own, which Spark keeps (it does not inline an expression read twice)
+    spark.sql(f"SELECT *, {', '.join(parse)} FROM __raw").createOrReplaceTempView("__raw_parsed")
+    spark.sql(f"SELECT {', '.join(select)} FROM __raw_parsed").createOrReplaceTempView("__raw")
 
 
-def _not_money(error: BaseException) -> tuple[str, str] | None:
-    """``(column, value)`` when ``error`` is the check of :func:`_check_money` failing."""
+def _unusable(error: BaseException) -> tuple[str, str] | None:
+    """``(column, value)`` when ``error`` is the check of :func:`_check_trusted` failing."""
     for condition, parameters, message, _ in _spark_errors(error):
         if condition == "USER_RAISED_EXCEPTION":  # Spark 4.x; 3.5 raises a RuntimeException of the bare message
             message = parameters.get("errorMessage", "")
-        if message.startswith(_NOT_MONEY):
-            column, _, value = message[len(_NOT_MONEY):].partition(": ")
+        if message.startswith(_UNUSABLE):
+            column, _, value = message[len(_UNUSABLE):].partition(": ")
             return column, value
     return None
 
@@ -227,7 +234,7 @@ def _summarize_views(spark, cols, cutoff, period, holdout_end, unit, *, validate
         steps = _sql.validation_steps(_DIALECT, cols.contract, cutoff=holdout_end or cutoff,
                                       duplicates=duplicates, margin_rate=margin_rate, date_format=date_format)
     else:
-        _check_money(spark, cols.contract)
+        _check_trusted(spark, cols.contract)
         steps = [_sql.Step("clean", _sql.trusted_clean(_DIALECT, cols.contract, margin_rate))]
     has_margin = cols.contract.has_margin or margin_rate is not None
     steps += _sql.summary_steps(_DIALECT, cutoff=cutoff, period=period, unit=unit or period,
