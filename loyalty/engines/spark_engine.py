@@ -207,9 +207,10 @@ def _check_trusted(spark, cols) -> None:
             fail = f"raise_error(concat({d.text(_UNUSABLE + name + ': ')}, {shown}))"
             column = f"CASE WHEN {usable} OR {column} IS NULL THEN {parsed} ELSE {fail} END AS {column}"
         select.append(column)
-    # parsed in a projection of its own, which Spark keeps (it does not inline an expression read twice)
-    spark.sql(f"SELECT *, {', '.join(parse)} FROM __raw").createOrReplaceTempView("__raw_parsed")
-    spark.sql(f"SELECT {', '.join(select)} FROM __raw_parsed").createOrReplaceTempView("__raw")
+    # parsed in a projection of its own, which Spark keeps (it does not inline an expression read twice); the view
+    # holds the analysed plan, so the new __raw reads the old one
+    parsed = f"(SELECT *, {', '.join(parse)} FROM __raw)"
+    spark.sql(f"SELECT {', '.join(select)} FROM {parsed}").createOrReplaceTempView("__raw")
 
 
 def _unusable(error: BaseException) -> tuple[str, str] | None:
