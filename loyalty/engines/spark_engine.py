@@ -141,7 +141,7 @@ def _java_condition(java) -> tuple[str | None, dict]:
 
 
 #: Spark's errors for a failure while reading a file (4.x; 3.5's legacy name), with the file as parameter ``path``.
-_READ_FILE_CONDITIONS = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2254")
+_READ_FILE_CONDITIONS = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064")
 
 
 def _read_failure(error: BaseException, source) -> str | None:
