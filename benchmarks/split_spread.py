@@ -30,8 +30,9 @@ POLICIES = ["random", "response", "churn_risk", "clv", "uplift", "margin_uplift"
 def per_split_values(customers: int, splits: int, seed: int = 1) -> pd.DataFrame:
     from loyalty.targeting import BUILTIN_POLICIES, experiment_from_dict, load_campaign, score_campaign
     from loyalty.targeting.budgets import rank_order
-    from loyalty.targeting.value import cross_fit_arm_means, dr_contributions, ipw_contributions
-    from loyalty.uplift import TLearner, default_estimator
+    from loyalty.targeting.arms import cross_fit_outcome_means
+    from loyalty.targeting.value import dr_contributions, ipw_contributions
+    from loyalty.uplift import default_estimator
 
     spec = experiment_from_dict({
         "name": "spread", "data": {"simulator": {"customers": customers, "seed": seed}},
@@ -46,8 +47,8 @@ def per_split_values(customers: int, splits: int, seed: int = 1) -> pd.DataFrame
     rows = []
     for k in range(splits):
         scores = score_campaign(data, seed=1_000_003 * k)
-        mu = cross_fit_arm_means(data.X, y, t, scores["fold"].to_numpy(), lambda binary: TLearner(
-            default_estimator(binary, 0), outcome="binary" if binary else "continuous"))
+        mu = cross_fit_outcome_means(data.X, y, t, scores["fold"].to_numpy(), lambda binary: default_estimator(
+            binary, 0), 2)
         psi = dr_contributions(t, y, e, *mu)
         frame_k = pd.concat([frame, scores], axis=1)
         for policy in POLICIES:

@@ -9,11 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.errors import DataValidationError
-from loyalty.targeting import ColumnPolicy, evaluate_policies
+from loyalty.uplift import TLearner, default_estimator
+from loyalty.targeting import ColumnPolicy, cross_fit_outcome_means, evaluate_policies
+from loyalty.targeting.campaign_data import hillstrom_campaign
 from loyalty.targeting.decision import NOTHING, decide
 from loyalty.targeting.evaluate import PROFIT_POSITIVE
 from loyalty.targeting.value import (
-    bootstrap_policy_values, cross_fit_arm_means, dr_contributions, ipw_contributions, median_over_splits,
+    bootstrap_policy_values, dr_contributions, ipw_contributions, median_over_splits,
 )
 
 
@@ -59,27 +61,60 @@ def test_dr_contributions_name_mismatched_outcome_models():
 
 
 @dataclass
-class _ArmMeans:
-    """A two-model learner that predicts each arm's training mean: shows which customers it was fitted on."""
+class _TrainingMean:
+    """A model that predicts the mean of what it was fitted on: shows which customers those were."""
 
-    def fit(self, X, y, treatment):
-        self.treated_, self.control_ = y[treatment == 1].mean(), y[treatment == 0].mean()
+    def fit(self, X, y):
+        self.mean_ = y.mean()
         return self
 
-    def predict_arms(self, X):
-        return np.full(len(X), self.treated_), np.full(len(X), self.control_)
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
 
 
-def test_cross_fitted_arm_means_of_a_customer_come_from_the_other_folds_only():
+def test_cross_fitted_outcome_means_of_a_customer_come_from_the_other_folds_of_each_arm_only():
     frame = _campaign(n=300, seed=2)
     fold = np.arange(300) % 3
     y = frame[["y"]].to_numpy()
     t = frame["treatment"].to_numpy()
-    mu0, mu1 = cross_fit_arm_means(frame[["x"]], y, t, fold, lambda binary: _ArmMeans())
+    mu = cross_fit_outcome_means(frame[["x"]], y, t, fold, lambda binary: _TrainingMean(), 2)
+    assert mu.shape == (2, 300, 1)
     for k in range(3):
         other = fold != k
-        assert np.allclose(mu1[fold == k, 0], y[other & (t == 1), 0].mean())
-        assert np.allclose(mu0[fold == k, 0], y[other & (t == 0), 0].mean())
+        assert np.allclose(mu[1, fold == k, 0], y[other & (t == 1), 0].mean())
+        assert np.allclose(mu[0, fold == k, 0], y[other & (t == 0), 0].mean())
+
+
+def test_one_offers_outcome_means_are_the_t_learners_out_of_fold_arm_predictions_bit_for_bit():
+    data = hillstrom_campaign("Womens E-Mail", "No E-Mail", 0.4, 0.1, 0.05)
+    n = 10_000
+    X = data.X.iloc[:n]
+    y = data.frame[list(data.outcomes.values())].to_numpy(dtype=float)[:n]  # conversion (0/1) and net margin
+    t = data.frame["treatment"].to_numpy()[:n]
+    fold = np.random.default_rng(11).permutation(n) % 3
+
+    def model(binary):
+        return default_estimator(binary, 5).set_params(n_estimators=20)
+
+    mu = cross_fit_outcome_means(X, y, t, fold, model, 2)
+    for k in range(3):
+        train, test = fold != k, fold == k
+        for j, binary in enumerate((True, False)):
+            learner = TLearner(model(binary), outcome="binary" if binary else "continuous")
+            treated, control = learner.fit(X[train], y[train, j], t[train]).predict_arms(X[test])
+            assert mu[1, test, j].tobytes() == treated.tobytes()
+            assert mu[0, test, j].tobytes() == control.tobytes()
+
+
+@pytest.mark.parametrize("arm, fold, message", [
+    (np.arange(10) % 2, np.arange(9) % 2, "X, outcomes, arm and fold have different lengths: 10, 10, 10, 9"),
+    (np.arange(10) % 2, np.zeros(10, dtype=int), "needs at least 2 folds, got \\[0\\]"),
+    (np.r_[np.zeros(5, int), np.ones(5, int)], np.r_[np.zeros(5, int), np.ones(5, int)],
+     "fold 0: no customer of arm 0 to fit on"),
+])
+def test_cross_fitted_outcome_means_name_inputs_they_cannot_use(arm, fold, message):
+    with pytest.raises(DataValidationError, match=message):
+        cross_fit_outcome_means(np.zeros((10, 1)), np.arange(10.0), arm, fold, lambda binary: _TrainingMean(), 2)
 
 
 def test_median_over_one_split_is_the_normal_bootstrap_interval():

@@ -17,8 +17,12 @@ from hypothesis import strategies as st
 from loyalty.datasets import load_hillstrom
 from loyalty.errors import DataValidationError, SpecError
 from loyalty.report.targeting import SCHEMA_PATH, write_experiment
-from loyalty.targeting import dr_contributions, experiment_from_dict, ipw_contributions, load_experiment, run_experiment
+from loyalty.targeting import (
+    ColumnPolicy, dr_contributions, evaluate_policies, experiment_from_dict, ipw_contributions, load_experiment,
+    run_experiment,
+)
 from loyalty.targeting.arms import arm_column, arm_contributions
+from loyalty.targeting.evaluate import evaluate_arm_policies
 from loyalty.targeting.randomization import check_arm_randomization
 
 FAST = {"models": {"folds": 2, "n_estimators": 30, "learner": "X", "splits": 1},
@@ -104,6 +108,63 @@ def test_stated_propensities_that_vary_within_an_arm_are_an_error_naming_the_arm
     spec = _table_spec(tmp_path / "mailing.csv", arms=["Mens E-Mail", "Womens E-Mail"], propensity="p")
     with pytest.raises(DataValidationError, match="arm 'Mens E-Mail' has stated propensities from 0.3 to 0.4"):
         run_experiment(experiment_from_dict(spec))
+
+
+
+def _holdout(arms: int, n: int = 400) -> pd.DataFrame:
+    """A randomized holdout for the evaluators: ``arms`` 1 gives a 0/1 treatment with a propensity column and one
+    ``score``; more give arm codes 0..arms with a ``score`` per arm (:func:`arm_column`)."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"treatment": np.arange(n) % (arms + 1), "y": rng.normal(size=n)})
+    if arms == 1:
+        return frame.assign(propensity=0.5, score=rng.normal(size=n))
+    return frame.assign(**{arm_column("score", k): rng.normal(size=n) for k in range(1, arms + 1)})
+
+
+def _evaluate(arms: int, frames, models=None, **options):
+    """``evaluate_policies`` (one offer) or ``evaluate_arm_policies`` (two) with the same inputs."""
+    options = {"policies": [ColumnPolicy("s", "score")], "outcomes": {"y": "y"}, "shares": [0.5],
+               "n_resamples": 20, **options}
+    if arms == 1:
+        return evaluate_policies(frames, arm_means=models, **options)
+    return evaluate_arm_policies(frames, arm_propensity=np.full((400, 3), 1 / 3), arm_labels=["A", "B"],
+                                 outcome_means=models, **options)
+
+
+@pytest.mark.parametrize("arms", [1, 2], ids=["one_offer", "two_offers"])
+@pytest.mark.parametrize("bad, error, message", [
+    (lambda f: {"frames": []}, DataValidationError, "no cross-fitting split to evaluate"),
+    (lambda f: {"frames": [f.iloc[:0]]}, DataValidationError, "no customers to evaluate on"),
+    (lambda f: {"frames": [f, f.iloc[:-1]]}, DataValidationError,
+     "the splits' frames have different lengths: \\[400, 399\\]"),
+    (lambda f: {"frames": [f.drop(columns="y")]}, DataValidationError,
+     "evaluation frame lacks column\\(s\\) \\['y'\\]"),
+    (lambda f: {"frames": [f], "treatment": "arm"}, DataValidationError, "lacks column\\(s\\) \\['arm'\\]"),
+    (lambda f: {"frames": [f, f], "models": [None]}, DataValidationError, "1 sets of outcome models for 2 splits"),
+    (lambda f: {"frames": [f], "policies": [ColumnPolicy("s", "score")] * 2}, DataValidationError,
+     "policy names must be unique, got \\['s', 's'\\]"),
+    (lambda f: {"frames": [f], "shares": [1.5]}, SpecError, "budget share must be within \\[0, 1\\], got 1.5"),
+], ids=["no_split", "no_customer", "lengths_differ", "outcome_missing", "treatment_missing", "models_per_split",
+        "policy_twice", "share_above_one"])
+def test_both_evaluators_refuse_the_same_bad_input_with_the_same_message(arms, bad, error, message):
+    inputs = bad(_holdout(arms))
+    with pytest.raises(error, match=message):
+        _evaluate(arms, **inputs)
+
+
+def test_the_arm_evaluation_names_arm_propensities_that_do_not_match_the_customers_and_arms():
+    frame = _holdout(2)
+    with pytest.raises(DataValidationError, match="arm_propensity has shape \\(400, 2\\); expected \\(400, 3\\)"):
+        evaluate_arm_policies([frame], [ColumnPolicy("s", "score")], {"y": "y"}, np.full((400, 2), 0.5), ["A", "B"],
+                              shares=[0.5], n_resamples=20)
+
+
+def test_the_evaluators_accept_a_frame_alone_as_one_split():
+    for arms in (1, 2):
+        frame = _holdout(arms)
+        alone, listed = _evaluate(arms, frame), _evaluate(arms, [frame])
+        assert alone.splits == listed.splits == 1
+        pd.testing.assert_frame_equal(alone.values, listed.values)
 
 
 # -- Hillstrom's three arms --------------------------------------------------------------------------------------

@@ -94,8 +94,9 @@ def read_transactions(path: str | Path, columns: Mapping[str, str] | None = None
     return apply_column_mapping(frame, columns, required=EVENT_COLUMNS)
 
 
-def read_error(path, error: BaseException) -> DataReadError:
-    """The :class:`DataReadError` for an engine's failure to read ``path`` (its first line, not a traceback)."""
+def read_error(path, error: BaseException | str) -> DataReadError:
+    """The :class:`DataReadError` for an engine's failure to read ``path``: the error's (or the detail's) first line,
+    not a traceback."""
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return DataReadError(f"cannot read {str(path)!r}: {detail[:300]}")
 

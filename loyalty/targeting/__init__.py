@@ -3,6 +3,7 @@ with paired bootstrap intervals over repeated cross-fitting splits, the decision
 nothing", with selection-honest intervals), and the experiment that compares targeting by campaign response with
 targeting by margin and lifetime value."""
 
+from .arms import cross_fit_outcome_means
 from .budgets import PROFIT_POSITIVE, MoneyBudget, ProfitPositive, TopShare, budget_label, rank_order, select
 from .compare import ExperimentResult, check_campaign, headline, load_campaign, run_experiment, score_campaign
 from .decision import NOTHING, Decision, decide
@@ -13,7 +14,6 @@ from .randomization import RandomizationCheck, check_randomization
 from .spec import ExperimentSpec, experiment_from_dict, load_experiment
 from .value import (
     bootstrap_policy_values,
-    cross_fit_arm_means,
     dr_contributions,
     ipw_contributions,
     median_over_splits,
@@ -24,7 +24,7 @@ from .value import (
 __all__ = [
     "Policy", "ColumnPolicy", "FormulaPolicy", "RandomPolicy", "BUILTIN_POLICIES", "get_policy",
     "TopShare", "MoneyBudget", "ProfitPositive", "PROFIT_POSITIVE", "budget_label", "rank_order", "select",
-    "ipw_contributions", "dr_contributions", "cross_fit_arm_means", "policy_values", "bootstrap_policy_values",
+    "ipw_contributions", "dr_contributions", "cross_fit_outcome_means", "policy_values", "bootstrap_policy_values",
     "percentile_interval", "median_over_splits", "Decision", "decide", "NOTHING",
     "net_window_margin", "retention_value", "lifecycle_score", "lifecycle_scores",
     "PolicyEvaluation", "evaluate_policies", "CURVE_SHARES",

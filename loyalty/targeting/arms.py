@@ -108,24 +108,41 @@ def arm_contributions(arm, outcome, arm_propensity, means=None) -> np.ndarray:
 
 
 def cross_fit_outcome_means(X, outcomes, arm, fold, model_factory, n_arms: int) -> np.ndarray:
-    """Out-of-fold predictions μ_a(x) of every outcome under every arm: one model per arm, fold and outcome,
-    fitted on that arm's customers of the other folds.
+    """Out-of-fold predictions μ_a(x) of every outcome under every arm (the doubly robust estimators' outcome
+    models): one model per arm, fold and outcome, fitted on that arm's customers of the other folds.
+
+    With one offer (``n_arms=2``, ``arm`` the 0/1 treatment) ``mu[0]``, ``mu[1]`` are the control and treated
+    predictions of a T-learner (:class:`loyalty.uplift.TLearner`, ``predict_arms``) fitted on the other folds,
+    the ``(mu_control, mu_treated)`` of :func:`~loyalty.targeting.value.dr_contributions`.
 
     Parameters
     ----------
-    X : features, one row per customer.
+    X : features (DataFrame or array), one row per customer.
     outcomes : array (n, m).
-    arm : int array, 0..n_arms − 1.
-    fold : int per customer.
-    model_factory : callable ``binary -> estimator`` (a classifier's P(y = 1) is used for a 0/1 outcome).
+    arm : int array, 0..n_arms − 1 (0 control).
+    fold : int per customer: customer i is predicted by models fitted on customers of the other folds.
+    model_factory : callable ``binary -> estimator`` (a classifier's P(y = 1) is used for a 0/1 outcome), e.g.
+        ``lambda binary: default_estimator(binary)`` (:func:`loyalty.uplift.default_estimator`).
+    n_arms : number of arms, control included.
 
     Returns
     -------
     array (n_arms, n, m).
+
+    Raises
+    ------
+    DataValidationError
+        Inputs of different lengths, fewer than 2 folds, or a fold whose other folds hold no customer of an arm.
     """
     y = np.asarray(outcomes, dtype=float)
     y = y[:, None] if y.ndim == 1 else y
     a, fold = np.asarray(arm), np.asarray(fold)
+    n = len(y)
+    if len(a) != n or len(fold) != n or len(X) != n:
+        raise DataValidationError(f"X, outcomes, arm and fold have different lengths: "
+                                  f"{len(X):,}, {n:,}, {len(a):,}, {len(fold):,}")
+    if len(np.unique(fold)) < 2:
+        raise DataValidationError(f"cross-fitting needs at least 2 folds, got {np.unique(fold).tolist()}")
     rows = X.iloc if hasattr(X, "iloc") else X
     mu = np.full((n_arms, *y.shape), np.nan)
     for k in np.unique(fold):

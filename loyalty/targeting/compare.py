@@ -60,7 +60,6 @@ from .randomization import check_arm_randomization, check_randomization
 from .retention import RetentionShift
 from .spec import DEFAULT_SPLITS, ExperimentSpec
 from .arms import arm_column, cross_fit_outcome_means
-from .value import cross_fit_arm_means
 
 __all__ = ["ExperimentResult", "run_experiment", "load_campaign", "check_campaign", "score_campaign", "headline"]
 
@@ -87,6 +86,8 @@ def check_campaign(data: CampaignData, settings: dict) -> CampaignData:
     check in ``data.info["randomization"]``; a failing check is a :class:`RandomizationError` unless
     ``settings["allow_imbalance"]``, when it is recorded as flagged."""
     frame = data.frame
+    # One offer keeps check_randomization: the arm check over [control, offer] names its SMDs "recency [arm]",
+    # adds an "arms" field and sums its chi-square in another order (p-values differ in the last digits).
     if data.multi_arm:
         check = check_arm_randomization(frame["treatment"].to_numpy(), data.arm_propensity, data.X[data.balance],
                                         [str(data.info.get("control", "control")), *map(str, data.arms)],
@@ -304,15 +305,10 @@ def run_experiment(spec: ExperimentSpec, progress: bool = False, data: CampaignD
         frames.append(pd.concat([data.frame, scores], axis=1))
         if models.get("estimator", "dr") != "dr":
             continue
-        if data.multi_arm:  # one outcome model per arm (control included), as the T-learner fits for one offer
-            arm_means.append(cross_fit_outcome_means(
-                data.X, outcome_values, treatment, scores["fold"].to_numpy(),
-                lambda binary, seed=seed: _estimator(binary, n_estimators, seed), len(data.arms) + 1))
-        else:
-            arm_means.append(cross_fit_arm_means(
-                data.X, outcome_values, treatment, scores["fold"].to_numpy(),
-                lambda binary, seed=seed: make_learner("T", _estimator(binary, n_estimators, seed),
-                                                       "binary" if binary else "continuous", seed)))
+        arm_means.append(cross_fit_outcome_means(  # one outcome model per arm, control included
+            data.X, outcome_values, treatment, scores["fold"].to_numpy(),
+            lambda binary, seed=seed: _estimator(binary, n_estimators, seed),
+            len(data.arms) + 1 if data.multi_arm else 2))
     shares = sorted(set(CURVE_SHARES) | {b for b in spec.budgets if b != PROFIT_POSITIVE})
     level = spec.bootstrap.get("level", 0.95)
     common = {"shares": shares, "truth": data.truth or None, "n_resamples": spec.bootstrap["resamples"],

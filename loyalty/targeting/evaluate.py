@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import DataValidationError
 from .budgets import PROFIT_POSITIVE, ProfitPositive, TopShare, rank_order, select
 from .policies import Policy
-from .arms import arm_contributions, arm_scores, best_arms
+from .arms import arm_column, arm_contributions, arm_scores, best_arms
 from .value import bootstrap_policy_values, dr_contributions, ipw_contributions, median_over_splits, policy_values
 
 __all__ = ["PolicyEvaluation", "evaluate_policies", "evaluate_arm_policies", "CURVE_SHARES", "PROFIT_POSITIVE"]
@@ -156,15 +156,101 @@ def evaluate_policies(
     truth : ``{outcome name: true uplift column}`` when the truth is known (simulator): adds ``true_value``.
     n_resamples, level, seed : the paired bootstrap (the same customer weights in every split).
     arm_means : list (one per split) of ``(mu_control, mu_treated)`` arrays (customers × outcomes, in the order
-        of ``outcomes``) from cross-fitted outcome models (:func:`~loyalty.targeting.value.cross_fit_arm_means`):
-        the values are then doubly robust, with the inverse-propensity values kept as ``cross_check``.
+        of ``outcomes``) from cross-fitted outcome models (:func:`~loyalty.targeting.arms.cross_fit_outcome_means`
+        with two arms): the values are then doubly robust, with the inverse-propensity values kept as
+        ``cross_check``.
     profit_positive : add the budget :data:`PROFIT_POSITIVE` for policies whose ``net_value`` is true (the score
         is a predicted incremental profit net of the offer's cost): treat every customer whose score is above 0.
 
     Returns
     -------
     PolicyEvaluation
+
+    Raises
+    ------
+    DataValidationError
+        No split or no customer, splits' frames of different lengths, a column missing (treatment, propensity,
+        an outcome), not one set of outcome models per split, policy names repeated, a treatment that is not 0/1
+        or a holdout without both treated and control customers.
+    SpecError
+        A budget share outside [0, 1].
     """
+    axes = _checked_axes(frame, policies, outcomes, shares, [treatment, propensity], arm_means, profit_positive,
+                         n_resamples)
+    first, n = axes.frames[0], axes.n
+    t = first[treatment].to_numpy()
+    if set(np.unique(t)) - {0, 1}:
+        raise DataValidationError(f"column {treatment!r} must be 0/1 for policy evaluation; got {np.unique(t)[:5]}")
+    if t.sum() == 0 or t.sum() == n:
+        raise DataValidationError("policy evaluation needs treated and control customers in the holdout")
+    e = first[propensity].to_numpy()
+    z_ipw = ipw_contributions(t, axes.y, e)
+    _, n_est, n_pol, n_bud, m = axes.split_points.shape
+    kpis = []
+    for split, customers in enumerate(axes.frames):
+        if arm_means is None:
+            z = z_ipw
+        else:
+            z = np.concatenate([dr_contributions(t, axes.y, e, *arm_means[split]), z_ipw], axis=1)
+        selections = {policy.name: axes.chosen(policy, policy.score(customers)) for policy in policies}
+        selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·budgets)
+        # estimators are extra outcome columns: one bootstrap serves both, paired
+        axes.split_points[split] = policy_values(selection, z).reshape(n_pol, n_bud, n_est, m).transpose(2, 0, 1, 3)
+        axes.split_replicates[split] = bootstrap_policy_values(
+            selection, z, n_resamples=n_resamples, seed=seed).reshape(n_resamples, n_pol, n_bud, n_est, m
+                                                                      ).transpose(0, 3, 1, 2, 4)
+        if truth:
+            for j, outcome in enumerate(axes.outcome_names):
+                if outcome in truth:
+                    true_z = customers[truth[outcome]].to_numpy(dtype=float)
+                    axes.true_values[:, :, j] += (selection.T @ true_z / n).reshape(n_pol, n_bud) / len(axes.frames)
+        kpis.append(_kpis(customers, selections, axes.budgets, treatment))
+        if split == 0:
+            first_selections, first_replicates = selections, axes.split_replicates[0, :, 0].copy()
+
+    return _evaluation(axes, set(truth or ()), kpis, first_selections, first_replicates, level)
+
+
+@dataclass
+class _Axes:
+    """An evaluation's checked inputs (:func:`_checked_axes`) and its result arrays, filled split by split."""
+
+    frames: list
+    n: int
+    budgets: list
+    #: customers targeted at each share (the budgets before :data:`PROFIT_POSITIVE`)
+    k: np.ndarray
+    profit_positive: bool
+    names: list
+    outcome_names: list
+    estimators: tuple
+    #: outcomes (customers × outcomes), in the order of ``outcome_names``
+    y: np.ndarray
+    #: policy -> which budgets apply to it (profit-positive only to a policy whose score is a profit)
+    has_budget: dict
+    split_points: np.ndarray
+    split_replicates: np.ndarray
+    true_values: np.ndarray
+
+    def chosen(self, policy: Policy, score: pd.Series) -> np.ndarray:
+        """The customers ``policy`` targets at each budget by ``score``: boolean (customers × budgets)."""
+        # One ranking serves every share: the top k of a ranking are its first k positions.
+        position = np.empty(self.n, dtype=np.int64)
+        position[rank_order(score)] = np.arange(self.n)
+        chosen = position[:, None] < self.k[None, :]
+        if self.profit_positive:
+            net_value = getattr(policy, "net_value", False)
+            self.has_budget[policy.name][-1] = net_value
+            positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(self.n, dtype=bool)
+            chosen = np.concatenate([chosen, positive[:, None]], axis=1)
+        return chosen
+
+
+def _checked_axes(frame, policies, outcomes, shares, columns, models, profit_positive, n_resamples) -> _Axes:
+    """What both evaluations check and set up: one frame per split (a frame alone is one split), all of one
+    length and holding ``columns`` and the outcome columns; one set of outcome ``models`` per split (None: the
+    inverse-propensity estimator only); valid shares; unique policy names. Raises :class:`DataValidationError`
+    naming the problem."""
     frames = [frame] if isinstance(frame, pd.DataFrame) else list(frame)
     if not frames:
         raise DataValidationError("no cross-fitting split to evaluate")
@@ -174,78 +260,35 @@ def evaluate_policies(
         raise DataValidationError("no customers to evaluate on")
     if any(len(f) != n for f in frames):
         raise DataValidationError(f"the splits' frames have different lengths: {[len(f) for f in frames]}")
-    if arm_means is not None and len(arm_means) != len(frames):
-        raise DataValidationError(f"{len(arm_means)} sets of outcome models for {len(frames)} splits")
+    if models is not None and len(models) != len(frames):
+        raise DataValidationError(f"{len(models)} sets of outcome models for {len(frames)} splits")
     shares = [float(s) for s in shares]
     for s in shares:
         TopShare(s)  # validates the range
     budgets = [*shares, PROFIT_POSITIVE] if profit_positive else shares
-    missing = [c for c in [treatment, propensity, *outcomes.values()] if c not in first.columns]
+    missing = [c for c in [*columns, *outcomes.values()] if c not in first.columns]
     if missing:
         raise DataValidationError(f"evaluation frame lacks column(s) {missing}; it has {list(first.columns)}")
-    t = first[treatment].to_numpy()
-    if set(np.unique(t)) - {0, 1}:
-        raise DataValidationError(f"column {treatment!r} must be 0/1 for policy evaluation; got {np.unique(t)[:5]}")
-    if t.sum() == 0 or t.sum() == n:
-        raise DataValidationError("policy evaluation needs treated and control customers in the holdout")
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise DataValidationError(f"policy names must be unique, got {names}")
-    outcome_names = list(outcomes)
-    y = first[list(outcomes.values())].to_numpy(dtype=float)
-    e = first[propensity].to_numpy()
-    z_ipw = ipw_contributions(t, y, e)
-    estimators = ("ipw",) if arm_means is None else ("dr", "ipw")
-    m, n_est, n_pol, n_bud = len(outcome_names), len(estimators), len(policies), len(budgets)
-    k = np.array([int(round(s * n)) for s in shares])
-    has_budget = {policy.name: np.ones(n_bud, dtype=bool) for policy in policies}
-    split_points = np.empty((len(frames), n_est, n_pol, n_bud, m))
-    split_replicates = np.empty((len(frames), n_resamples, n_est, n_pol, n_bud, m))
-    true_values = np.zeros((n_pol, n_bud, m))
-    kpis = []
-    for split, customers in enumerate(frames):
-        if arm_means is None:
-            z = z_ipw
-        else:
-            z = np.concatenate([dr_contributions(t, y, e, *arm_means[split]), z_ipw], axis=1)
-        selections = {}
-        for policy in policies:
-            # One ranking per policy serves every share: the top k of a ranking are its first k positions.
-            position = np.empty(n, dtype=np.int64)
-            score = policy.score(customers)
-            position[rank_order(score)] = np.arange(n)
-            chosen = position[:, None] < k[None, :]
-            if profit_positive:
-                net_value = getattr(policy, "net_value", False)
-                has_budget[policy.name][-1] = net_value
-                positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(n, dtype=bool)
-                chosen = np.concatenate([chosen, positive[:, None]], axis=1)
-            selections[policy.name] = chosen
-        selection = np.concatenate(list(selections.values()), axis=1)  # customers × (policies·budgets)
-        # estimators are extra outcome columns: one bootstrap serves both, paired
-        split_points[split] = policy_values(selection, z).reshape(n_pol, n_bud, n_est, m).transpose(2, 0, 1, 3)
-        split_replicates[split] = bootstrap_policy_values(selection, z, n_resamples=n_resamples, seed=seed).reshape(
-            n_resamples, n_pol, n_bud, n_est, m).transpose(0, 3, 1, 2, 4)
-        if truth:
-            for j, outcome in enumerate(outcome_names):
-                if outcome in truth:
-                    true_z = customers[truth[outcome]].to_numpy(dtype=float)
-                    true_values[:, :, j] += (selection.T @ true_z / n).reshape(n_pol, n_bud) / len(frames)
-        kpis.append(_kpis(customers, selections, budgets, treatment))
-        if split == 0:
-            first_selections, first_replicates = selections, split_replicates[0, :, 0].copy()
-
-    return _evaluation(split_points, split_replicates, true_values, set(truth or ()), kpis, names, budgets,
-                       outcome_names, has_budget, n, first_selections, first_replicates, estimators, level)
+    estimators = ("ipw",) if models is None else ("dr", "ipw")
+    cells = (len(estimators), len(policies), len(budgets), len(outcomes))
+    return _Axes(
+        frames, n, budgets, np.array([int(round(s * n)) for s in shares]), profit_positive, names, list(outcomes),
+        estimators, first[list(outcomes.values())].to_numpy(dtype=float),
+        {name: np.ones(len(budgets), dtype=bool) for name in names},
+        np.empty((len(frames), *cells)), np.empty((len(frames), n_resamples, *cells)), np.zeros(cells[1:]))
 
 
-def _evaluation(split_points, split_replicates, true_values, truth, kpis, names, budgets, outcome_names, has_budget,
-                n, first_selections, first_replicates, estimators, level, arm_shares=None) -> PolicyEvaluation:
-    """The tables of a :class:`PolicyEvaluation` from every split's estimates and replicates (``truth``: the
-    outcomes whose ``true_values`` are known)."""
+def _evaluation(axes: _Axes, truth: set, kpis: list, first_selections: dict, first_replicates: np.ndarray,
+                level: float, arm_shares: pd.DataFrame | None = None) -> PolicyEvaluation:
+    """The tables of a :class:`PolicyEvaluation` from every split's estimates and replicates in ``axes``
+    (``truth``: the outcomes whose true values are known)."""
+    names, budgets, outcome_names, has_budget = axes.names, axes.budgets, axes.outcome_names, axes.has_budget
     tables = []
-    for i, estimator in enumerate(estimators):
-        agg = median_over_splits(split_points[:, i], split_replicates[:, :, i], level)
+    for i, estimator in enumerate(axes.estimators):
+        agg = median_over_splits(axes.split_points[:, i], axes.split_replicates[:, :, i], level)
         rows = []
         for p, policy in enumerate(names):
             for j, share in enumerate(budgets):
@@ -256,13 +299,13 @@ def _evaluation(split_points, split_replicates, true_values, truth, kpis, names,
                            "value": agg["estimate"][p, j, o], "se": agg["se"][p, j, o],
                            "ci_low": agg["ci_low"][p, j, o], "ci_high": agg["ci_high"][p, j, o]}
                     if truth and outcome in truth:
-                        row["true_value"] = float(true_values[p, j, o])
+                        row["true_value"] = float(axes.true_values[p, j, o])
                     rows.append(row)
         table = pd.DataFrame(rows)
         for column in ("value", "ci_low", "ci_high", "true_value"):
             if column in table:
                 table[column + "_per_1000"] = table[column] * 1000
-        table["total"] = table["value"] * n
+        table["total"] = table["value"] * axes.n
         tables.append(table)
         if i == 0:
             point = agg["estimate"]
@@ -272,7 +315,8 @@ def _evaluation(split_points, split_replicates, true_values, truth, kpis, names,
     keep = [has_budget[row.policy][budgets.index(row.share)] for row in kpi_table.itertuples()]
     return PolicyEvaluation(
         tables[0], kpi_table[keep].reset_index(drop=True), point, first_replicates, names, budgets, outcome_names,
-        n, first_selections, split_points=split_points, split_replicates=split_replicates, estimators=estimators,
+        axes.n, first_selections, split_points=axes.split_points, split_replicates=axes.split_replicates,
+        estimators=axes.estimators,
         cross_check=tables[1] if len(tables) > 1 else None, level=level, arm_shares=arm_shares,
     )
 
@@ -336,77 +380,58 @@ def evaluate_arm_policies(
     Returns
     -------
     PolicyEvaluation with ``arm_shares`` and ``arm_choices``; budgets count customers contacted, whatever arm.
-    """
-    from .arms import arm_column
 
-    frames = list(frames)
-    first = frames[0]
-    n, n_arms = len(first), len(arm_labels)
-    if outcome_means is not None and len(outcome_means) != len(frames):
-        raise DataValidationError(f"{len(outcome_means)} sets of outcome models for {len(frames)} splits")
-    shares = [float(s) for s in shares]
-    for s in shares:
-        TopShare(s)
-    budgets = [*shares, PROFIT_POSITIVE] if profit_positive else shares
-    names = [p.name for p in policies]
-    if len(set(names)) != len(names):
-        raise DataValidationError(f"policy names must be unique, got {names}")
-    outcome_names = list(outcomes)
-    arm = first[treatment].to_numpy()
-    y = first[list(outcomes.values())].to_numpy(dtype=float)
-    z_ipw = arm_contributions(arm, y, arm_propensity)
-    estimators = ("ipw",) if outcome_means is None else ("dr", "ipw")
-    m, n_est, n_pol, n_bud = len(outcome_names), len(estimators), len(policies), len(budgets)
-    k = np.array([int(round(s * n)) for s in shares])
-    has_budget = {policy.name: np.ones(n_bud, dtype=bool) for policy in policies}
-    split_points = np.empty((len(frames), n_est, n_pol, n_bud, m))
-    split_replicates = np.empty((len(frames), n_resamples, n_est, n_pol, n_bud, m))
-    true_values = np.zeros((n_pol, n_bud, m))
+    Raises
+    ------
+    DataValidationError, SpecError
+        As :func:`evaluate_policies` (the same checks and messages), and ``arm_propensity`` not shaped customers ×
+        (K + 1) or arm codes outside 0..K.
+    """
+    axes = _checked_axes(frames, policies, outcomes, shares, [treatment], outcome_means, profit_positive,
+                         n_resamples)
+    n, n_arms = axes.n, len(arm_labels)
+    if np.shape(arm_propensity) != (n, n_arms + 1):
+        raise DataValidationError(f"arm_propensity has shape {np.shape(arm_propensity)}; expected {(n, n_arms + 1)}: "
+                                  f"{n:,} customers × control and {n_arms} offer arm(s)")
+    arm = axes.frames[0][treatment].to_numpy()
+    z_ipw = arm_contributions(arm, axes.y, arm_propensity)
+    _, n_est, n_pol, n_bud, m = axes.split_points.shape
     rows = np.arange(n)
     kpis, arm_share_rows = [], []
-    for split, customers in enumerate(frames):
+    for split, customers in enumerate(axes.frames):
         z = z_ipw if outcome_means is None else np.concatenate(
-            [arm_contributions(arm, y, arm_propensity, outcome_means[split]), z_ipw], axis=2)
+            [arm_contributions(arm, axes.y, arm_propensity, outcome_means[split]), z_ipw], axis=2)
         selections, choices = {}, {}
         for p, policy in enumerate(policies):
             choice, best = best_arms(arm_scores(policy, customers, n_arms))
-            score = pd.Series(best, index=customers.index, name=policy.name)
-            position = np.empty(n, dtype=np.int64)
-            position[rank_order(score)] = np.arange(n)
-            chosen = position[:, None] < k[None, :]
-            if profit_positive:
-                net_value = getattr(policy, "net_value", False)
-                has_budget[policy.name][-1] = net_value
-                positive = select(score, ProfitPositive(), money=True) if net_value else np.zeros(n, dtype=bool)
-                chosen = np.concatenate([chosen, positive[:, None]], axis=1)
+            chosen = axes.chosen(policy, pd.Series(best, index=customers.index, name=policy.name))
             selections[policy.name], choices[policy.name] = chosen, choice
             z_policy = z[choice - 1, rows]  # each customer's contribution under the arm this policy gives them
-            split_points[split, :, p] = policy_values(chosen, z_policy).reshape(n_bud, n_est, m).transpose(1, 0, 2)
+            axes.split_points[split, :, p] = policy_values(chosen, z_policy).reshape(n_bud, n_est, m).transpose(1, 0, 2)
             # the same seed gives every policy the same customer weights: the replicates are paired
-            split_replicates[split, :, :, p] = bootstrap_policy_values(
+            axes.split_replicates[split, :, :, p] = bootstrap_policy_values(
                 chosen, z_policy, n_resamples=n_resamples, seed=seed).reshape(n_resamples, n_bud, n_est, m
                                                                              ).transpose(0, 2, 1, 3)
             if truth:
-                for j, outcome in enumerate(outcome_names):
+                for j, outcome in enumerate(axes.outcome_names):
                     if outcome in truth:
                         true_z = np.column_stack([customers[arm_column(truth[outcome], a + 1)].to_numpy(dtype=float)
                                                   for a in range(n_arms)])[rows, choice - 1]
-                        true_values[p, :, j] += chosen.T @ true_z / n / len(frames)
-            for j, budget in enumerate(budgets):
+                        axes.true_values[p, :, j] += chosen.T @ true_z / n / len(axes.frames)
+            for j, budget in enumerate(axes.budgets):
                 targeted = chosen[:, j]
                 counts = np.bincount(choice[targeted] - 1, minlength=n_arms)
                 for a, label in enumerate(arm_labels):
                     arm_share_rows.append({"policy": policy.name, "share": budget, "arm": label,
                                            "arm_share": counts[a] / targeted.sum() if targeted.any() else np.nan})
         received = {name: arm == choice for name, choice in choices.items()}
-        kpis.append(_kpis(customers, selections, budgets, treatment, received))
+        kpis.append(_kpis(customers, selections, axes.budgets, treatment, received))
         if split == 0:
             first_selections, first_choices = selections, choices
-            first_replicates = split_replicates[0, :, 0].copy()
+            first_replicates = axes.split_replicates[0, :, 0].copy()
     arm_shares = pd.DataFrame(arm_share_rows).groupby(["policy", "share", "arm"], sort=False).mean().reset_index()
-    keep = [has_budget[row.policy][budgets.index(row.share)] for row in arm_shares.itertuples()]
-    result = _evaluation(split_points, split_replicates, true_values, set(truth or ()), kpis, names, budgets,
-                         outcome_names, has_budget, n, first_selections, first_replicates, estimators, level,
+    keep = [axes.has_budget[row.policy][axes.budgets.index(row.share)] for row in arm_shares.itertuples()]
+    result = _evaluation(axes, set(truth or ()), kpis, first_selections, first_replicates, level,
                          arm_shares=arm_shares[keep].reset_index(drop=True))
     result.arm_choices = first_choices
     return result

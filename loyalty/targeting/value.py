@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import DataValidationError
 
 __all__ = [
-    "ipw_contributions", "dr_contributions", "cross_fit_arm_means", "policy_values", "bootstrap_policy_values",
+    "ipw_contributions", "dr_contributions", "policy_values", "bootstrap_policy_values",
     "percentile_interval", "median_over_splits",
 ]
 
@@ -64,7 +64,8 @@ def dr_contributions(treatment, outcome, propensity, mu_control, mu_treated) -> 
     treatment, outcome, propensity : as :func:`ipw_contributions`.
     mu_control, mu_treated : array, same shape as ``outcome``
         Predicted outcome of each customer without and with the offer, from models not fitted on that
-        customer (:func:`cross_fit_arm_means`). Constant zeros give back the IPW contributions exactly.
+        customer (:func:`~loyalty.targeting.arms.cross_fit_outcome_means` with two arms gives both).
+        Constant zeros give back the IPW contributions exactly.
 
     Returns
     -------
@@ -81,46 +82,6 @@ def dr_contributions(treatment, outcome, propensity, mu_control, mu_treated) -> 
     if y.ndim == 2:
         t, e = t[:, None], e[:, None]
     return mu1 - mu0 + t * (y - mu1) / e - (1.0 - t) * (y - mu0) / (1.0 - e)
-
-
-def cross_fit_arm_means(X, outcomes, treatment, fold, learner_factory) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions μ₀(x), μ₁(x) of every outcome, one model per arm (the DR estimator's outcome models).
-
-    Parameters
-    ----------
-    X : features (DataFrame or array), one row per customer.
-    outcomes : array (n, m) of outcomes.
-    treatment : 0/1 per customer.
-    fold : int per customer: customer i is predicted by models fitted on customers of the other folds.
-    learner_factory : callable ``binary -> learner``
-        A new two-model learner with ``fit(X, y, treatment)`` and ``predict_arms(X) -> (μ₁, μ₀)``, e.g.
-        ``lambda binary: TLearner(default_estimator(binary))`` (:class:`loyalty.uplift.TLearner`); ``binary``
-        says whether the outcome is 0/1.
-
-    Returns
-    -------
-    (mu_control, mu_treated): arrays (n, m).
-    """
-    y = np.asarray(outcomes, dtype=float)
-    y = y[:, None] if y.ndim == 1 else y
-    t = np.asarray(treatment)
-    fold = np.asarray(fold)
-    n = len(y)
-    if len(t) != n or len(fold) != n or len(X) != n:
-        raise DataValidationError(f"X, outcomes, treatment and fold have different lengths: "
-                                  f"{len(X):,}, {n:,}, {len(t):,}, {len(fold):,}")
-    folds = np.unique(fold)
-    if len(folds) < 2:
-        raise DataValidationError(f"cross-fitting needs at least 2 folds, got {folds.tolist()}")
-    mu0, mu1 = np.full(y.shape, np.nan), np.full(y.shape, np.nan)
-    rows = X.iloc if hasattr(X, "iloc") else X
-    for k in folds:
-        train, test = fold != k, fold == k
-        for j in range(y.shape[1]):
-            binary = bool(np.isin(y[:, j], (0.0, 1.0)).all())
-            learner = learner_factory(binary).fit(rows[train], y[train, j], t[train])
-            mu1[test, j], mu0[test, j] = learner.predict_arms(rows[test])
-    return mu0, mu1
 
 
 def _checked(treatment, outcome, propensity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

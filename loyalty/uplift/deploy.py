@@ -16,6 +16,8 @@ from ..data import load_campaign_files, validate_transactions
 from ..errors import DataValidationError, SpecError
 from ..data.features import DEFAULT_WINDOWS, build_features
 from ..specs import check_fields, existing_file, integer, number, read_model_settings
+from ..targeting.campaign_data import horizon_outcomes
+from ..targeting.retention import RetentionShift
 from .learners import LIGHTGBM_DEFAULTS, learner_names, make_learner
 from .multiarm import MultiArmUplift
 from .prep import campaign_features, campaign_outcomes
@@ -105,9 +107,6 @@ def _learner(settings: dict, binary: bool):
 def _fit_lifecycle(response: MultiArmUplift, settings: dict, clean, assignments, X, outcomes, control):
     """The retention half of a lifecycle model and the offer's terms, as the targeting experiment fits them
     (:func:`loyalty.targeting.score_campaign`): retained = a purchase after the window, within the horizon."""
-    from ..targeting.campaign_data import horizon_outcomes
-    from ..targeting.retention import RetentionShift
-
     if len(response.arms_) != 1:
         raise DataValidationError(
             f"outcome: lifecycle compares one offer against control; the campaign has {len(response.arms_)} "
