@@ -251,8 +251,26 @@ def test_a_trusted_log_sorted_by_customer_is_streamed_in_chunks_with_the_same_re
     stats, _ = summarize(folder, CDNOW_CUTOFF, validate=False, unit="W", collapse=True)
     expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
     pd.testing.assert_frame_equal(stats.bgnbd, collapsed_statistics(expected).bgnbd)
-    assert len(seen["results"]) == 3 and all(result is not None for result in seen["results"])  # no fallback
+    assert len(seen["results"]) == 3 and all(result[0] is not None for result in seen["results"])  # no fallback
     assert seen["chunks"] >= 3 * 3  # each log cut into several chunks
+
+
+def test_a_validated_log_sorted_by_customer_is_streamed_with_the_validators_accounting(cdnow_by_customer,
+                                                                                     monkeypatch):
+    """CDNOW holds identical same-day records (copies for duplicates="drop"); validated chunk by chunk, the
+    summary and the row accounting are the pandas validator's, bit for bit."""
+    log, folder, _ = cdnow_by_customer
+    seen = _streamed_chunks(monkeypatch, 5_000)
+    for settings in ({"unit": "W"}, {"unit": "W", "duplicates": "keep"},
+                     {"period": "W", "holdout_end": "1998-03-31", "margin_rate": 0.3}):
+        expected, expected_accounting = summarize(log, CDNOW_CUTOFF, **settings)
+        actual, accounting = summarize(folder, CDNOW_CUTOFF, engine="duckdb", **settings)
+        pd.testing.assert_frame_equal(actual, expected, check_index_type=False)
+        assert accounting == expected_accounting
+    assert expected_accounting.rejected["after_cutoff"] > 0
+    assert summarize(log, CDNOW_CUTOFF)[1].rejected["duplicate_row"] > 0
+    assert len(seen["results"]) == 3 and all(result[0] is not None for result in seen["results"])  # no fallback
+    assert seen["chunks"] >= 3 * 3
 
 
 def test_files_are_streamed_in_the_order_of_their_ids_not_of_their_names(cdnow_full, tmp_path, monkeypatch):
@@ -268,7 +286,7 @@ def test_files_are_streamed_in_the_order_of_their_ids_not_of_their_names(cdnow_f
     expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
     actual, _ = summarize(tmp_path, CDNOW_CUTOFF, validate=False, engine="duckdb", unit="W")
     assert_same_summary(expected, actual)
-    assert seen["results"][0] is not None
+    assert seen["results"][0][0] is not None
 
 
 def test_a_log_not_sorted_inside_its_row_groups_falls_back_to_sql_with_the_same_result(cdnow_full, tmp_path,
@@ -285,7 +303,7 @@ def test_a_log_not_sorted_inside_its_row_groups_falls_back_to_sql_with_the_same_
     seen = _streamed_chunks(monkeypatch, 5_000)
     expected, _ = summarize(log, CDNOW_CUTOFF, validate=False, unit="W")
     actual, _ = summarize(tmp_path / "log.parquet", CDNOW_CUTOFF, validate=False, engine="duckdb", unit="W")
-    assert seen["results"] == [None]
+    assert seen["results"] == [(None, None)]
     assert_same_summary(expected, actual)
 
 

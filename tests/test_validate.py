@@ -471,3 +471,13 @@ def test_reading_a_file_of_unknown_format_is_an_error_naming_it(tmp_path):
 def test_reading_a_missing_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(DataValidationError, match="does not exist"):
         read_transactions(tmp_path / "absent.csv")
+
+
+def test_a_log_without_amounts_reads_slash_dates_with_the_given_format():
+    """The event-log path passes ``date_format`` on (it used to be dropped, so slash dates were an error)."""
+    events = pd.DataFrame({"customer_id": ["a", "a", "b"], "timestamp": ["03/02/2024", "15/02/2024", "01/03/2024"]})
+    result = validate_transactions(events, date_format="%d/%m/%Y")
+    assert "amount" not in result.transactions.columns
+    assert result.transactions["timestamp"].tolist() == [pd.Timestamp("2024-02-03"), pd.Timestamp("2024-02-15"),
+                                                         pd.Timestamp("2024-03-01")]
+    assert result.accounting.rows_used == 3

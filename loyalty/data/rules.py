@@ -68,8 +68,9 @@ MONEY_ZERO = 5e-7
 MONEY_MAX = 1e15
 #: Decimal places the SQL engines keep of every money value: sums of exact decimals do not depend on their order.
 MONEY_DECIMALS = 10
-#: The SQL type of a money value in DuckDB and Spark: 16 integer digits hold any value below :data:`MONEY_MAX`.
-MONEY_SQL_TYPE = f"DECIMAL(26, {MONEY_DECIMALS})"
+#: The SQL type of a money value in DuckDB and Spark: 15 integer digits hold any value below :data:`MONEY_MAX` and
+#: none above, so that casting a larger value fails (a trusted log's check). Sums widen it.
+MONEY_SQL_TYPE = f"DECIMAL(25, {MONEY_DECIMALS})"
 
 _DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FORMAT_CODES = {"%Y": ("year", "[0-9]{4}"), "%m": ("month", "[0-9]{1,2}"), "%d": ("day", "[0-9]{1,2}"),

@@ -139,6 +139,7 @@ def validate_transactions(
     duplicates: str = "drop",
     zero_spend_customers: str = "keep",
     date_format: str | None = None,
+    allow_empty: bool = False,
 ) -> ValidationResult:
     """Check a transaction log against the data contract and split it into clean rows and rejects.
 
@@ -167,6 +168,10 @@ def validate_transactions(
     date_format : str, optional
         How timestamp text is written when it is not ISO 8601, in strftime codes (``"%d/%m/%Y"``,
         ``"%m/%d/%Y %H:%M"``; see :func:`loyalty.data.rules.format_regex`). Required for slash dates.
+    allow_empty : bool, default False
+        Return an empty clean log (with its rejects and accounting) instead of raising when no row is usable: for
+        a part of a log holding whole customers, validated part by part (the DuckDB engine does so with logs
+        sorted by customer).
 
     Returns
     -------
@@ -193,7 +198,8 @@ def validate_transactions(
     if "amount" not in transactions.columns and "amount" not in dict(columns or {}):
         return _validate_without_amounts(transactions, columns=columns, cutoff=cutoff, timezone=timezone,
                                          margin_rate=margin_rate, duplicates=duplicates,
-                                         zero_spend_customers=zero_spend_customers)
+                                         zero_spend_customers=zero_spend_customers, date_format=date_format,
+                                         allow_empty=allow_empty)
     if duplicates not in ("drop", "keep"):
         raise DataValidationError(f"duplicates must be 'drop' or 'keep', got {duplicates!r}")
     if zero_spend_customers not in ("keep", "reject"):
@@ -274,7 +280,7 @@ def validate_transactions(
     )
     if accounting.rows_read != accounting.rows_used + accounting.rows_rejected:  # pragma: no cover
         raise AssertionError(f"row accounting does not add up: {accounting}")
-    if len(clean) == 0:
+    if len(clean) == 0 and not allow_empty:
         given = rejects.drop(columns=["row", "reason"])
         detail = "; ".join(
             f"{r}: {rows(n)}, e.g. {example_values(pd.Series(given[rejects['reason'] == r].to_dict('records')), 2)}"

@@ -587,9 +587,20 @@ def rejected_rows_query(d: Dialect, cols: Columns, *, cutoff=None, duplicates: s
     _, carried = _carried(d, cols)
     values = ", ".join(f"CAST({n} AS STRING) AS {q(c)}" for c, n in zip(cols.names, carried))
     parts.append(f"SELECT {values}, reason FROM __netting_rejects")
-    # in one order whatever the threads did, so that a rerun writes the same rows in the same order
-    order = ", ".join(str(i + 1) for i in range(len(cols.names) + 1))
-    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) __rejected ORDER BY {order}"
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) __rejected ORDER BY {_rejects_order(cols)}"
+
+
+def _rejects_order(cols: Columns) -> str:
+    """The order rejected rows are written in (every column, then the reason), whatever the threads did, so that a
+    rerun writes the same rows in the same order."""
+    return ", ".join(str(i + 1) for i in range(len(cols.names) + 1))
+
+
+def rejected_rows_text(d: Dialect, cols: Columns, source: str) -> str:
+    """Rejected rows as read (the raw columns and ``reason``, from ``source``) as :func:`rejected_rows_query` gives
+    them: every column as text, in the same order."""
+    text = ", ".join(f"CAST({d.ident(c)} AS STRING) AS {d.ident(c)}" for c in cols.names)
+    return f"SELECT {text}, reason FROM {source} ORDER BY {_rejects_order(cols)}"
 
 
 def accounting_queries(has_order_id: bool, duplicates: str = "drop", text_timestamps: bool = True) -> dict[str, str]:

@@ -3,11 +3,14 @@
 DuckDB streams the files and spills its hash tables to ``temp_directory`` when ``memory_limit`` is reached,
 so peak memory is bounded by the setting, not by the log. The SQL is in :mod:`loyalty.engines._sql`.
 
-A trusted log (``validate=False``) in parquet files sorted by customer (exported sorted or partitioned by
-customer: the row groups' id statistics tell, and the rows are checked as they come) is instead streamed in that
-order, cut into chunks that share no customer, and each chunk summarised in memory by
-:func:`loyalty.data.summarize` (see :func:`customer_order`): the same numbers, in less time than a bare ``GROUP
-BY customer_id`` at 10M customers and a little more at 1M, instead of 2 to 4 times as much.
+A log in parquet files sorted by customer (exported sorted or partitioned by customer: the row groups' id
+statistics tell, and the rows are checked as they come) is instead streamed in that order, cut into chunks that
+share no customer, and each chunk validated (:mod:`loyalty.engines.sorted_chunks`, with ``validate=True``) and
+summarised in memory by :func:`loyalty.data.summarize` (see :func:`customer_order`): the pandas path's numbers, bit
+for bit, without the SQL steps' passes over every row (two aggregations with about as many groups as rows). Logs in
+another order, CSV files, validated logs whose rejected rows are to be written (``rejects_path``) and the rare
+chunk the vectorised rules cannot take (an id with whitespace at an end) go through the SQL steps, with the same
+accounting.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..data.summary import summary_and_order
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError, SpecError
 from . import _sql
+from .sorted_chunks import ChunkAccounts, NotSimple, supported, validate_chunk, with_ids
 from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary
 
 __all__ = ["summarize", "build_features", "score", "connect", "connection_settings", "source_sql"]
@@ -128,6 +132,7 @@ def summarize(
     """Validate and summarise a log file with DuckDB; see :func:`loyalty.engines.summarize`."""
     own = connection is None
     con = connection or connect(memory_limit, temp_directory, threads)
+    restore = _values_not_statistics(con) if validate else None
     try:
         if isinstance(source, pd.DataFrame):
             con.register("__source", source)
@@ -142,12 +147,13 @@ def summarize(
         else:
             table = source_sql(source, cols.internal)
         settings = {"period": period, "unit": unit or period, "cutoff": cutoff, "holdout_end": holdout_end}
-        # a trusted log in parquet files sorted by customer is streamed and summarised a chunk at a time
-        order = None if validate or isinstance(source, pd.DataFrame) else customer_order(
-            source, cols.rename["customer_id"])
+        # a log in parquet files sorted by customer is streamed, validated and summarised a chunk at a time
+        order = None if isinstance(source, pd.DataFrame) else \
+            customer_order(source, cols.rename["customer_id"], allow_missing=validate)
         summary, accounting = None, None
         if order is not None:
-            summary = _summary_streamed(con, cols, order, margin_rate, settings)
+            checks = {"duplicates": duplicates, "rejects_path": rejects_path} if validate else None
+            summary, accounting = _summary_streamed(con, cols, order, margin_rate, settings, checks)
         if summary is not None:
             if summary_path is not None or collapse:  # the steps below read the summary in SQL
                 con.execute("DROP VIEW IF EXISTS summary")
@@ -179,13 +185,32 @@ def summarize(
     except (duckdb.IOException, duckdb.InvalidInputException) as error:  # a file that fails part way through
         raise read_error(source if not isinstance(source, pd.DataFrame) else "the frame", error) from error
     except duckdb.ConversionException as error:  # only a trusted log casts without checks (see trusted_clean)
+        detail = str(error).splitlines()[0]
+        what = (f"an amount or margin that is not money (a finite number below {MONEY_MAX:g} in magnitude)"
+                if "DECIMAL" in detail.upper() else "a value that is not of its column's kind")
         raise DataValidationError(
-            f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
-            f"{MONEY_MAX:g} in magnitude): {str(error).splitlines()[0]}; validate it (validate=True)"
-        ) from error
+            f"the log (validate=False) holds {what}: {detail}; validate it (validate=True)") from error
     finally:
+        if restore is not None:
+            restore()
         if own:
             con.close()
+
+
+def _values_not_statistics(con):
+    """Turn off DuckDB's statistics propagation on ``con``; returns the function that restores the setting.
+
+    DuckDB folds a comparison to a constant when a parquet column's min/max statistics decide it, and those
+    statistics leave NaN out: a row group holding ``NaN`` and ``1.0`` has the range [1, 1], so ``abs(amount) < 1e15``
+    comes out true for the NaN amount and the row is not rejected (seen with DuckDB 2.0.1). The validation steps
+    must read the rows' own values. Row-group pruning (a different step) is unaffected and still applies.
+    """
+    before = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] or ""
+    names = [name.strip() for name in str(before).split(",") if name.strip()]
+    if "statistics_propagation" in names:
+        return lambda: None
+    con.execute(f"SET disabled_optimizers = {_literal(', '.join(names + ['statistics_propagation']))}")
+    return lambda: con.execute(f"SET disabled_optimizers = {_literal(', '.join(names))}")
 
 
 def _summary_in_sql(con, cols: _sql.Columns, settings: dict, *, validate: bool, duplicates: str,
@@ -235,37 +260,42 @@ CHUNK_ROWS = 1_000_000
 @dataclass(frozen=True)
 class CustomerOrder:
     """A parquet log whose row groups, read in the order of ``files``, never hold an id below one of an earlier
-    group: sorted by customer at the row-group level, and ``rows`` long."""
+    group: sorted by customer at the row-group level, ``rows`` long, ``missing`` of them without an id."""
 
     files: tuple[str, ...]
     rows: int
+    missing: int = 0
 
 
-def customer_order(source, id_column: str) -> CustomerOrder | None:
+def customer_order(source, id_column: str, allow_missing: bool = False) -> CustomerOrder | None:
     """The order of a parquet log's files in which its row groups' id ranges (their min/max statistics) follow
     one another, or ``None`` when there is none (a CSV, a log sorted by time, groups without statistics, a log
     of one row group).
 
     The per-customer summary needs each customer's distinct purchase periods and first period's spend: in SQL, two
     aggregations, by (customer, period) then by customer, which take 2 to 4 times a plain ``GROUP BY
-    customer_id`` (and at 10M customers the first's hash table holds 43M groups). A log exported sorted (or
-    partitioned) by customer does not need them: streamed in this order, it is cut into chunks that share no
-    customer, each summarised in memory (see :func:`_summary_streamed`).
+    customer_id`` (and at 10M customers the first's hash table holds 43M groups); validation adds passes over every
+    row (duplicates, returns, the reject counts). A log exported sorted (or partitioned) by customer needs none of
+    them: streamed in this order, it is cut into chunks that share no customer, each validated and summarised in
+    memory (see :func:`_summary_streamed`).
+
+    ``allow_missing``: rows without an id are counted (``missing``; a validated log rejects them), not an error.
 
     Raises
     ------
     DataValidationError
-        When the statistics count missing ids (the summary of a trusted log needs every id).
+        When the statistics count missing ids and ``allow_missing`` is false (the summary of a trusted log needs
+        every id).
 
     >>> customer_order("transactions/", "customer_id")  # doctest: +SKIP
-    CustomerOrder(files=('transactions/part-0.parquet', 'transactions/part-1.parquet'), rows=11267211)
+    CustomerOrder(files=('transactions/part-0.parquet', 'transactions/part-1.parquet'), rows=11267211, missing=0)
     """
     import pyarrow.parquet as pq
 
     path = Path(source)
     if log_format(path) != "parquet":
         return None
-    files = []  # (row groups as (min, max), file)
+    files, without_ids = [], []  # (row groups as (min, max), file); files of rows without an id
     missing = rows = 0
     for file in sorted(path.rglob("*.parquet")) if path.is_dir() else [path]:
         metadata = pq.ParquetFile(file).metadata
@@ -289,7 +319,9 @@ def customer_order(source, id_column: str) -> CustomerOrder | None:
                 groups.append((stats.min, stats.max))
         if groups:
             files.append((groups, str(file)))
-    if missing:
+        elif metadata.num_rows:  # rows without an id only: read last (they are rejected, or an error)
+            without_ids.append(str(file))
+    if missing and not allow_missing:
         raise DataValidationError(
             f"column {id_column!r} has {missing:,} missing values of {rows:,} rows (parquet statistics); a log "
             f"summarised with validate=False must be clean: validate it"
@@ -298,43 +330,74 @@ def customer_order(source, id_column: str) -> CustomerOrder | None:
     groups = [group for file_groups, _ in files for group in file_groups]
     if len(groups) < 2 or any(low < high for (_, high), (low, _) in zip(groups, groups[1:])):
         return None
-    return CustomerOrder(tuple(file for _, file in files), rows)
+    return CustomerOrder(tuple(file for _, file in files) + tuple(without_ids), rows, missing)
 
 
 def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margin_rate: float | None,
-                      settings: dict) -> pd.DataFrame | None:
-    """:func:`loyalty.data.summarize` of a log sorted by customer at the row-group level (see
-    :func:`customer_order`), streamed in that order by DuckDB, or ``None`` when its rows turn out not to be sorted
-    within the groups.
+                      settings: dict, checks: dict | None = None) -> tuple[pd.DataFrame | None, RowAccounting | None]:
+    """:func:`loyalty.engines.summarize` of a log sorted by customer at the row-group level (see
+    :func:`customer_order`), streamed in that order by DuckDB: the summary and, with ``checks`` (``{"duplicates":
+    ..., "rejects_path": ...}``: a validated log), the row accounting; the rejected rows are written to
+    ``rejects_path`` (when given) as the SQL steps write them. ``(None, None)`` when the stream cannot give the pandas path's
+    result: rows not sorted within the groups, or (validated) a column type or an id the chunk rules do not take
+    (see :mod:`loyalty.engines.sorted_chunks`); the caller then runs the SQL steps.
 
     The stream is cut into chunks of about :data:`CHUNK_ROWS` rows before the last customer read (a search that
-    holds for rows sorted by customer); workers summarise the chunks while DuckDB reads on, each on half the
-    connection's threads (DuckDB's setting is restored afterwards, as is ``preserve_insertion_order``). Each chunk's
-    smallest and largest id are checked to follow the previous chunk's: a customer in two chunks (rows not sorted
-    within a group) cannot go unnoticed. A progress bar counts the rows on a terminal.
+    holds for rows sorted by customer); workers validate (:func:`~loyalty.engines.sorted_chunks.validate_chunk`)
+    and summarise (:func:`loyalty.data.summarize`) the chunks while DuckDB reads on, each on half the connection's
+    threads (DuckDB's setting is restored afterwards, as is ``preserve_insertion_order``). Each chunk's smallest and
+    largest id are checked to follow the previous chunk's: a customer in two chunks (rows not sorted within a group)
+    cannot go unnoticed. Rows without an id are counted from the parquet statistics and not read. A progress bar
+    counts the rows on a terminal.
     """
     d = _DIALECT
     cutoff, holdout_end = period_end(settings["cutoff"]), settings["holdout_end"]
     end = period_end(holdout_end) if holdout_end is not None else cutoff
-    clean = _sql.trusted_clean(d, cols.contract, margin_rate)
-    margin = ", margin" if cols.contract.has_margin or margin_rate is not None else ""
     files = ", ".join(_literal(f) for f in order.files)
-    query = (f"WITH __raw AS (SELECT * FROM read_parquet([{files}]) {_sql.source_alias(d, cols)}) "
-             f"SELECT customer_id, ts AS timestamp, amount{margin} FROM ({clean}) c WHERE ts <= {d.timestamp(end)}")
+    source = f"read_parquet([{files}]) {_sql.source_alias(d, cols)}"
+    if checks is None:
+        # amounts as DOUBLE, as pandas holds them (each chunk is summed in order, so reruns are identical);
+        # checked to be money in the workers (see _trusted_money)
+        contract = cols.contract
+        money = "CAST({} AS DOUBLE)"
+        margin = ""
+        if contract.has_margin:
+            margin = f", {money.format(d.ident('margin'))} AS margin"
+        elif margin_rate is not None:
+            margin = f", {money.format(d.ident('amount'))} * {d.double(margin_rate)} AS margin"
+        query = (f"SELECT {d.ident('customer_id')} AS customer_id, CAST({d.ident('timestamp')} AS "
+                 f"{d.timestamp_type}) AS timestamp, {money.format(d.ident('amount'))} AS amount{margin} "
+                 f"FROM {source} WHERE CAST({d.ident('timestamp')} AS {d.timestamp_type}) <= {d.timestamp(end)}")
+    else:
+        query = f"SELECT * FROM {source} WHERE {d.ident('customer_id')} IS NOT NULL"
+    rejects_path = None if checks is None else checks["rejects_path"]
+    validation = None if checks is None else {"cutoff": holdout_end or settings["cutoff"],
+                                              "duplicates": checks["duplicates"], "margin_rate": margin_rate,
+                                              "rejects": rejects_path is not None}
 
-    def summarize_chunk(chunk: pa.Table) -> tuple[object, object, pd.DataFrame | None]:
-        """The chunk's smallest and largest id, and its summary (``None`` if no customer started by the cut-off)."""
-        summary, ids_sorted = None, False
-        if pc.min(chunk.column("timestamp")).as_py() <= cutoff:
+    def summarize_chunk(chunk: pa.Table) -> tuple:
+        """The chunk's smallest and largest id, its summary (``None`` if no customer started by the cut-off), its
+        row counts and its rejected rows (validated)."""
+        summary, ids_sorted, accounts, rejected = None, False, None, None
+        if validation is None:
+            _trusted_money(chunk)
             # split_blocks: each column its own block, as Arrow has it, instead of copies into 2-D blocks
-            frame = chunk.to_pandas(split_blocks=True)
+            frame = chunk.to_pandas(split_blocks=True) if len(chunk) and pc.min(
+                chunk.column("timestamp")).as_py() <= cutoff else None
+        else:
+            frame, accounts, distinct, rejected = validate_chunk(chunk, **validation)
+            if len(frame) == 0 or frame["timestamp"].min() > cutoff:
+                frame = None
+        if frame is not None:
             summary, ids_sorted = summary_and_order(frame, settings["cutoff"], settings["period"], holdout_end,
                                                      settings["unit"])
+            if validation is not None:
+                summary = with_ids(summary, distinct)
         ids = chunk.column("customer_id")
-        if ids_sorted:
-            return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary
+        if ids_sorted and validation is None:
+            return ids[0].as_py(), ids[len(ids) - 1].as_py(), summary, accounts, rejected
         low_high = pc.min_max(ids)
-        return low_high["min"].as_py(), low_high["max"].as_py(), summary
+        return low_high["min"].as_py(), low_high["max"].as_py(), summary, accounts, rejected
 
     def split(table: pa.Table) -> int:
         """The rows of ``table`` before its last customer's, if sorted by customer."""
@@ -347,11 +410,27 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
     preserve, threads = con.execute(
         "SELECT current_setting('preserve_insertion_order'), current_setting('threads')").fetchall()[0]
     workers = max(2, threads - threads // 2)
-    chunks, pending = [], deque()
+    chunks, pending, writer = [], deque(), None
+    rows_path = None if rejects_path is None else Path(rejects_path).with_name(Path(rejects_path).name + ".rows")
+
+    def write_rejected(rejected: pa.Table) -> None:
+        """Rejected rows go to a file at once (not kept in memory)."""
+        nonlocal writer
+        if writer is None:
+            import pyarrow.parquet as pq
+
+            rows_path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(rows_path, rejected.schema)
+        writer.write_table(rejected.cast(writer.schema))
+
+    def collect(result: tuple) -> None:
+        if result[4] is not None:
+            write_rejected(result[4])
+        chunks.append(result[:4])
 
     def submit(chunk: pa.Table) -> None:
         if len(pending) > workers:  # bounded memory: wait for the oldest chunk before queueing more
-            chunks.append(pending.popleft().result())
+            collect(pending.popleft().result())
         pending.append(pool.submit(summarize_chunk, chunk))
 
     con.execute("SET preserve_insertion_order = true")
@@ -361,6 +440,9 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
         batch_rows = max(2048, CHUNK_ROWS // 2)
         reader = relation.to_arrow_reader(batch_rows) if hasattr(relation, "to_arrow_reader") else \
             relation.fetch_record_batch(batch_rows)
+        reader_schema = reader.schema
+        if validation is not None and not supported(reader_schema):
+            return None, None
         with ThreadPoolExecutor(workers) as pool, tqdm(total=order.rows, unit="row", unit_scale=True,
                                                        desc="summarize", disable=not sys.stderr.isatty()) as bar:
             batches, buffered = [], 0
@@ -376,18 +458,79 @@ def _summary_streamed(con, cols: _sql.SourceColumns, order: CustomerOrder, margi
                         batches, buffered = table.slice(head).to_batches(), len(table) - head
             if buffered:
                 submit(pa.Table.from_batches(batches))
-            chunks.extend(future.result() for future in pending)
+            for future in pending:
+                collect(future.result())
+        if rejects_path is not None and order.missing:  # the rows without an id, not streamed
+            missing = con.sql(f"SELECT *, 'missing_customer_id' AS reason FROM {source} "
+                              f"WHERE {d.ident('customer_id')} IS NULL").to_arrow_table()
+            write_rejected(missing)
+    except NotSimple:
+        return _discard(writer, rows_path)
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
         con.execute(f"SET threads = {int(threads)}")
+        if writer is not None:
+            writer.close()
     if any(a[1] >= b[0] for a, b in zip(chunks, chunks[1:])):  # a customer in two chunks
-        return None
-    summaries = [summary for _, _, summary in chunks if summary is not None]
+        return _discard(None, rows_path)
+    accounting = None
+    if validation is not None:
+        accounts = ChunkAccounts(rows_read=order.missing)
+        if order.missing:
+            accounts.rejected["missing_customer_id"] = order.missing
+        for chunk in chunks:
+            accounts.add(chunk[3])
+        accounting = accounts.accounting()
+        if accounting.rows_used - accounting.returns_netted == 0:
+            _discard(None, rows_path)
+            raise DataValidationError(f"no usable transaction among {accounting.rows_read:,} rows; {accounting}")
+        if rejects_path is not None:
+            _write_rejects(con, cols, rows_path if writer is not None else None, reader_schema, rejects_path)
+    summaries = [summary for _, _, summary, _ in chunks if summary is not None]
     if not summaries:
         raise DataValidationError(f"no transaction on or before the cutoff {cutoff} in the log's {order.rows:,} rows")
     summary = pd.concat(summaries) if len(summaries) > 1 else summaries[0]
     summary.attrs = dict(summaries[0].attrs)
-    return summary
+    return summary, accounting
+
+
+def _discard(writer, rows_path: Path | None) -> tuple[None, None]:
+    """Give up the stream: its rejected rows so far are removed (the SQL steps write them all)."""
+    if writer is not None:
+        writer.close()
+    if rows_path is not None:
+        rows_path.unlink(missing_ok=True)
+    return None, None
+
+
+def _write_rejects(con, cols: _sql.SourceColumns, rows_path: Path | None, schema: pa.Schema, rejects_path) -> None:
+    """The stream's rejected rows (in ``rows_path``, as read, with their reason; ``None``: there were none) written
+    to ``rejects_path`` as the SQL steps write them: every column as text under the file's names, in one order."""
+    try:
+        if rows_path is None:
+            empty = pa.Table.from_batches([], schema.append(pa.field("reason", pa.string())))
+            con.register("__stream_rejects", empty)  # replaced on the next call, like the other views
+            source = "__stream_rejects"
+        else:
+            source = f"read_parquet({_literal(str(rows_path))})"
+        _copy_parquet(con, _sql.rejected_rows_text(_DIALECT, cols.contract, source), rejects_path,
+                      names=_sql.original_names(cols))
+    finally:
+        if rows_path is not None:
+            rows_path.unlink(missing_ok=True)
+
+
+def _trusted_money(chunk: pa.Table) -> None:
+    """The error for a trusted log's amount or margin that is not money (as the SQL steps' decimal cast raises)."""
+    for name in ("amount", "margin"):
+        if name in chunk.column_names:
+            values = chunk.column(name).to_numpy(zero_copy_only=False)
+            bad = ~(np.abs(values) < MONEY_MAX)
+            if bad.any():
+                raise DataValidationError(
+                    f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
+                    f"{MONEY_MAX:g} in magnitude): {name} {float(values[bad][0])!r}; validate it (validate=True)"
+                )
 
 
 def _literal(value) -> str:
