@@ -37,7 +37,7 @@ from ..data.validate import RowAccounting
 from ..errors import DataValidationError, SpecError
 from . import _sql
 from .sorted_chunks import ChunkAccounts, NotSimple, supported, validate_chunk, with_ids
-from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary
+from .result import MISSING_IDS, CollapsedStatistics, SummaryResult, finish_summary, not_money
 
 __all__ = ["summarize", "build_features", "score", "connect", "connection_settings", "source_sql"]
 
@@ -186,10 +186,9 @@ def summarize(
         raise read_error(source if not isinstance(source, pd.DataFrame) else "the frame", error) from error
     except duckdb.ConversionException as error:  # only a trusted log casts without checks (see trusted_clean)
         detail = str(error).splitlines()[0]
-        what = (f"an amount or margin that is not money (a finite number below {MONEY_MAX:g} in magnitude)"
-                if "DECIMAL" in detail.upper() else "a value that is not of its column's kind")
-        raise DataValidationError(
-            f"the log (validate=False) holds {what}: {detail}; validate it (validate=True)") from error
+        raise DataValidationError(not_money(detail) if "DECIMAL" in detail.upper() else (
+            f"the log (validate=False) holds a value that is not of its column's kind: {detail}; "
+            "validate it (validate=True)")) from error
     finally:
         if restore is not None:
             restore()
@@ -527,10 +526,7 @@ def _trusted_money(chunk: pa.Table) -> None:
             values = chunk.column(name).to_numpy(zero_copy_only=False)
             bad = ~(np.abs(values) < MONEY_MAX)
             if bad.any():
-                raise DataValidationError(
-                    f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
-                    f"{MONEY_MAX:g} in magnitude): {name} {float(values[bad][0])!r}; validate it (validate=True)"
-                )
+                raise DataValidationError(not_money(f"{name} {float(values[bad][0])!r}"))
 
 
 def _literal(value) -> str:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..data.rules import MONEY_MAX
 from ..data.validate import RowAccounting
 from ..errors import DataValidationError
 
@@ -83,6 +84,13 @@ def collapsed_statistics(summary: pd.DataFrame) -> CollapsedStatistics:
 
 #: The error for missing customer ids in a log summarised with ``validate=False`` (the engines' SQL groups them
 #: into one customer, which would be summarised as if it were one).
+def not_money(detail: str) -> str:
+    """Every engine's error for a trusted log's (``validate=False``) amount or margin that is not money; ``detail``
+    names the value."""
+    return (f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
+            f"{MONEY_MAX:g} in magnitude): {detail}; validate it (validate=True)")
+
+
 MISSING_IDS = ("column 'customer_id' has missing values; a log summarised with validate=False must be clean: "
                "validate it")
 

@@ -52,7 +52,7 @@ class ChunkAccounts:
     rejected: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
 
-    def add(self, other: "ChunkAccounts | RowAccounting") -> None:
+    def add(self, other: "ChunkAccounts") -> None:
         self.rows_read += other.rows_read
         self.rows_used += other.rows_used
         self.returns_netted += other.returns_netted

@@ -15,10 +15,9 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 
 from ..data.io import inspect_log, read_error
-from ..data.rules import MONEY_MAX
 from ..errors import DataValidationError
 from . import _sql
-from .result import CollapsedStatistics, SummaryResult, finish_summary
+from .result import CollapsedStatistics, SummaryResult, finish_summary, not_money
 
 __all__ = ["summarize", "read", "score", "SCORE_COLUMNS"]
 
@@ -101,13 +100,11 @@ def _typed_error(error: BaseException, source, cols: _sql.SourceColumns, validat
     if value is None:
         return None
     column, text = value
-    shown = f"column {cols.original[cols.internal.index(column)]!r} holds {text!r}; validate it (validate=True)"
+    shown = f"column {cols.original[cols.internal.index(column)]!r} holds {text!r}"
     if column == "timestamp":
-        return DataValidationError(f"the log (validate=False) holds a timestamp that is not a date and time: {shown}")
-    return DataValidationError(
-        f"the log (validate=False) holds an amount or margin that is not money (a finite number below "
-        f"{MONEY_MAX:g} in magnitude): {shown}"
-    )
+        return DataValidationError(f"the log (validate=False) holds a timestamp that is not a date and time: {shown}; "
+                                   "validate it (validate=True)")
+    return DataValidationError(not_money(shown))
 
 
 def _spark_errors(error: BaseException):
